@@ -1,0 +1,1 @@
+"""Entry points and settings of the crowdfunding platform."""

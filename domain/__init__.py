@@ -1,0 +1,1 @@
+"""The pure, event-sourced domain of the crowdfunding platform."""

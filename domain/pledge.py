@@ -1,0 +1,102 @@
+"""A backer's pledge to a campaign: its own small stream, so that a hot
+campaign never carries the state of every pledge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import event
+
+from domain.chain import ChainedAggregate
+from domain.errors import InvalidStateError, NotAllowedError
+
+
+class PledgeStatus(Enum):
+    ACTIVE = "ACTIVE"
+    PENDING_RECONFIRMATION = "PENDING_RECONFIRMATION"
+    CANCELLED = "CANCELLED"
+    REFUNDED = "REFUNDED"
+    SETTLED = "SETTLED"
+
+
+OPEN = (PledgeStatus.ACTIVE, PledgeStatus.PENDING_RECONFIRMATION)
+
+
+def pledge_id_for(backer_id: str, idempotency_key: str) -> UUID:
+    """The same key from the same backer always names the same pledge."""
+    return uuid5(NAMESPACE_URL, f"/crowdfund/pledges/{backer_id}/{idempotency_key}")
+
+
+class Pledge(ChainedAggregate):
+    id: UUID
+
+    @event("PledgePlaced")
+    def __init__(
+        self, campaign_id: str, backer_id: str, regime: str, currency: str, amount: Decimal,
+        shares: int, pledged_at: datetime, terms_version: int, risk_acknowledged: bool,
+        cancellable_until: datetime | None,
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.backer_id = backer_id
+        self.regime = regime
+        self.currency = currency
+        self.amount = amount
+        self.shares = shares
+        self.pledged_at = pledged_at
+        self.terms_version = terms_version
+        self.risk_acknowledged = risk_acknowledged
+        # ECSP: fixed at placement (reflection period); REG_CF follows the deadline.
+        self.cancellable_until = cancellable_until
+        self.status = PledgeStatus.ACTIVE
+        self.reconfirm_by: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    def require_backer(self, user_id: str) -> None:
+        if user_id != self.backer_id:
+            raise NotAllowedError("Only the backer who made this pledge can change it.")
+
+    def require_open(self, doing: str) -> None:
+        if not self.is_open:
+            raise InvalidStateError(
+                f"Cannot {doing}: the pledge is {self.status.value}.", "PLEDGE_CLOSED"
+            )
+
+    @event("PledgeCancelled")
+    def cancel(self, reason: str) -> None:
+        self.status = PledgeStatus.CANCELLED
+        self.reconfirm_by = None
+
+    @event("ReconfirmationRequested")
+    def request_reconfirmation(self, reconfirm_by: datetime, terms_version: int) -> None:
+        self.status = PledgeStatus.PENDING_RECONFIRMATION
+        self.reconfirm_by = reconfirm_by
+
+    def reconfirm(self, terms_version: int) -> None:
+        if self.status is not PledgeStatus.PENDING_RECONFIRMATION:
+            raise InvalidStateError(
+                f"Only a pledge pending reconfirmation can be reconfirmed; this one is "
+                f"{self.status.value}.", "NOT_PENDING_RECONFIRMATION",
+            )
+        self._reconfirmed(terms_version)
+
+    @event("PledgeReconfirmed")
+    def _reconfirmed(self, terms_version: int) -> None:
+        self.status = PledgeStatus.ACTIVE
+        self.terms_version = terms_version
+        self.reconfirm_by = None
+
+    @event("PledgeRefunded")
+    def refund(self, reason: str) -> None:
+        self.status = PledgeStatus.REFUNDED
+        self.reconfirm_by = None
+
+    @event("PledgeSettled")
+    def settle(self) -> None:
+        self.status = PledgeStatus.SETTLED
+        self.reconfirm_by = None

@@ -1,0 +1,44 @@
+"""How the domain's value objects are stored in events and snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from enum import Enum
+from typing import Any
+
+from eventsourcing.persistence import Transcoding
+
+from domain.campaign import CampaignStatus, CampaignTerms
+from domain.pledge import PledgeStatus
+from domain.rulebook import Regime
+from domain.user import Commitment, InvestorProfile, KycStatus
+
+
+class EnumAsValue(Transcoding):
+    def __init__(self, enum_type: type[Enum]) -> None:
+        self.type = enum_type
+        self.name = f"enum_{enum_type.__name__}"
+
+    def encode(self, obj: Enum) -> Any:
+        return obj.value
+
+    def decode(self, data: Any) -> Enum:
+        return self.type(data)
+
+
+class DataclassAsDict(Transcoding):
+    def __init__(self, cls: type) -> None:
+        self.type = cls
+        self.name = f"dc_{cls.__name__}"
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return asdict(obj)
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
+
+
+def domain_transcodings() -> list[Transcoding]:
+    enums: list[type[Enum]] = [CampaignStatus, PledgeStatus, Regime, KycStatus]
+    classes: list[type] = [CampaignTerms, InvestorProfile, Commitment]
+    return [EnumAsValue(e) for e in enums] + [DataclassAsDict(c) for c in classes]
