@@ -13,9 +13,9 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID, uuid4
 
@@ -332,21 +332,22 @@ class Crowdfund(Application[UUID]):
             campaign.require_founder(str(founder_id))
             if "deadline" in parsed:
                 deadline_guard(parsed["deadline"], now)
+            changed = sorted(k for k, v in parsed.items() if getattr(campaign.terms, k) != v)
             material = campaign.amend(parsed, now)
             touched: list[Aggregate] = [campaign]
             if material:
-                touched += self._request_reconfirmations(campaign, now)
+                touched += self._request_reconfirmations(campaign, changed)
             return campaign.id, touched
 
         return self._run(decide)
 
-    def _request_reconfirmations(self, campaign: Campaign, now: datetime) -> list[Aggregate]:
+    def _request_reconfirmations(self, campaign: Campaign, changed: list[str]) -> list[Aggregate]:
         """A material change: every open pledge must be reconfirmed (Rule 304(c))."""
         assert campaign.reconfirm_by is not None
-        changed = ", ".join(sorted(campaign.terms.as_event_fields()))
+        what = ", ".join(name.replace("_", " ") for name in changed)
         campaign.post_update(
             update_id=str(uuid4()), title="Material change to the offering",
-            body=f"The terms of this offering changed ({changed}). Reconfirm your pledge by "
+            body=f"The terms of this offering changed ({what}). Reconfirm your pledge by "
             f"{campaign.reconfirm_by.isoformat()} or it will be cancelled and refunded.",
             material=True,
         )
