@@ -67,13 +67,16 @@ def eventsourcing_env(database_url: str, cipher_key: str | None = None) -> dict[
             POSTGRES_PORT=str(url.port or 5432),
             POSTGRES_USER=unquote(url.username or "postgres"),
             POSTGRES_PASSWORD=unquote(url.password or ""),
+            # Same table and locking as the library, faster batch inserts.
+            APPLICATION_RECORDER_TOPIC="crowdfund.event_store:CopyRecorder",
         )
         schema = _query_value(url.query, "schema")
         if schema:
             env["POSTGRES_SCHEMA"] = schema
     else:
         raise ValueError(
-            f"CROWDFUND_DATABASE_URL must start with sqlite:/// or postgresql://, got {url.scheme!r}"
+            "CROWDFUND_DATABASE_URL must start with sqlite:/// or postgresql://, "
+            f"got {url.scheme!r}"
         )
     if cipher_key:
         env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=cipher_key)

@@ -9,19 +9,22 @@ pledge that would break the max target or a cap under a race loses cleanly.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
 
 from domain.campaign import Campaign, CampaignStatus, CampaignTerms, deadline_guard
 from domain.cap_table import CapTable, cap_table_id
@@ -30,6 +33,7 @@ from domain.clock import Clock, SystemClock, business_time
 from domain.email_index import EmailIndex, email_index_id
 from domain.errors import (
     ConcurrencyConflict,
+    DomainError,
     InvalidStateError,
     InvestmentLimitExceeded,
     NotAllowedError,
@@ -41,17 +45,25 @@ from domain.money import ZERO, parse_amount
 from domain.offering_calendar import CALENDAR_ID, OfferingCalendar
 from domain.pledge import Pledge, PledgeStatus, pledge_id_for
 from domain.rulebook import RULEBOOKS, Regime, ecsp_risk_threshold
-from domain.transcodings import domain_transcodings
+from domain.transcodings import StoredJSONTranscoder, domain_transcodings
 from domain.user import EVERYONE, RegCfHeadroom, Role, User
 
 T = TypeVar("T")
 A = TypeVar("A", bound=ChainedAggregate)
 
 MAX_ATTEMPTS = 12
+# What the decision being made has read: (aggregate id, version as loaded). With
+# AGGREGATE_CACHE_FASTFORWARD=n another process's writes are invisible to this
+# cache: the save's version check catches it for what a command writes, and
+# `_refresh_if_stale` for what it only read (refusals and no-ops included).
+_READ: ContextVar[list[tuple[UUID, int]] | None] = ContextVar("crowdfund_read", default=None)
 # Bulk work (settlement, refunds, reconfirmation requests) is saved in chunks
 # so that one transaction never grows with the size of a campaign.
 CHUNK = 500
 ADULT_AGE_YEARS = 18
+# Pledges a batch can recognise as repeated without reading the store: about half
+# a minute at the peak rate, ~100 bytes each. Older repeats cost one retried batch.
+RECENT_PLEDGES = 250_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,85 @@ class Written(Generic[T]):
 
 
 Decision = tuple[T, Sequence[Aggregate]]
+
+
+@dataclass(frozen=True)
+class PledgeRequest:
+    """A pledge as a caller asks for it, before any input is checked."""
+
+    backer_id: UUID | str
+    campaign_id: UUID | str
+    amount: object
+    idempotency_key: str
+    acknowledge_risk: bool = False
+
+
+@dataclass(frozen=True)
+class Pledging:
+    """A pledge request with valid input: what the decision works on."""
+
+    backer_id: UUID | str
+    campaign_id: UUID | str
+    amount: Decimal
+    pledge_id: UUID
+    acknowledge_risk: bool
+
+
+class KnownPledge(Protocol):
+    """What an idempotency check reads of an earlier pledge (a `Pledge` has it all)."""
+
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def campaign_id(self) -> str: ...
+
+    @property
+    def amount(self) -> Decimal: ...
+
+
+@dataclass(frozen=True)
+class PlacedPledge:
+    id: UUID
+    campaign_id: str
+    amount: Decimal
+
+
+class RecentPledges:
+    """The pledges this process placed lately, as much as an idempotency check needs.
+
+    A batch takes an id missing here (and from the cache) to be new; if it is
+    not, the insert conflicts and the batch is decided again from the store.
+    Whole `Pledge` aggregates are not cached for this: at thousands a second
+    they would push the backers out of the aggregate cache.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._placed: dict[UUID, PlacedPledge] = {}
+        self._lock = threading.Lock()
+
+    def get(self, pledge_id: UUID) -> PlacedPledge | None:
+        return self._placed.get(pledge_id)
+
+    def remember(self, pledges: Iterable[Pledge]) -> None:
+        with self._lock:
+            for pledge in pledges:
+                self._placed[pledge.id] = PlacedPledge(pledge.id, pledge.campaign_id, pledge.amount)
+            excess = len(self._placed) - self.size
+            if excess > 0:  # oldest first: a dict keeps insertion order
+                for stale in list(itertools.islice(self._placed, excess)):
+                    del self._placed[stale]
+
+
+class PledgeSource(Protocol):
+    """Where a pledge decision gets its aggregates: the store, or a batch's working set."""
+
+    def earlier_pledge(self, pledge_id: UUID) -> KnownPledge | None: ...
+
+    def user(self, user_id: UUID | str) -> User: ...
+
+    def campaign(self, campaign_id: UUID | str) -> Campaign: ...
 
 
 class Crowdfund(Application[UUID]):
@@ -80,6 +171,14 @@ class Crowdfund(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
         super().__init__(env)
         self.clock: Clock = clock or SystemClock()
+        # The at-rest key also keys e-mail index ids (see email_index_id).
+        self.email_key: str | None = self.env.get("CIPHER_KEY") or None
+        self.recent_pledges = RecentPledges(RECENT_PLEDGES)
+
+    def construct_transcoder(self) -> StoredJSONTranscoder:
+        transcoder = StoredJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -89,20 +188,96 @@ class Crowdfund(Application[UUID]):
     # The unit of work ------------------------------------------------------------
 
     def _run(self, decide: Callable[[datetime], Decision[T]]) -> Written[T]:
+        reloaded: set[UUID] = set()  # evicted during this command: read fresh since
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock.now()
-            with business_time(now):
-                value, touched = decide(now)
-            if not any(a.pending_events for a in touched):
+            read: list[tuple[UUID, int]] = []
+            token = _READ.set(read)
+            try:
+                with business_time(now):
+                    value, touched = decide(now)
+            except DomainError:
+                # A refusal must not rest on a copy another process has since changed.
+                if self._refresh_if_stale(read, reloaded):
+                    continue
+                raise
+            finally:
+                _READ.reset(token)
+            written = {a.id for a in touched if a.pending_events}
+            # The save's version check covers what is written; what was only read
+            # (all of it, for a no-op) must not be a copy changed elsewhere either:
+            # e.g. a pledge read as ACTIVE that another process made PENDING.
+            if self._refresh_if_stale([r for r in read if r[0] not in written], reloaded):
+                continue
+            if not written:
                 return Written(value, self.head_position())
             try:
                 recordings = self.save(*touched)
             except IntegrityError:
                 self._evict(touched)
+                self._evict_ids(uid for uid, _ in read)
+                reloaded.update(uid for uid, _ in read)
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             return Written(value, max(r.notification.id for r in recordings))
         raise ConcurrencyConflict("Too many people changed this at the same moment; try again.")
+
+    def _refresh_if_stale(
+        self, read: Iterable[tuple[UUID, int]], reloaded: set[UUID] | None = None
+    ) -> bool:
+        """Evict cached aggregates that have newer events in the store; True if any had.
+
+        Each aggregate is refreshed at most once per command (`reloaded`): a copy
+        read from the store during the command is fresh enough to refuse on, and
+        a storm of writers elsewhere cannot keep a refusal retrying.
+        """
+        if self.repository.cache is None:
+            return False
+        done = reloaded if reloaded is not None else set()
+        stale = self._newer_in_store([(uid, v) for uid, v in read if uid not in done])
+        self._evict_ids(stale)
+        done.update(stale)
+        return bool(stale)
+
+    def _newer_in_store(self, read: Sequence[tuple[UUID, int]]) -> set[UUID]:
+        """The aggregates with events after the version read."""
+        # Our PostgreSQL recorder answers for many streams in one query.
+        latest_versions = getattr(self.recorder, "latest_versions", None)
+        if latest_versions is not None and len(read) > 1:
+            latest = latest_versions([uid for uid, _ in read])
+            return {uid for uid, version in read if latest.get(uid, 0) > version}
+        return {
+            uid for uid, version in read if self.recorder.select_events(uid, gt=version, limit=1)
+        }
+
+    def _evict_ids(self, ids: Iterable[UUID]) -> None:
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for uid in ids:
+            with contextlib.suppress(KeyError):
+                cache.get(uid, evict=True)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot saved aggregates from memory whenever they cross their interval.
+
+        The library replays the stream up to each multiple of the interval from
+        the store; the aggregate at hand already holds the state just saved,
+        and a batch that crosses a multiple needs one snapshot, at its end.
+        """
+        if self.snapshots is None:
+            return
+        first_version: dict[UUID, int] = {}
+        for event in processing_event.events:
+            first_version.setdefault(event.originator_id, event.originator_version)
+        for aggregate_id, first in first_version.items():
+            aggregate = processing_event.aggregates.get(aggregate_id)
+            if not isinstance(aggregate, Aggregate):
+                continue
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval and aggregate.version // interval > (first - 1) // interval:
+                snapshot_class: Any = getattr(type(aggregate), "Snapshot", self.snapshot_class)
+                self.snapshots.put([snapshot_class.take(aggregate)])
 
     def _evict(self, aggregates: Iterable[Aggregate]) -> None:
         cache = self.repository.cache
@@ -121,6 +296,9 @@ class Crowdfund(Application[UUID]):
             aggregate: Aggregate = self.repository.get(uid)
         except AggregateNotFoundError:
             raise NotFoundError(f"No {what} with id {aggregate_id}.") from None
+        read = _READ.get()
+        if read is not None:
+            read.append((uid, aggregate.version))
         if not isinstance(aggregate, cls):
             raise NotFoundError(f"No {what} with id {aggregate_id}.")
         return aggregate
@@ -150,7 +328,7 @@ class Crowdfund(Application[UUID]):
 
     def user_by_email(self, email: str) -> User | None:
         try:
-            index = self._load(EmailIndex, email_index_id(email), "e-mail")
+            index = self._load(EmailIndex, email_index_id(email, self.email_key), "e-mail")
         except NotFoundError:
             return None
         return self.user(index.user_id)
@@ -198,7 +376,7 @@ class Crowdfund(Application[UUID]):
                 email=email, display_name=display_name, password_hash=password_hash,
                 roles=[r.value for r in roles], id=uuid4(),
             )
-            index = EmailIndex(user_id=str(user.id), id=email_index_id(email))  # type: ignore[call-arg]  # id goes to the aggregate metaclass
+            index = EmailIndex(user_id=str(user.id), id=email_index_id(email, self.email_key))  # type: ignore[call-arg]  # id goes to the aggregate metaclass
             return user.id, [user, index]
 
         return self._run(decide)
@@ -473,61 +651,143 @@ class Crowdfund(Application[UUID]):
         self, backer_id: UUID | str, campaign_id: UUID | str, amount: object,
         idempotency_key: str, acknowledge_risk: bool = False,
     ) -> Written[UUID]:
-        value = parse_amount(amount, "amount")
-        key = parse_idempotency_key(idempotency_key)
-        pledge_id = pledge_id_for(str(backer_id), key)
+        """One pledge in its own transaction (`pledge_many` groups many into one)."""
+        pledging = parse_pledge(
+            PledgeRequest(backer_id, campaign_id, amount, idempotency_key, acknowledge_risk)
+        )
+        return self._run(lambda now: self._decide_pledge(pledging, now, _StoreSource(self)))
 
-        def decide(now: datetime) -> Decision[UUID]:
-            earlier = self._earlier_pledge(pledge_id, campaign_id, value)
-            if earlier is not None:
-                return earlier.id, []
-            backer = self.user(backer_id)
-            profile = backer.require_verified_investor()
-            campaign = self.campaign(campaign_id)
-            shares = campaign.check_pledge(value, now)
-            if campaign.regime is Regime.REG_CF:
-                headroom = backer.reg_cf_headroom(now)
-                if headroom.limit is not None and headroom.used + value > headroom.limit:
-                    raise InvestmentLimitExceeded(
-                        headroom.limit, headroom.remaining or ZERO, campaign.currency
-                    )
-            elif not profile.sophisticated:
-                if not profile.knowledge_test_passed:
-                    raise InvalidStateError(
-                        "Pass the entry knowledge test in your investor profile before "
-                        "pledging to an ECSP offering.", "KNOWLEDGE_TEST_REQUIRED",
-                    )
-                threshold = ecsp_risk_threshold(profile.net_worth)
-                if value > threshold and not acknowledge_risk:
-                    raise RiskAcknowledgementRequired(threshold, campaign.currency)
-            pledge = Pledge(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
-                campaign_id=str(campaign.id), backer_id=str(backer.id),
-                regime=campaign.regime.value, currency=campaign.currency, amount=value,
-                shares=shares, pledged_at=now, terms_version=campaign.terms_version,
-                risk_acknowledged=bool(acknowledge_risk),
-                cancellable_until=self._cancellable_until(campaign, now), id=pledge_id,
-            )
-            campaign.accept_pledge(str(pledge_id), str(backer.id), value, shares)
-            backer.commit_investment(
-                str(pledge_id), str(campaign.id), campaign.regime.value, value, now
-            )
-            return pledge_id, [pledge, campaign, backer]
+    def pledge_many(
+        self, requests: Sequence[PledgeRequest | Pledging]
+    ) -> list[Written[UUID] | DomainError]:
+        """Group commit: each pledge decided in arrival order, all saved in one transaction.
 
-        return self._run(decide)
+        Every request gets exactly the result it would have had alone after the
+        ones before it: the same pledge id, or the same `DomainError`. All
+        requests of the batch see the same campaign and backer aggregates, each
+        loaded once. A concurrent writer elsewhere makes the save fail; the
+        whole batch is then decided again from the store.
+        """
+        pledgings = [_parsed_or_error(request) for request in requests]
+        reloaded: set[UUID] = set()  # as in `_run`
+        conflicted = False
+        for attempt in range(MAX_ATTEMPTS):
+            # Until an insert conflicts, a pledge id unknown to this process is taken
+            # to be new; if it exists after all, the insert conflicts and from then
+            # on every id is looked up in the store.
+            batch = _PledgeBatch(self, trust_cache=not conflicted)
+            outcomes = batch.decide_all(pledgings)
+            # A refusal must not rest on a copy changed elsewhere. Only what refused
+            # pledges read is checked, in one query, and not what this batch writes:
+            # the save's version check covers that. (A repeated key refuses or
+            # answers on the pledge's own facts, which never change.)
+            suspects = batch.suspects()
+            if suspects and self._refresh_if_stale(suspects, reloaded):
+                continue
+            if not batch.events:
+                head = self.head_position()
+                return [o if isinstance(o, DomainError) else Written(o, head) for o in outcomes]
+            try:
+                # New pledges are remembered in `recent_pledges`, not cached (see there).
+                recordings = self._save_in_order(batch.events, batch.loaded())
+            except IntegrityError:
+                conflicted = True
+                self._evict(batch.loaded())
+                reloaded.update(a.id for a in batch.loaded())
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            self.recent_pledges.remember(batch.new_pledges.values())
+            return batch.results(outcomes, recordings)
+        return [
+            ConcurrencyConflict("Too many people changed this at the same moment; try again.")
+            for _ in requests
+        ]
 
-    def _earlier_pledge(
-        self, pledge_id: UUID, campaign_id: UUID | str, amount: Decimal
-    ) -> Pledge | None:
+    def _save_in_order(
+        self, events: list[DomainEventProtocol[UUID]], aggregates: Iterable[Aggregate]
+    ) -> list[Recording[UUID]]:
+        """`save` for events already collected in decision order, in one transaction.
+
+        `Application.save` would group the events aggregate by aggregate; keeping
+        each pledge's events together makes the log read as if the pledges had
+        been made one at a time.
+        """
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        # Straight onto the list: `collect_events` checks each object against a
+        # runtime Protocol, which costs more than the rest of the save.
+        processing.events.extend(events)
+        processing.aggregates.update((aggregate.id, aggregate) for aggregate in aggregates)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        self.notify(processing.events)
+        return recordings
+
+    def _decide_pledge(
+        self, pledging: Pledging, now: datetime, source: PledgeSource
+    ) -> Decision[UUID]:
+        """The one decision for a pledge, alone or in a batch: every check, then every event.
+
+        Nothing is mutated before the last check has passed, so a refused pledge
+        leaves the aggregates of a batch as they were.
+        """
+        earlier = source.earlier_pledge(pledging.pledge_id)
+        if earlier is not None:
+            require_same_pledge(earlier, pledging)
+            return earlier.id, []
+        backer = source.user(pledging.backer_id)
+        campaign, shares = self._check_pledge(pledging, backer, source, now)
+        return pledging.pledge_id, self._place_pledge(pledging, backer, campaign, shares, now)
+
+    @staticmethod
+    def _check_pledge(
+        pledging: Pledging, backer: User, source: PledgeSource, now: datetime
+    ) -> tuple[Campaign, int]:
+        """Every rule a pledge must pass, in the order the errors take precedence."""
+        profile = backer.require_verified_investor()
+        campaign = source.campaign(pledging.campaign_id)
+        value = pledging.amount
+        shares = campaign.check_pledge(value, now)
+        if campaign.regime is Regime.REG_CF:
+            headroom = backer.reg_cf_headroom(now)
+            if headroom.limit is not None and headroom.used + value > headroom.limit:
+                raise InvestmentLimitExceeded(
+                    headroom.limit, headroom.remaining or ZERO, campaign.currency
+                )
+        elif not profile.sophisticated:
+            if not profile.knowledge_test_passed:
+                raise InvalidStateError(
+                    "Pass the entry knowledge test in your investor profile before "
+                    "pledging to an ECSP offering.", "KNOWLEDGE_TEST_REQUIRED",
+                )
+            threshold = ecsp_risk_threshold(profile.net_worth)
+            if value > threshold and not pledging.acknowledge_risk:
+                raise RiskAcknowledgementRequired(threshold, campaign.currency)
+        return campaign, shares
+
+    def _place_pledge(
+        self, pledging: Pledging, backer: User, campaign: Campaign, shares: int, now: datetime
+    ) -> list[Aggregate]:
+        """The events of an accepted pledge; raises no `DomainError`."""
+        value, pledge_id = pledging.amount, pledging.pledge_id
+        pledge = Pledge(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
+            campaign_id=str(campaign.id), backer_id=str(backer.id),
+            regime=campaign.regime.value, currency=campaign.currency, amount=value,
+            shares=shares, pledged_at=now, terms_version=campaign.terms_version,
+            risk_acknowledged=pledging.acknowledge_risk,
+            cancellable_until=self._cancellable_until(campaign, now), id=pledge_id,
+        )
+        campaign.accept_pledge(str(pledge_id), str(backer.id), value, shares)
+        backer.commit_investment(
+            str(pledge_id), str(campaign.id), campaign.regime.value, value, now
+        )
+        return [pledge, campaign, backer]
+
+    def _find_pledge(self, pledge_id: UUID) -> Pledge | None:
         try:
-            earlier = self.pledge_record(pledge_id)
+            return self.pledge_record(pledge_id)
         except NotFoundError:
             return None
-        if earlier.campaign_id != str(campaign_id) or earlier.amount != amount:
-            raise ValidationError(
-                "This idempotency key was already used for a different pledge; "
-                "use a new key for a new pledge.", "idempotencyKey", "IDEMPOTENCY_KEY_REUSED",
-            )
-        return earlier
 
     @staticmethod
     def _cancellable_until(campaign: Campaign, now: datetime) -> datetime | None:
@@ -614,7 +874,14 @@ class Crowdfund(Application[UUID]):
     def run_due(self) -> int:
         """Do everything that has fallen due; returns the last position written (0: none)."""
         last = 0
-        for campaign_id in self._calendar().due_by(self.clock.now()):
+        try:
+            calendar = self._load(OfferingCalendar, CALENDAR_ID, "calendar")
+        except NotFoundError:
+            return 0  # nothing was ever scheduled
+        # Other processes schedule campaigns too: never miss one for a stale copy.
+        if self._refresh_if_stale([(calendar.id, calendar.version)]):
+            calendar = self._calendar()
+        for campaign_id in calendar.due_by(self.clock.now()):
             last = max(last, self.run_due_for(campaign_id))
         return last
 
@@ -738,6 +1005,170 @@ class Crowdfund(Application[UUID]):
         if campaign.reconfirm_by is not None:
             return min(campaign.terms.deadline, campaign.reconfirm_by)
         return campaign.terms.deadline
+
+
+# Pledges: sources of aggregates and the group-commit batch. ---------------------
+
+
+def parse_pledge(request: PledgeRequest) -> Pledging:
+    """Input checks of a pledge: refused before anything is loaded or stored."""
+    value = parse_amount(request.amount, "amount")
+    key = parse_idempotency_key(request.idempotency_key)
+    # Canonical id: any spelling of the backer's UUID names the same pledge.
+    backer_id = parse_id(request.backer_id, "user")
+    return Pledging(
+        backer_id=backer_id, campaign_id=request.campaign_id, amount=value,
+        pledge_id=pledge_id_for(str(backer_id), key),
+        acknowledge_risk=bool(request.acknowledge_risk),
+    )
+
+
+def _parsed_or_error(request: PledgeRequest | Pledging) -> Pledging | DomainError:
+    if isinstance(request, Pledging):
+        return request  # parsed already, e.g. on the caller's thread by the pledge desk
+    try:
+        return parse_pledge(request)
+    except DomainError as error:
+        return error
+
+
+def require_same_pledge(earlier: KnownPledge, pledging: Pledging) -> None:
+    """A repeated idempotency key must repeat the same pledge."""
+    try:  # any spelling of the same campaign's UUID is the same campaign
+        campaign_id = str(UUID(str(pledging.campaign_id)))
+    except ValueError:
+        campaign_id = str(pledging.campaign_id)
+    if earlier.campaign_id != campaign_id or earlier.amount != pledging.amount:
+        raise ValidationError(
+            "This idempotency key was already used for a different pledge; "
+            "use a new key for a new pledge.", "idempotencyKey", "IDEMPOTENCY_KEY_REUSED",
+        )
+
+
+class _StoreSource:
+    """A single pledge's aggregates, freshly loaded from the repository."""
+
+    def __init__(self, app: Crowdfund) -> None:
+        self.app = app
+
+    def earlier_pledge(self, pledge_id: UUID) -> KnownPledge | None:
+        return self.app._find_pledge(pledge_id)
+
+    def user(self, user_id: UUID | str) -> User:
+        return self.app.user(user_id)
+
+    def campaign(self, campaign_id: UUID | str) -> Campaign:
+        return self.app.campaign(campaign_id)
+
+
+class _PledgeBatch:
+    """The working set of one group commit: each aggregate loaded once, the
+    events of every accepted pledge collected in decision order."""
+
+    def __init__(self, app: Crowdfund, *, trust_cache: bool) -> None:
+        self.app = app
+        self.trust_cache = trust_cache and app.repository.cache is not None
+        self.users: dict[UUID, User] = {}
+        self.campaigns: dict[UUID, Campaign] = {}
+        self.new_pledges: dict[UUID, Pledge] = {}
+        self.events: list[DomainEventProtocol[UUID]] = []
+        # Index in `events` of the last event of each pledge placed in this batch.
+        self.last_event: dict[UUID, int] = {}
+        # Freshness of refusals: versions as loaded, what the decision in progress
+        # reads, what refused decisions read, what accepted ones write.
+        self.loaded_version: dict[UUID, int] = {}
+        self.reading: list[UUID] = []
+        self.read_by_refusals: set[UUID] = set()
+        self.written: set[UUID] = set()
+
+    # PledgeSource ------------------------------------------------------------------
+
+    def earlier_pledge(self, pledge_id: UUID) -> KnownPledge | None:
+        placed = self.new_pledges.get(pledge_id)
+        if placed is not None:
+            return placed
+        if not self.trust_cache:
+            return self.app._find_pledge(pledge_id)
+        recent = self.app.recent_pledges.get(pledge_id)
+        if recent is not None:
+            return recent
+        cache = self.app.repository.cache
+        assert cache is not None
+        try:
+            cached = cache.get(pledge_id)  # e.g. placed by `pledge`; read only: no copy
+        except KeyError:
+            return None
+        return cached if isinstance(cached, Pledge) else None
+
+    def user(self, user_id: UUID | str) -> User:
+        uid = parse_id(user_id, "user")
+        self.reading.append(uid)
+        user = self.users.get(uid)
+        if user is None:
+            user = self.users[uid] = self.app.user(uid)
+            self.loaded_version[uid] = user.version
+        return user
+
+    def campaign(self, campaign_id: UUID | str) -> Campaign:
+        uid = parse_id(campaign_id, "campaign")
+        self.reading.append(uid)
+        campaign = self.campaigns.get(uid)
+        if campaign is None:
+            campaign = self.campaigns[uid] = self.app.campaign(uid)
+            self.loaded_version[uid] = campaign.version
+        return campaign
+
+    # Deciding ----------------------------------------------------------------------
+
+    def decide_all(self, pledgings: Sequence[Pledging | DomainError]) -> list[UUID | DomainError]:
+        return [self._decide(p) if isinstance(p, Pledging) else p for p in pledgings]
+
+    def _decide(self, pledging: Pledging) -> UUID | DomainError:
+        now = self.app.clock.now()
+        self.reading.clear()
+        try:
+            with business_time(now):
+                pledge_id, touched = self.app._decide_pledge(pledging, now, self)
+        except DomainError as error:
+            self.read_by_refusals.update(self.reading)
+            return error  # raised before any event: the working set is unchanged
+        if touched:
+            for aggregate in touched:
+                self.events.extend(aggregate.collect_events())
+            self.written.update(self.reading)
+            self.new_pledges[pledge_id] = cast(Pledge, touched[0])
+            self.last_event[pledge_id] = len(self.events) - 1
+        return pledge_id
+
+    def loaded(self) -> list[Aggregate]:
+        return [*self.users.values(), *self.campaigns.values()]
+
+    def suspects(self) -> list[tuple[UUID, int]]:
+        """What refusals rested on and the save will not version-check, as loaded."""
+        return [
+            (uid, self.loaded_version[uid])
+            for uid in self.read_by_refusals - self.written
+            if uid in self.loaded_version
+        ]
+
+    def results(
+        self, outcomes: list[UUID | DomainError], recordings: Sequence[Recording[UUID]]
+    ) -> list[Written[UUID] | DomainError]:
+        """Each caller's own answer: its pledge id and the position of its pledge's last event.
+
+        A key repeated from before the batch gets a position at or after the
+        earlier pledge's events: the last one this batch wrote.
+        """
+        head = max(r.notification.id for r in recordings)
+        answers: list[Written[UUID] | DomainError] = []
+        for outcome in outcomes:
+            if isinstance(outcome, DomainError):
+                answers.append(outcome)
+                continue
+            index = self.last_event.get(outcome)
+            position = head if index is None else recordings[index].notification.id
+            answers.append(Written(outcome, position))
+        return answers
 
 
 # Parsing input: bad input is refused before anything is loaded or stored. --------

@@ -144,6 +144,10 @@ class Campaign(ChainedAggregate):
             return False
         self._check_material_change(changed, new_terms, now)
         reconfirm_by = add_business_days(now, self.rules.reconfirmation_business_days)
+        if reconfirm_by > new_terms.deadline:
+            # Backers keep their full window to reconfirm (Rule 304(c)): a late
+            # change moves the deadline out to the end of that window.
+            changed["deadline"] = reconfirm_by
         self._material_change_made(changed, reconfirm_by)
         return True
 

@@ -7,8 +7,6 @@ instant as its timestamp, so a test clock moves the whole platform's history.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Protocol
@@ -52,13 +50,24 @@ class SettableClock:
             return self._now
 
 
-@contextmanager
-def business_time(now: datetime) -> Iterator[datetime]:
-    token = _business_now.set(now)
-    try:
-        yield now
-    finally:
-        _business_now.reset(token)
+class business_time:  # used as a function: `with business_time(now):`
+    """The instant every event triggered inside the block carries.
+
+    A class rather than a generator-based context manager: a third of the cost,
+    and a batch of pledges enters one per pledge.
+    """
+
+    __slots__ = ("_token", "now")
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __enter__(self) -> datetime:
+        self._token = _business_now.set(self.now)
+        return self.now
+
+    def __exit__(self, *exc: object) -> None:
+        _business_now.reset(self._token)
 
 
 def event_time() -> datetime:

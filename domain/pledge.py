@@ -67,13 +67,21 @@ class Pledge(ChainedAggregate):
                 f"Cannot {doing}: the pledge is {self.status.value}.", "PLEDGE_CLOSED"
             )
 
-    @event("PledgeCancelled")
     def cancel(self, reason: str) -> None:
+        self.require_open("cancel the pledge")
+        self._cancelled(reason)
+
+    @event("PledgeCancelled")
+    def _cancelled(self, reason: str) -> None:
         self.status = PledgeStatus.CANCELLED
         self.reconfirm_by = None
 
-    @event("ReconfirmationRequested")
     def request_reconfirmation(self, reconfirm_by: datetime, terms_version: int) -> None:
+        self.require_open("ask for reconfirmation")
+        self._reconfirmation_requested(reconfirm_by, terms_version)
+
+    @event("ReconfirmationRequested")
+    def _reconfirmation_requested(self, reconfirm_by: datetime, terms_version: int) -> None:
         self.status = PledgeStatus.PENDING_RECONFIRMATION
         self.reconfirm_by = reconfirm_by
 
@@ -91,12 +99,25 @@ class Pledge(ChainedAggregate):
         self.terms_version = terms_version
         self.reconfirm_by = None
 
-    @event("PledgeRefunded")
     def refund(self, reason: str) -> None:
+        self.require_open("refund the pledge")
+        self._refunded(reason)
+
+    @event("PledgeRefunded")
+    def _refunded(self, reason: str) -> None:
         self.status = PledgeStatus.REFUNDED
         self.reconfirm_by = None
 
-    @event("PledgeSettled")
     def settle(self) -> None:
+        """Only a confirmed pledge is settled: a pending one lapses at the deadline."""
+        if self.status is not PledgeStatus.ACTIVE:
+            raise InvalidStateError(
+                f"Only an ACTIVE pledge can be settled; this one is {self.status.value}.",
+                "PLEDGE_NOT_ACTIVE",
+            )
+        self._settled()
+
+    @event("PledgeSettled")
+    def _settled(self) -> None:
         self.status = PledgeStatus.SETTLED
         self.reconfirm_by = None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from eventsourcing.persistence import Transcoding
+from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.campaign import CampaignStatus, CampaignTerms
+from domain.chain import iso_text, one_shot_encoder
 from domain.pledge import PledgeStatus
 from domain.rulebook import Regime
 from domain.user import Commitment, InvestorProfile, KycStatus
@@ -38,7 +40,33 @@ class DataclassAsDict(Transcoding):
         return self.type(**data)
 
 
+class DatetimeAsISO(Transcoding):
+    """The library's `datetime_iso`, with the text of a recent instant remembered."""
+
+    type = datetime
+    name = "datetime_iso"
+
+    def encode(self, obj: datetime) -> str:
+        return iso_text(obj)
+
+    def decode(self, data: str) -> datetime:
+        return datetime.fromisoformat(data)
+
+
+class StoredJSONTranscoder(JSONTranscoder):
+    """The library's JSON transcoder, byte for byte, with its C encoder built once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._encode_text = one_shot_encoder(self._encode_obj, ensure_ascii=False, sort_keys=False)
+
+    def encode(self, obj: Any) -> bytes:
+        return self._encode_text(obj).encode("utf8")
+
+
 def domain_transcodings() -> list[Transcoding]:
     enums: list[type[Enum]] = [CampaignStatus, PledgeStatus, Regime, KycStatus]
     classes: list[type] = [CampaignTerms, InvestorProfile, Commitment]
-    return [EnumAsValue(e) for e in enums] + [DataclassAsDict(c) for c in classes]
+    return [
+        DatetimeAsISO(), *(EnumAsValue(e) for e in enums), *(DataclassAsDict(c) for c in classes)
+    ]

@@ -150,9 +150,9 @@ class User(ChainedAggregate):
             return RegCfHeadroom(limit=ZERO, used=ZERO)
         limit = reg_cf_limit(profile.annual_income, profile.net_worth, profile.accredited)
         since = months_before(now, REG_CF_LOOKBACK_MONTHS)
+        reg_cf = Regime.REG_CF.value  # an enum's .value is a property: read it once, not per item
         used = profile.other_reg_cf_investments_12m + sum(
-            (c.amount for c in self.commitments.values()
-             if c.regime == Regime.REG_CF.value and c.at > since),
+            (c.amount for c in self.commitments.values() if c.regime == reg_cf and c.at > since),
             ZERO,
         )
         return RegCfHeadroom(limit=limit, used=used)

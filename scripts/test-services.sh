@@ -12,5 +12,5 @@ fi
 
 if [ ! -x /usr/lib/chromium/chromium ] && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-    || echo "chromium could not be installed: browser tests will be skipped with that reason"
+    || echo "chromium could not be installed: browser tests skip with that reason (and fail under CI)"
 fi

@@ -1,0 +1,1 @@
+"""The HTTP/GraphQL API: Strawberry schema served by Starlette."""

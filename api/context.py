@@ -1,0 +1,145 @@
+"""Per-request context: who is asking, and the request's DataLoaders.
+
+The bearer token only says who the caller claims to be; roles are always read
+from the write model's user record (a token outlives a role change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from strawberry.dataloader import DataLoader
+
+from api.services import Services
+from domain.errors import NotFoundError
+from domain.user import Role
+from domain.user import User as UserRecord
+
+if TYPE_CHECKING:
+    from api.metrics import Metrics
+    from api.progress import ProgressHub
+    from projections.views import CampaignView
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in caller, as the write model knows them now."""
+
+    id: str
+    roles: frozenset[str]
+
+    def has(self, *roles: Role) -> bool:
+        return any(r.value in self.roles for r in roles)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.has(Role.ADMIN, Role.RISK_OFFICER, Role.AUDITOR)
+
+
+def _loader(
+    load: Callable[[list[Any]], Awaitable[Sequence[Any]]], *, cache: bool
+) -> DataLoader[Any, Any]:
+    return DataLoader(load_fn=load, cache=cache)
+
+
+@dataclass
+class Loaders:
+    """Batching (and, per HTTP request, caching) of nested reads."""
+
+    services: Services
+    cache: bool = True
+    users: DataLoader[str, UserRecord | None] = field(init=False)
+    campaigns: DataLoader[str, CampaignView | None] = field(init=False)
+    backed_founders: DataLoader[str, frozenset[str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.users = _loader(self._load_users, cache=self.cache)
+        self.campaigns = _loader(self._load_campaigns, cache=self.cache)
+        self.backed_founders = _loader(self._load_backed_founders, cache=self.cache)
+
+    async def _load_users(self, ids: list[str]) -> list[UserRecord | None]:
+        app = self.services.app
+
+        def load() -> list[UserRecord | None]:
+            found: list[UserRecord | None] = []
+            for user_id in ids:
+                try:
+                    found.append(app.user(user_id))
+                except NotFoundError:
+                    found.append(None)
+            return found
+
+        return await self.services.run(load)
+
+    async def _load_campaigns(self, ids: list[str]) -> list[CampaignView | None]:
+        by_id = await self.services.run(self.services.read_models.campaigns_by_ids, ids)
+        return [by_id.get(i) for i in ids]
+
+    async def _load_backed_founders(self, backer_ids: list[str]) -> list[frozenset[str]]:
+        """Per backer: the founders of the campaigns they back (e-mail visibility)."""
+        read_models = self.services.read_models
+
+        def load() -> list[frozenset[str]]:
+            result = []
+            for backer_id in backer_ids:
+                campaign_ids = list({
+                    p.campaign_id for p in read_models.pledges_for_backer(backer_id)
+                    if p.status != "CANCELLED"
+                })
+                views = read_models.campaigns_by_ids(campaign_ids)
+                result.append(frozenset(v.founder_id for v in views.values()))
+            return result
+
+        return await self.services.run(load)
+
+
+@dataclass
+class Context:
+    services: Services
+    request: Any  # starlette Request or WebSocket
+    viewer: Viewer | None = None
+    # "none": no token sent; "invalid": a token that did not verify; "valid".
+    token_state: str = "none"
+    client_ip: str | None = None
+    loaders: Loaders = field(init=False)
+    # Set by Strawberry from the graphql-transport-ws connection_init payload.
+    connection_params: dict[str, Any] | None = None
+    streaming: bool = False
+    metrics: Metrics | None = None
+    hub: ProgressHub | None = None
+
+    def __post_init__(self) -> None:
+        # A WebSocket context lives as long as the connection: never cache there.
+        self.loaders = Loaders(self.services, cache=not self.streaming)
+
+
+def bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(services: Services, header: str | None) -> tuple[Viewer | None, str]:
+    """The viewer named by an `Authorization` header value, and the token state."""
+    if not header:
+        return None, "none"
+    token = bearer_token(header)
+    claims = services.tokens.verify(token) if token else None
+    if claims is None:
+        return None, "invalid"
+
+    def load() -> UserRecord | None:
+        try:
+            return services.app.user(claims.user_id)
+        except NotFoundError:
+            return None
+
+    user = await services.run(load)
+    if user is None:
+        return None, "invalid"
+    return Viewer(id=str(user.id), roles=frozenset(user.roles)), "valid"

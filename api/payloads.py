@@ -1,0 +1,147 @@
+"""Mutation payloads and result unions (each union is payload | problems)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from api import auth
+from api.finance import Distribution
+from api.problems import (
+    InvalidState,
+    InvestmentLimitExceeded,
+    MaxTargetExceeded,
+    NotAllowed,
+    NotFound,
+    RiskAcknowledgementRequired,
+    ValidationProblem,
+)
+from api.scalars import Long
+from api.types import (
+    Campaign,
+    CampaignUpdate,
+    Pledge,
+    User,
+    campaign_from_record,
+    campaign_from_view,
+)
+
+
+@strawberry.type
+class AuthPayload:
+    token: str
+    user: User
+    # Added to the contract: signUp's write position (signIn: the log head), for caughtUp.
+    position: Long
+
+
+@strawberry.type
+class InvestorProfileSaved:
+    user: User
+    position: Long
+
+
+async def fresh_campaign(info: Info[Any, Any], campaign_id: str, position: int) -> Campaign:
+    """The campaign as of `position`: the read model once it has applied the write,
+    else the write model (read-your-writes without waiting for the projections)."""
+    services = auth.context(info).services
+    read_models = services.read_models
+
+    def load() -> Campaign:
+        view = read_models.campaign(campaign_id)
+        if view is not None and (
+            view.last_position >= position or read_models.applied_through() >= position
+        ):
+            return campaign_from_view(view)
+        record = services.app.campaign(campaign_id)
+        # The aggregate does not count backers; no money raised means nobody backs it.
+        backers = view.backer_count if view is not None and record.raised > 0 else 0
+        return campaign_from_record(record, backers, position)
+
+    return await services.run(load)
+
+
+@strawberry.type
+class CampaignSaved:
+    position: Long
+    campaign_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def campaign(self, info: Info[Any, Any]) -> Campaign:
+        return await fresh_campaign(info, self.campaign_id, self.position)
+
+
+@strawberry.type
+class PledgeSaved:
+    pledge: Pledge
+    position: Long
+
+
+@strawberry.type
+class UpdatePosted:
+    update: CampaignUpdate
+    position: Long
+
+
+@strawberry.type
+class DistributionDeclared:
+    distribution: Distribution
+    position: Long
+
+
+@strawberry.type
+class RoleGranted:
+    user: User
+    position: Long
+
+
+@strawberry.type
+class ClockSet:
+    now: datetime
+    position: Long
+
+
+AuthResult = Annotated[
+    AuthPayload | ValidationProblem | NotAllowed, strawberry.union("AuthResult")
+]
+InvestorProfileResult = Annotated[
+    InvestorProfileSaved | ValidationProblem | NotAllowed | InvalidState,
+    strawberry.union("InvestorProfileResult"),
+]
+CampaignResult = Annotated[
+    CampaignSaved | ValidationProblem | NotAllowed | NotFound | InvalidState,
+    strawberry.union("CampaignResult"),
+]
+PledgeResult = Annotated[
+    PledgeSaved | ValidationProblem | NotAllowed | NotFound | InvalidState
+    | InvestmentLimitExceeded | MaxTargetExceeded | RiskAcknowledgementRequired,
+    strawberry.union("PledgeResult"),
+]
+UpdateResult = Annotated[
+    UpdatePosted | ValidationProblem | NotAllowed | NotFound | InvalidState,
+    strawberry.union("UpdateResult"),
+]
+DistributionResult = Annotated[
+    DistributionDeclared | ValidationProblem | NotAllowed | NotFound | InvalidState,
+    strawberry.union("DistributionResult"),
+]
+RoleResult = Annotated[
+    RoleGranted | ValidationProblem | NotAllowed | NotFound, strawberry.union("RoleResult")
+]
+ClockResult = Annotated[ClockSet | NotAllowed | ValidationProblem, strawberry.union("ClockResult")]
+
+# The problem members each union allows (for `problems.fit`).
+AUTH_PROBLEMS = (ValidationProblem, NotAllowed)
+PROFILE_PROBLEMS = (ValidationProblem, NotAllowed, InvalidState)
+CAMPAIGN_PROBLEMS = (ValidationProblem, NotAllowed, NotFound, InvalidState)
+PLEDGE_PROBLEMS = (
+    ValidationProblem, NotAllowed, NotFound, InvalidState, InvestmentLimitExceeded,
+    MaxTargetExceeded, RiskAcknowledgementRequired,
+)
+UPDATE_PROBLEMS = CAMPAIGN_PROBLEMS
+DISTRIBUTION_PROBLEMS = CAMPAIGN_PROBLEMS
+ROLE_PROBLEMS = (ValidationProblem, NotAllowed, NotFound)
+CLOCK_PROBLEMS = (NotAllowed, ValidationProblem)

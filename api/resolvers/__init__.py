@@ -1,0 +1,1 @@
+"""Resolvers, one module per area; `api.schema` assembles them into the root types."""

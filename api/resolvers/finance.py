@@ -1,0 +1,119 @@
+"""Cap tables, distributions, escrow and platform statistics."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from strawberry.types import Info
+
+from api import auth
+from api.context import Viewer
+from api.finance import (
+    CapTable,
+    Distribution,
+    EscrowBalance,
+    Holding,
+    Payout,
+    PlatformStats,
+    distribution_from_view,
+)
+from api.inputs import Total, check
+from api.payloads import DISTRIBUTION_PROBLEMS, DistributionDeclared, DistributionResult
+from api.resolvers.common import run_command
+from api.scalars import Long
+from domain.application import Written
+from domain.distribution import pro_rata
+from domain.user import Role
+
+if TYPE_CHECKING:
+    from projections.views import CampaignView
+
+
+async def _campaign_view(info: Info[Any, Any], campaign_id: str) -> CampaignView:
+    view = await auth.context(info).loaders.campaigns.load(str(campaign_id))
+    if view is None:
+        raise auth.not_found_error(f"No campaign with id {str(campaign_id)[:64]}.")
+    return view
+
+
+async def cap_table(info: Info[Any, Any], campaign_id: strawberry.ID) -> CapTable:
+    auth.require_viewer(info)
+    view = await _campaign_view(info, campaign_id)
+    auth.require_insider(info, view.founder_id, "see the cap table")
+    services = auth.context(info).services
+    holdings = await services.run(services.read_models.holdings, view.id)
+    return CapTable(
+        total_shares=Long(sum(h.shares for h in holdings)),
+        holdings=[
+            Holding(shares=Long(h.shares), amount_invested=h.amount_invested,
+                    backer_id=h.backer_id)
+            for h in holdings
+        ],
+        campaign_id=view.id,
+    )
+
+
+async def distributions(info: Info[Any, Any], campaign_id: strawberry.ID) -> list[Distribution]:
+    """Insiders see every payout; any other signed-in user only their own."""
+    who = auth.require_viewer(info)
+    view = await _campaign_view(info, campaign_id)
+    services = auth.context(info).services
+    found = await services.run(services.read_models.distributions, view.id)
+    only = None if auth.is_insider(who, view.founder_id) else who.id
+    return [distribution_from_view(d, only) for d in found]
+
+
+async def escrow(info: Info[Any, Any], campaign_id: strawberry.ID) -> EscrowBalance:
+    auth.require_viewer(info)
+    view = await _campaign_view(info, campaign_id)
+    auth.require_insider(info, view.founder_id, "see the escrow account")
+    return EscrowBalance(
+        held=view.held, released_to_issuer=view.released, refunded=view.refunded,
+        campaign_id=view.id,
+    )
+
+
+async def platform_stats(info: Info[Any, Any]) -> PlatformStats:
+    auth.require_role(info, Role.ADMIN, Role.AUDITOR, doing="see platform statistics")
+    services = auth.context(info).services
+    stats = await services.run(services.read_models.platform_stats)
+    return PlatformStats(
+        live_campaigns=stats.live_campaigns, funded_campaigns=stats.funded_campaigns,
+        backers=stats.backers, pledges=Long(stats.pledges), raised_usd=stats.raised_usd,
+        raised_eur=stats.raised_eur,
+    )
+
+
+async def declare_distribution(
+    info: Info[Any, Any], campaign_id: strawberry.ID, total: Decimal
+) -> DistributionResult:
+    who = auth.actor(info)
+    if not isinstance(who, Viewer):
+        return who
+    args = check(Total, total=total)
+    if not isinstance(args, Total):
+        return args
+    services = auth.context(info).services
+    written = await run_command(
+        info, DISTRIBUTION_PROBLEMS, services.app.declare_distribution, who.id,
+        str(campaign_id), args.total,
+    )
+    if not isinstance(written, Written):
+        return written
+
+    def describe() -> Distribution:
+        # Recomputed exactly as the cap table did (pro_rata is deterministic).
+        table = services.app.cap_table(str(campaign_id))
+        assert table is not None
+        payouts = pro_rata(args.total, table.holdings)
+        return Distribution(
+            id=strawberry.ID(str(written.value)), total=args.total,
+            declared_at=table.modified_on,
+            payouts=[Payout(amount=a, backer_id=b) for b, a in payouts.items()],
+            campaign_id=str(campaign_id),
+        )
+
+    return DistributionDeclared(distribution=await services.run(describe),
+                                position=Long(written.position))

@@ -1,0 +1,225 @@
+"""The GraphQL schema, built once per process from the resolver modules.
+
+`schema` is what the app serves; `sdl()` prints it (`crowdfund schema`).
+Safety: depth, token and alias limits, parser and validation caches, errors
+masked unless they are client errors, introspection off outside `dev`
+(`api.app.GraphQLView` adds the rule per request; see `NoIntrospection`).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncGenerator, Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from api.audit_types import AuditEvent, ChainVerification, EventLogPage
+from api.context import Context
+from api.enums import CampaignStatus, Regime, Role
+from api.finance import CapTable, Distribution, EscrowBalance, PlatformStats
+from api.payloads import (
+    AuthResult,
+    CampaignResult,
+    ClockResult,
+    DistributionResult,
+    InvestorProfileResult,
+    PledgeResult,
+    RoleResult,
+    UpdateResult,
+)
+from api.problems import Problem
+from api.resolvers import accounts as accounts_r
+from api.resolvers import campaigns as campaigns_r
+from api.resolvers import finance as finance_r
+from api.resolvers import platform as platform_r
+from api.resolvers import pledges as pledges_r
+from api.resolvers import subscriptions as subscriptions_r
+from api.scalars import SCALARS, Long
+from api.types import Campaign, CampaignConnection, InvestmentLimit, Pledge, User
+
+log = logging.getLogger("api.errors")
+
+MAX_DEPTH = 10
+MAX_TOKENS = 2000
+MAX_ALIASES = 15
+
+
+@strawberry.type
+class Query:
+    me: User | None = strawberry.field(resolver=accounts_r.me)
+    campaign: Campaign | None = strawberry.field(resolver=campaigns_r.campaign)
+    campaigns: CampaignConnection = strawberry.field(resolver=campaigns_r.campaigns)
+    my_pledges: list[Pledge] = strawberry.field(
+        resolver=pledges_r.my_pledges, description="The signed-in backer's pledges."
+    )
+    investment_limit: InvestmentLimit = strawberry.field(
+        resolver=accounts_r.investment_limit,
+        description="The signed-in backer's limit under a regime.",
+    )
+    cap_table: CapTable = strawberry.field(
+        resolver=finance_r.cap_table,
+        description="Founder of the campaign, risk officers, auditors.",
+    )
+    distributions: list[Distribution] = strawberry.field(resolver=finance_r.distributions)
+    escrow: EscrowBalance = strawberry.field(resolver=finance_r.escrow)
+    review_queue: list[Campaign] = strawberry.field(
+        resolver=campaigns_r.review_queue,
+        description="Campaigns waiting for review (risk officers).",
+    )
+    audit_trail: list[AuditEvent] = strawberry.field(
+        resolver=platform_r.audit_trail,
+        description="Auditors: one stream's events in order; with `asOf`, only those that "
+        "occurred up to that instant.",
+    )
+    event_log: EventLogPage = strawberry.field(
+        resolver=platform_r.event_log, description="Auditors: the global event log from a position."
+    )
+    campaign_as_of: Campaign | None = strawberry.field(
+        resolver=platform_r.campaign_as_of,
+        description="Auditors: a campaign's state rebuilt from its events up to an instant.",
+    )
+    verify_audit_chains: ChainVerification = strawberry.field(
+        resolver=platform_r.verify_audit_chains,
+        description="Auditors: recompute every stream's hash chain.",
+    )
+    platform_stats: PlatformStats = strawberry.field(
+        resolver=finance_r.platform_stats, description="Admins and auditors."
+    )
+    caught_up: bool = strawberry.field(
+        resolver=platform_r.caught_up,
+        description="True once every read model has applied `position`; waits up to timeoutMs.",
+    )
+
+
+@strawberry.type
+class Mutation:
+    sign_up: AuthResult = strawberry.mutation(resolver=accounts_r.sign_up)
+    sign_in: AuthResult = strawberry.mutation(resolver=accounts_r.sign_in)
+    grant_role: RoleResult = strawberry.mutation(
+        resolver=accounts_r.grant_role, description="Admins only."
+    )
+    submit_investor_profile: InvestorProfileResult = strawberry.mutation(
+        resolver=accounts_r.submit_investor_profile,
+        description="A backer's identity and finances; sets KYC to PENDING.",
+    )
+    verify_investor: InvestorProfileResult = strawberry.mutation(
+        resolver=accounts_r.verify_investor, description="Risk officers."
+    )
+    reject_investor: InvestorProfileResult = strawberry.mutation(
+        resolver=accounts_r.reject_investor
+    )
+    draft_campaign: CampaignResult = strawberry.mutation(
+        resolver=campaigns_r.draft_campaign,
+        description="Any signed-in user; they become the campaign's founder.",
+    )
+    amend_campaign: CampaignResult = strawberry.mutation(
+        resolver=campaigns_r.amend_campaign,
+        description="In DRAFT or REJECTED: a plain edit. While LIVE: a material change; every "
+        "open pledge must be reconfirmed.",
+    )
+    submit_campaign: CampaignResult = strawberry.mutation(resolver=campaigns_r.submit_campaign)
+    approve_campaign: CampaignResult = strawberry.mutation(
+        resolver=campaigns_r.approve_campaign, description="Risk officers."
+    )
+    reject_campaign: CampaignResult = strawberry.mutation(resolver=campaigns_r.reject_campaign)
+    launch_campaign: CampaignResult = strawberry.mutation(resolver=campaigns_r.launch_campaign)
+    close_early: CampaignResult = strawberry.mutation(
+        resolver=campaigns_r.close_early,
+        description="Founder: close early at a new deadline (rules of the regime apply).",
+    )
+    cancel_campaign: CampaignResult = strawberry.mutation(resolver=campaigns_r.cancel_campaign)
+    post_update: UpdateResult = strawberry.mutation(resolver=campaigns_r.post_update)
+    pledge: PledgeResult = strawberry.mutation(resolver=pledges_r.pledge)
+    cancel_pledge: PledgeResult = strawberry.mutation(resolver=pledges_r.cancel_pledge)
+    reconfirm_pledge: PledgeResult = strawberry.mutation(resolver=pledges_r.reconfirm_pledge)
+    declare_distribution: DistributionResult = strawberry.mutation(
+        resolver=finance_r.declare_distribution,
+        description="Founder of a SETTLED campaign: pay `total` out to its shareholders pro "
+        "rata, to the cent.",
+    )
+    set_clock: ClockResult = strawberry.mutation(
+        resolver=platform_r.set_clock,
+        description="Only when the server runs with a test clock: move the platform's clock "
+        "and run what fell due.",
+    )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Emits on every change of the campaign's read model.")
+    async def campaign_progress(
+        self, info: strawberry.Info[Any, Any], campaign_id: strawberry.ID
+    ) -> AsyncGenerator[subscriptions_r.CampaignProgress, None]:
+        async for item in subscriptions_r.campaign_progress(info, campaign_id):
+            yield item
+
+
+class IntrospectionGate(SchemaExtension):
+    """Introspection only in dev: the rule is added per operation, from the context,
+    so one schema serves both (the validation cache keys on the rule set)."""
+
+    def on_operation(self) -> Iterator[None]:
+        ctx = self.execution_context.context
+        if not (isinstance(ctx, Context) and ctx.services.dev):
+            self.execution_context.validation_rules = (
+                *self.execution_context.validation_rules, NoSchemaIntrospectionCustomRule
+            )
+        yield
+
+
+# Errors before execution (syntax, validation, variable coercion: no path) and
+# deliberate GraphQLErrors (auth, bad input) are the client's; anything else is a bug.
+def should_mask(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError) and bool(error.path)
+
+
+class CrowdfundSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log bugs without personal data: exception type, path and code locations only
+        (an exception's message or a query's variables may carry e-mails or names)."""
+        for error in errors:
+            original = error.original_error
+            if original is None or not should_mask(error):
+                continue
+            frames = "".join(traceback.format_tb(original.__traceback__, limit=20))
+            log.error("unexpected %s at %s\n%s", type(original).__name__, error.path, frames)
+
+
+schema = CrowdfundSchema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[Problem, Role, Regime, CampaignStatus, Long],
+    config=StrawberryConfig(scalar_map=SCALARS),
+    extensions=[
+        IntrospectionGate,
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        ParserCache,
+        ValidationCache,
+        lambda: MaskErrors(should_mask_error=should_mask, error_message="Internal error."),
+    ],
+)
+
+
+def sdl() -> str:
+    return schema.as_str()

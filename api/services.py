@@ -1,0 +1,76 @@
+"""Everything the API needs, built once by the runtime (`crowdfund dev` / `crowdfund api`).
+
+The API never builds its own collaborators: the composition root constructs a
+`Services` and hands it to `api.app.create_app(services)`. Tests build one with an
+in-memory event store and a `SettableClock`.
+
+Constructor (keyword arguments; the first six are required)::
+
+    Services(
+        app=crowdfund,                 # domain.application.Crowdfund (the write side)
+        read_models=read_models,       # projections.queries.ReadModels (the read side)
+        settings=settings,             # crowdfund.settings.Settings
+        clock=clock,                   # domain.clock.Clock (the platform's business clock)
+        tokens=TokenSigner(secret, settings.token_ttl_seconds, clock.now),
+        throttle=SignInThrottle(),
+        test_clock=None,               # a SettableClock when `--test-clock`: enables setClock
+        broker=None,                   # Kafka bootstrap "host:port" reported by /healthz
+        dev=False,                     # GraphiQL on GET /graphql and introspection
+        executor=None,                 # a ThreadPoolExecutor for blocking calls; None: Starlette's
+        hasher=DEFAULT_HASHER,         # argon2 parameters (tests pass a cheap one)
+        broker_check=None,             # optional zero-argument callable -> bool: broker reachable?
+        subscription_poll_seconds=0.25,
+        caught_up_poll_seconds=0.02,
+    )
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from argon2 import PasswordHasher
+from starlette.concurrency import run_in_threadpool
+
+from api.security import DEFAULT_HASHER, SignInThrottle, TokenSigner
+from crowdfund.settings import Settings
+from domain.application import Crowdfund
+from domain.clock import Clock, SettableClock
+
+if TYPE_CHECKING:  # projections is written in parallel; only its type is needed here
+    from projections.queries import ReadModels
+else:
+    ReadModels = Any
+
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    app: Crowdfund
+    read_models: ReadModels
+    settings: Settings
+    clock: Clock
+    tokens: TokenSigner
+    throttle: SignInThrottle
+    test_clock: SettableClock | None = None
+    broker: str | None = None
+    dev: bool = False
+    executor: Executor | None = None
+    hasher: PasswordHasher = DEFAULT_HASHER
+    broker_check: Callable[[], bool] | None = None
+    subscription_poll_seconds: float = 0.25
+    caught_up_poll_seconds: float = 0.02
+    # Anything else the runtime wants to pass to resolvers (never read by the API itself).
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking call (event store, read-model database, argon2) off the event loop."""
+        if self.executor is None:
+            return await run_in_threadpool(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))

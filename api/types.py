@@ -1,0 +1,325 @@
+"""The core object types: User, Campaign, Pledge and their connections.
+
+Campaigns and pledges are read from the projections (`projections.views`);
+users from the write model, because personal data never reaches read models.
+A mutation's payload may be built from the write model instead (`*_from_record`)
+when the read models have not caught up yet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from strawberry.types import Info
+
+from api import auth
+from api.enums import CampaignStatus, KycStatus, PledgeStatus, Regime, Role
+from api.scalars import Long
+from domain.user import User as UserRecord
+
+if TYPE_CHECKING:
+    from domain.campaign import Campaign as CampaignRecord
+    from domain.pledge import Pledge as PledgeRecord
+    from projections.views import CampaignView, PledgeView, UpdateView
+
+MAX_PAGE = 100
+
+
+def clamp_first(first: int | None, default: int) -> int:
+    """Page sizes are capped so one request cannot read a whole table."""
+    if first is None:
+        return default
+    if first < 0:
+        raise auth.bad_input("first must not be negative.")
+    return min(first, MAX_PAGE)
+
+
+# ----------------------------------------------------------------------------- users
+
+
+@strawberry.type
+class InvestorProfile:
+    kyc_status: KycStatus
+    country: str
+    accredited: bool
+    sophisticated: bool
+    knowledge_test_passed: bool
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    display_name: str
+    roles: list[Role]
+    record: strawberry.Private[UserRecord]
+
+    @strawberry.field(
+        description="Visible to the user, to founders of campaigns the user backed, and to "
+        "staff (admins, risk officers, auditors); null for anyone else."
+    )
+    async def email(self, info: Info[Any, Any]) -> str | None:
+        who = auth.viewer(info)
+        if who is None:
+            return None
+        if who.id == self.id or who.is_staff:
+            return self.record.email
+        founders = await auth.context(info).loaders.backed_founders.load(self.id)
+        return self.record.email if who.id in founders else None
+
+    @strawberry.field(description="Visible to the user and to staff; null for anyone else.")
+    def investor_profile(self, info: Info[Any, Any]) -> InvestorProfile | None:
+        who = auth.viewer(info)
+        profile = self.record.profile
+        if who is None or profile is None or not (who.id == self.id or who.is_staff):
+            return None
+        return InvestorProfile(
+            kyc_status=KycStatus(self.record.kyc_status.value),
+            country=profile.country,
+            accredited=profile.accredited,
+            sophisticated=profile.sophisticated,
+            knowledge_test_passed=profile.knowledge_test_passed,
+        )
+
+
+def user_from_record(record: UserRecord) -> User:
+    return User(
+        id=strawberry.ID(str(record.id)),
+        display_name=record.display_name,
+        roles=[Role(r) for r in record.roles],
+        record=record,
+    )
+
+
+async def load_user(info: Info[Any, Any], user_id: str) -> User:
+    record = await auth.context(info).loaders.users.load(user_id)
+    if record is None:
+        raise LookupError("a referenced user does not exist")  # a bug: masked, logged
+    return user_from_record(record)
+
+
+@strawberry.type
+class InvestmentLimit:
+    regime: Regime
+    limit: Decimal | None = strawberry.field(
+        description="null means no limit (accredited investors under REG_CF, every investor "
+        "under ECSP)."
+    )
+    used: Decimal = strawberry.field(
+        description="Counted over the trailing 12 months, including declared investments on "
+        "other platforms."
+    )
+    remaining: Decimal | None
+
+
+# ------------------------------------------------------------------------- campaigns
+
+
+@strawberry.type
+class CampaignUpdate:
+    id: strawberry.ID
+    posted_at: datetime
+    title: str
+    body: str
+    material: bool
+
+
+def update_from_view(view: UpdateView) -> CampaignUpdate:
+    return CampaignUpdate(
+        id=strawberry.ID(view.id), posted_at=view.posted_at, title=view.title, body=view.body,
+        material=view.material,
+    )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Campaign:
+    id: strawberry.ID
+    title: str
+    summary: str
+    regime: Regime
+    currency: str
+    status: CampaignStatus
+    min_target: Decimal
+    max_target: Decimal
+    min_pledge: Decimal
+    price_per_share: Decimal
+    deadline: datetime
+    launched_at: datetime | None
+    raised: Decimal = strawberry.field(
+        description="Sum of ACTIVE, PENDING_RECONFIRMATION and SETTLED pledges."
+    )
+    backer_count: int = strawberry.field(description="Distinct backers with such pledges.")
+    founder_id: strawberry.Private[str]
+    # Position of the last event reflected here (subscriptions and read-your-writes).
+    last_position: strawberry.Private[int] = 0
+
+    @strawberry.field
+    async def founder(self, info: Info[Any, Any]) -> User:
+        return await load_user(info, self.founder_id)
+
+    @strawberry.field(
+        description="Visible to the campaign's founder, risk officers and auditors only."
+    )
+    async def pledges(
+        self, info: Info[Any, Any], first: int | None = 50, after: str | None = None
+    ) -> PledgeConnection:
+        auth.require_insider(info, self.founder_id, "see a campaign's pledges")
+        services = auth.context(info).services
+        page = await services.run(
+            services.read_models.pledges_for_campaign, self.id, clamp_first(first, 50), after
+        )
+        return PledgeConnection(
+            edges=[
+                PledgeEdge(cursor=c, node=pledge_from_view(p, services.clock.now()))
+                for p, c in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            total_count=page.total_count,
+        )
+
+    @strawberry.field
+    async def updates(self, info: Info[Any, Any]) -> list[CampaignUpdate]:
+        services = auth.context(info).services
+        views = await services.run(services.read_models.updates, self.id)
+        return [update_from_view(v) for v in views]
+
+
+def campaign_from_view(view: CampaignView) -> Campaign:
+    return Campaign(
+        id=strawberry.ID(view.id), title=view.title, summary=view.summary,
+        regime=Regime(view.regime), currency=view.currency, status=CampaignStatus(view.status),
+        min_target=view.min_target, max_target=view.max_target, min_pledge=view.min_pledge,
+        price_per_share=view.price_per_share, deadline=view.deadline,
+        launched_at=view.launched_at, raised=view.raised, backer_count=view.backer_count,
+        founder_id=view.founder_id, last_position=view.last_position,
+    )
+
+
+def campaign_from_record(record: CampaignRecord, backer_count: int, position: int) -> Campaign:
+    """From the write model, for a payload the read models have not caught up with."""
+    terms = record.terms
+    return Campaign(
+        id=strawberry.ID(str(record.id)), title=terms.title, summary=terms.summary,
+        regime=Regime(record.regime.value), currency=record.currency,
+        status=CampaignStatus(record.status.value), min_target=terms.min_target,
+        max_target=terms.max_target, min_pledge=terms.min_pledge,
+        price_per_share=terms.price_per_share, deadline=terms.deadline,
+        launched_at=record.launched_at, raised=record.raised, backer_count=backer_count,
+        founder_id=record.founder_id, last_position=position,
+    )
+
+
+@strawberry.type
+class CampaignEdge:
+    cursor: str
+    node: Campaign
+
+
+@strawberry.type
+class CampaignConnection:
+    edges: list[CampaignEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+# --------------------------------------------------------------------------- pledges
+
+OPEN_PLEDGE = (PledgeStatus.ACTIVE, PledgeStatus.PENDING_RECONFIRMATION)
+
+
+@strawberry.type
+class Pledge:
+    id: strawberry.ID
+    amount: Decimal
+    shares: Long
+    status: PledgeStatus
+    pledged_at: datetime
+    cancellable_until: datetime | None = strawberry.field(
+        description="Until when the backer may cancel without giving a reason; null when no "
+        "longer cancellable."
+    )
+    reconfirm_by: datetime | None = strawberry.field(
+        description="Set while PENDING_RECONFIRMATION."
+    )
+    campaign_id: strawberry.Private[str]
+    backer_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def campaign(self, info: Info[Any, Any]) -> Campaign:
+        view = await auth.context(info).loaders.campaigns.load(self.campaign_id)
+        if view is not None:
+            return campaign_from_view(view)
+        # Read models still behind a fresh pledge: answer from the write model.
+        services = auth.context(info).services
+        record = await services.run(services.app.campaign, self.campaign_id)
+        return campaign_from_record(record, 0, 0)
+
+    @strawberry.field
+    async def investor(self, info: Info[Any, Any]) -> User:
+        return await load_user(info, self.backer_id)
+
+
+def _cancellable_until(
+    status: PledgeStatus, until: datetime | None, reconfirm_by: datetime | None, now: datetime
+) -> datetime | None:
+    if status is PledgeStatus.PENDING_RECONFIRMATION:
+        return reconfirm_by  # a material change reopens the right to walk away
+    if status is not PledgeStatus.ACTIVE or until is None:
+        return None
+    return until if _aware(until) > now else None
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def pledge_from_view(view: PledgeView, now: datetime) -> Pledge:
+    status = PledgeStatus(view.status)
+    return Pledge(
+        id=strawberry.ID(view.id), amount=view.amount, shares=Long(view.shares), status=status,
+        pledged_at=view.pledged_at,
+        cancellable_until=_cancellable_until(
+            status, view.cancellable_until, view.reconfirm_by, now
+        ),
+        reconfirm_by=view.reconfirm_by if status is PledgeStatus.PENDING_RECONFIRMATION else None,
+        campaign_id=view.campaign_id, backer_id=view.backer_id,
+    )
+
+
+def pledge_from_record(
+    record: PledgeRecord, now: datetime, cancellation_deadline: datetime | None = None
+) -> Pledge:
+    status = PledgeStatus(record.status.value)
+    until = record.cancellable_until
+    if record.regime == "REG_CF" and cancellation_deadline is not None:
+        until = cancellation_deadline  # REG_CF follows the campaign's (current) deadline
+    return Pledge(
+        id=strawberry.ID(str(record.id)), amount=record.amount, shares=Long(record.shares),
+        status=status, pledged_at=record.pledged_at,
+        cancellable_until=_cancellable_until(status, until, record.reconfirm_by, now),
+        reconfirm_by=record.reconfirm_by, campaign_id=record.campaign_id,
+        backer_id=record.backer_id,
+    )
+
+
+@strawberry.type
+class PledgeEdge:
+    cursor: str
+    node: Pledge
+
+
+@strawberry.type
+class PledgeConnection:
+    edges: list[PledgeEdge]
+    page_info: PageInfo
+    total_count: int

@@ -1,0 +1,318 @@
+"""The auditor's view of the event store: streams with their global positions,
+the global log, hash-chain verification and a campaign rebuilt as of an instant.
+
+Everything here reads the event store itself (never the read models), so an
+auditor sees what was recorded, including events somebody tampered with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from domain.application import Crowdfund, parse_id
+from domain.campaign import Campaign
+from domain.chain import GENESIS, event_payload, hash_of
+
+# A type name for events the store holds but cannot decode (tampered ciphertext
+# or JSON): the log stays browsable and `verify_chains` reports the position.
+UNDECODABLE = "UNDECODABLE"
+PAGE = 1000
+MAX_LOG_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One stored event as auditors see it (the contract's `AuditEvent`)."""
+
+    position: int
+    stream_id: str
+    stream_type: str
+    version: int
+    type: str
+    occurred_at: datetime | None
+    payload: dict[str, Any]
+    hash: str
+    # None for the first event of a stream (its stored prev hash is the empty genesis).
+    prev_hash: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's field names, JSON-ready (`crowdfund audit replay` prints this)."""
+        return {
+            "position": self.position,
+            "streamId": self.stream_id,
+            "streamType": self.stream_type,
+            "version": self.version,
+            "type": self.type,
+            "occurredAt": self.occurred_at.isoformat() if self.occurred_at else None,
+            "payload": self.payload,
+            "hash": self.hash,
+            "prevHash": self.prev_hash,
+        }
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    ok: bool
+    checked_events: int
+    first_bad_position: int | None
+
+
+@dataclass(frozen=True)
+class CampaignAsOf:
+    """A campaign replayed from its events up to an instant, with its totals then."""
+
+    campaign: Campaign
+    version: int
+    raised: Decimal
+    backer_count: int
+
+
+# --- decoding ----------------------------------------------------------------------------
+
+
+def stream_type_of(event: Any) -> str:
+    """The aggregate class an event belongs to: `Campaign.PledgeAccepted` -> `Campaign`."""
+    return type(event).__qualname__.split(".")[0]
+
+
+def _decode(app: Crowdfund, notification: Notification) -> Any | None:
+    """The domain event, or None when the stored bytes no longer decode."""
+    try:
+        return app.mapper.to_domain_event(notification)
+    except Exception:  # any failure to decrypt/decompress/parse means tampering or damage
+        return None
+
+
+def _audit_event(app: Crowdfund, notification: Notification) -> AuditEvent:
+    event = _decode(app, notification)
+    if event is None:
+        return AuditEvent(
+            position=notification.id, stream_id=str(notification.originator_id),
+            stream_type=UNDECODABLE, version=notification.originator_version,
+            type=UNDECODABLE, occurred_at=None,
+            payload={"error": "the stored event cannot be decoded"}, hash="", prev_hash=None,
+        )
+    return AuditEvent(
+        position=notification.id,
+        stream_id=str(event.originator_id),
+        stream_type=stream_type_of(event),
+        version=event.originator_version,
+        type=type(event).__name__,
+        occurred_at=event.timestamp,
+        payload=event_payload(event),
+        hash=event.hash,
+        prev_hash=event.prev_hash or None,
+    )
+
+
+# --- one stream, with positions --------------------------------------------------------------
+
+
+def _stream_notifications(app: Crowdfund, stream_id: UUID) -> list[Notification]:
+    """A stream's stored events with their global positions, in version order.
+
+    The library's `select_events` drops the notification id, so this asks the
+    recorder's own table: SQLite's rowid, PostgreSQL's notification_id.
+    """
+    recorder = app.recorder
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        statement = (
+            "SELECT rowid AS position, originator_version, topic, state "
+            f"FROM {recorder.events_table_name} WHERE originator_id=? "
+            "ORDER BY originator_version"
+        )
+        key: Any = stream_id.hex if recorder.datastore.originator_id_type == "uuid" else str(
+            stream_id
+        )
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, [key])
+            rows = [dict(r) for r in cursor.fetchall()]
+    else:
+        rows = _postgres_stream_rows(recorder, stream_id)
+    return [
+        Notification(
+            id=row["position"], originator_id=stream_id,
+            originator_version=row["originator_version"], topic=row["topic"],
+            state=bytes(row["state"]),
+        )
+        for row in rows
+    ]
+
+
+def _postgres_stream_rows(recorder: Any, stream_id: UUID) -> list[dict[str, Any]]:
+    from eventsourcing.postgres import PostgresApplicationRecorder
+    from psycopg.sql import SQL, Identifier
+
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        raise TypeError(f"auditing needs a SQLite or PostgreSQL recorder, not {type(recorder)}")
+    statement = SQL(
+        "SELECT notification_id AS position, originator_version, topic, state "
+        "FROM {schema}.{table} WHERE originator_id = %s ORDER BY originator_version"
+    ).format(
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
+    key: Any = stream_id if recorder.datastore.originator_id_type == "uuid" else str(stream_id)
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, [key])
+        return [dict(r) for r in cursor.fetchall()]
+
+
+def audit_trail(
+    app: Crowdfund, stream_id: UUID | str, as_of: datetime | None = None
+) -> list[AuditEvent]:
+    """One stream's events in order; with `as_of`, only those that occurred up to then.
+
+    An unknown stream gives an empty list; a malformed id raises NotFoundError.
+    """
+    _require_aware(as_of)
+    uid = parse_id(stream_id, "stream")
+    events = [_audit_event(app, n) for n in _stream_notifications(app, uid)]
+    if as_of is None:
+        return events
+    return [e for e in events if e.occurred_at is not None and e.occurred_at <= as_of]
+
+
+# --- the global log -------------------------------------------------------------------------
+
+
+def event_log(
+    app: Crowdfund, after: int = 0, limit: int = 100
+) -> tuple[list[AuditEvent], int | None, int]:
+    """Events after position `after`: (events, next `after` or None at the head, head).
+
+    Positions may have gaps (rolled-back transactions); `next_position` is the
+    last position returned, so a client passes it back as `after`.
+    """
+    limit = max(1, min(int(limit), MAX_LOG_LIMIT))
+    head = app.head_position()
+    notifications = app.recorder.select_notifications(
+        max(0, int(after)), limit, inclusive_of_start=False
+    )
+    events = [_audit_event(app, n) for n in notifications]
+    last = events[-1].position if events else None
+    next_position = last if last is not None and last < head else None
+    return events, next_position, head
+
+
+def _all_notifications(app: Crowdfund) -> Iterator[Notification]:
+    after = 0
+    while True:
+        page = app.recorder.select_notifications(after, PAGE, inclusive_of_start=False)
+        yield from page
+        if len(page) < PAGE:
+            return
+        after = page[-1].id
+
+
+# --- hash chains ----------------------------------------------------------------------------
+
+
+@dataclass
+class _StreamHead:
+    version: int
+    # None after an undecodable event: the next event's link cannot be checked.
+    hash: str | None
+
+
+def verify_chains(app: Crowdfund) -> ChainVerification:
+    """Walk the whole log in order and check every stream's hash chain.
+
+    An event is bad when it does not decode, when its stored hash differs from
+    the recomputed one, or when it does not link to the previous event of its
+    stream (a prev hash or version that does not follow: a changed, inserted or
+    deleted event).
+    """
+    heads: dict[str, _StreamHead] = {}
+    checked = 0
+    first_bad: int | None = None
+    for notification in _all_notifications(app):
+        checked += 1
+        stream = str(notification.originator_id)
+        head = heads.get(stream)
+        good, stored_hash = _check_one(app, notification, head)
+        heads[stream] = _StreamHead(notification.originator_version, stored_hash)
+        if not good and first_bad is None:
+            first_bad = notification.id
+    return ChainVerification(first_bad is None, checked, first_bad)
+
+
+def _check_one(
+    app: Crowdfund, notification: Notification, head: _StreamHead | None
+) -> tuple[bool, str | None]:
+    """(does it verify, the hash it stores) for one event given its stream's head."""
+    event = _decode(app, notification)
+    if event is None:
+        return False, None
+    stored_hash = getattr(event, "hash", None)
+    prev_hash = getattr(event, "prev_hash", None)
+    if not isinstance(stored_hash, str) or not isinstance(prev_hash, str):
+        return False, None
+    try:
+        recomputed = hash_of(event)
+    except Exception:  # a payload the canonical form cannot express was not written by us
+        return False, stored_hash
+    if recomputed != stored_hash:
+        return False, stored_hash
+    if head is None:
+        linked = prev_hash == GENESIS and notification.originator_version == 1
+    else:
+        linked = notification.originator_version == head.version + 1 and (
+            head.hash is None or prev_hash == head.hash
+        )
+    return linked, stored_hash
+
+
+# --- a campaign as of an instant -------------------------------------------------------------
+
+
+def campaign_as_of(app: Crowdfund, campaign_id: UUID | str, as_of: datetime) -> CampaignAsOf | None:
+    """The campaign replayed from the events it had at `as_of` (None: not yet drafted).
+
+    Replays the longest prefix of the stream whose events all occurred by `as_of`
+    (never snapshots or the cache), so the state is exactly what was recorded then.
+    """
+    _require_aware(as_of)
+    uid = parse_id(campaign_id, "campaign")
+    prefix: list[Any] = []
+    for stored in app.recorder.select_events(uid):
+        event: Any = app.mapper.to_domain_event(stored)
+        if event.timestamp > as_of:
+            break
+        prefix.append(event)
+    if not prefix or stream_type_of(prefix[0]) != Campaign.__name__:
+        return None
+    aggregate: Any = None
+    for event in prefix:
+        aggregate = event.mutate(aggregate)
+    campaign = cast(Campaign, aggregate)
+    return CampaignAsOf(
+        campaign=campaign, version=campaign.version, raised=campaign.raised,
+        backer_count=_backer_count(prefix),
+    )
+
+
+def _backer_count(events: Sequence[Any]) -> int:
+    """Distinct backers with open or settled pledges after these campaign events."""
+    backer_of: dict[str, str] = {}
+    for event in events:
+        name = type(event).__name__
+        if name == "PledgeAccepted":
+            backer_of[event.pledge_id] = event.backer_id
+        elif name == "PledgeReleased":
+            backer_of.pop(event.pledge_id, None)
+        # EscrowReleased settles pledges: they still count as raised and backed.
+    return len(set(backer_of.values()))
+
+
+def _require_aware(instant: datetime | None) -> None:
+    if instant is not None and instant.tzinfo is None:
+        raise ValueError("the instant needs a timezone offset, e.g. 2027-03-01T12:00:00+00:00")

@@ -1,0 +1,289 @@
+"""The `crowdfund` command line (runtime.md): dev, api, worker, schema,
+projections rebuild, audit verify / replay.
+
+Heavy modules are imported inside each command so that `crowdfund audit` or
+`crowdfund schema` start fast and do not depend on the parts they do not use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError as SettingsError
+
+from crowdfund.settings import Settings
+
+if TYPE_CHECKING:
+    from domain.application import Crowdfund
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+class UsageError(Exception):
+    """Bad input or configuration: printed as `error: ...`, exit code 2."""
+
+
+# --- the parser ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", type=Path, default=None, metavar="DIR",
+        help="where the embedded defaults keep their files (default: .crowdfund/)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="crowdfund", description="An event-sourced equity crowdfunding platform."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser(
+        "dev", parents=[common], help="the whole platform in one process (embedded defaults)"
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    dev.add_argument("--broker-port", type=int, default=None, metavar="B",
+                     help="embedded broker port (default: a free port)")
+    dev.add_argument("--test-clock", action="store_true",
+                     help="make the clock settable through the setClock mutation (admins)")
+    dev.add_argument("--no-demo", action="store_true", help="do not load the demo campaigns")
+    dev.set_defaults(run=_dev)
+
+    api = commands.add_parser(
+        "api", parents=[common], help="the GraphQL API and the web page alone (production)"
+    )
+    api.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    api.set_defaults(run=_api)
+
+    worker = commands.add_parser("worker", parents=[common], help="one long-running worker")
+    worker.add_argument("kind", choices=["relay", "projections", "scheduler"])
+    worker.add_argument("--interval", type=float, default=1.0,
+                        help="scheduler: seconds between passes (default 1)")
+    worker.set_defaults(run=_worker)
+
+    schema = commands.add_parser("schema", parents=[common], help="print the GraphQL SDL")
+    schema.set_defaults(run=_schema)
+
+    projections = commands.add_parser("projections", help="read-model maintenance")
+    projection_commands = projections.add_subparsers(dest="action", required=True,
+                                                     metavar="ACTION")
+    rebuild = projection_commands.add_parser(
+        "rebuild", parents=[common], help="drop and rebuild read models from the event store"
+    )
+    rebuild.add_argument("name", nargs="?", default=None, help="one read model (default: all)")
+    rebuild.set_defaults(run=_rebuild)
+
+    audit = commands.add_parser("audit", help="check and read the event store")
+    audit_commands = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = audit_commands.add_parser(
+        "verify", parents=[common], help="recompute every stream's hash chain"
+    )
+    verify.set_defaults(run=_verify)
+    replay = audit_commands.add_parser(
+        "replay", parents=[common], help="print a stream's events in order (JSON lines)"
+    )
+    replay.add_argument("stream_id", metavar="STREAM_ID")
+    replay.add_argument("--as-of", type=_instant, default=None, metavar="INSTANT",
+                        help="only events that occurred up to this ISO 8601 instant")
+    replay.set_defaults(run=_replay)
+    return parser
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 instant such as 2027-03-01T12:00:00+00:00"
+        ) from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a timezone offset, e.g. +00:00 or Z")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args.data_dir)
+        command: Command = args.run
+        return command(args, settings)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    try:
+        settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    except SettingsError as exc:
+        raise UsageError(f"invalid CROWDFUND_* settings:\n{exc}") from None
+    url = settings.resolved_database_url
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        scheme = url.partition(":")[0]
+        raise UsageError(
+            f"CROWDFUND_DATABASE_URL must start with sqlite:/// or postgresql://, not {scheme}:"
+        )
+    return settings
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
+    from crowdfund import runtime
+
+    runtime.configure_logging()
+    options = runtime.DevOptions(
+        host=args.host, port=args.port, broker_port=args.broker_port,
+        test_clock=args.test_clock, demo=not args.no_demo,
+    )
+    with _configuration_errors():
+        return runtime.run_dev(settings, options)
+
+
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    from crowdfund import runtime
+
+    runtime.configure_logging()
+    with _configuration_errors():
+        return runtime.run_api(settings, args.host, args.port)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from crowdfund import runtime
+
+    runtime.configure_logging()
+    with _configuration_errors():
+        # runtime.md: workers, like the API, refuse to start without the secret outside dev.
+        runtime.secret_key(settings, dev=False)
+        if args.kind == "scheduler":
+            from domain.clock import SystemClock
+            from workers.scheduler import main_scheduler
+
+            app = runtime.open_application(settings, SystemClock(), dev=False)
+            try:
+                return main_scheduler(app, interval=args.interval)
+            finally:
+                app.close()
+        if not settings.kafka_bootstrap:
+            raise UsageError(
+                f"`crowdfund worker {args.kind}` needs Kafka: set CROWDFUND_KAFKA_BOOTSTRAP="
+                "host:port (only `crowdfund dev` starts an embedded broker)"
+            )
+        # A data dir `dev` wrote holds the key its personal data is encrypted with.
+        dev_key = runtime.has_dev_cipher_key(settings)
+        if args.kind == "relay":
+            from workers.relay import main_relay
+
+            return main_relay(settings, dev=dev_key)
+        from workers.projections import main_projections
+
+        return main_projections(settings, dev=dev_key)
+
+
+def _schema(args: argparse.Namespace, settings: Settings) -> int:
+    from api.schema import sdl
+
+    sys.stdout.write(sdl().rstrip("\n") + "\n")
+    return EXIT_OK
+
+
+def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.rebuild import rebuild
+
+    with _event_store(settings) as app:
+        try:
+            report = rebuild(settings, args.name, app=app)
+        except KeyError as exc:  # an unknown read model name
+            raise UsageError(str(exc.args[0]) if exc.args else "unknown read model") from None
+    print(
+        f"rebuilt {', '.join(report.models)} from {report.events} events "
+        f"through position {report.through}"
+    )
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from crowdfund import audit
+
+    with _event_store(settings) as app:
+        result = audit.verify_chains(app)
+    if result.ok:
+        print(f"ok: {result.checked_events} events verified")
+        return EXIT_OK
+    print(
+        f"FAILED: first bad position {result.first_bad_position} "
+        f"({result.checked_events} events checked)"
+    )
+    return EXIT_FAILED
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from crowdfund import audit
+    from domain.errors import NotFoundError
+
+    with _event_store(settings) as app:
+        try:
+            events = audit.audit_trail(app, args.stream_id)
+        except NotFoundError as exc:
+            raise UsageError(exc.message) from None
+    if not events:
+        print(f"no events for stream {args.stream_id}", file=sys.stderr)
+        return EXIT_FAILED
+    for event in events:
+        if args.as_of is not None and (event.occurred_at is None or event.occurred_at > args.as_of):
+            continue
+        sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+    return EXIT_OK
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _configuration_errors() -> Iterator[None]:
+    """The runtime's ConfigurationError and BrokerUnavailable become exit code 2."""
+    from crowdfund.runtime import ConfigurationError
+    from workers.broker import BrokerUnavailable
+
+    try:
+        yield
+    except (ConfigurationError, BrokerUnavailable) as exc:
+        raise UsageError(str(exc)) from None
+
+
+@contextmanager
+def _event_store(settings: Settings) -> Iterator[Crowdfund]:
+    """The event store as the tools see it (with the dev cipher key if the data dir has one)."""
+    from crowdfund import runtime
+
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise UsageError(
+            f"no event store at {url}: pass the --data-dir that `crowdfund dev` used, "
+            "or set CROWDFUND_DATABASE_URL"
+        )
+    with _configuration_errors():
+        app = runtime.open_application(settings, dev=False)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The read-model tables, the projections' tracking and the relay's progress.
+
+Money is stored as integer cents and instants as integer microseconds since the
+epoch (UTC): exact on SQLite and PostgreSQL alike, sortable, summable in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+CENT = Decimal("0.01")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        cents = Decimal(value) / CENT
+        if cents != cents.to_integral_value():
+            raise ValueError(f"not a whole number of cents: {value}")
+        return int(cents)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        return None if value is None else (Decimal(int(value)) * CENT).quantize(CENT)
+
+
+class Instant(TypeDecorator[datetime]):
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("instants must be timezone-aware")
+        return to_micros(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        return None if value is None else from_micros(int(value))
+
+
+def to_micros(value: datetime) -> int:
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+metadata = sa.MetaData()
+ID = sa.String(64)
+
+# --- read models -----------------------------------------------------------------------
+
+campaigns = sa.Table(
+    "rm_campaigns", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("founder_id", ID, nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("regime", sa.String(8), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("min_target", Money, nullable=False),
+    sa.Column("max_target", Money, nullable=False),
+    sa.Column("min_pledge", Money, nullable=False),
+    sa.Column("price_per_share", Money, nullable=False),
+    sa.Column("deadline", Instant, nullable=False),
+    sa.Column("launched_at", Instant),
+    sa.Column("drafted_at", Instant, nullable=False),
+    sa.Column("terms_version", sa.Integer, nullable=False),
+    sa.Column("reconfirm_by", Instant),
+    # The escrow account; raised = held + released.
+    sa.Column("held", Money, nullable=False),
+    sa.Column("released", Money, nullable=False),
+    sa.Column("refunded", Money, nullable=False),
+    sa.Column("backer_count", sa.Integer, nullable=False),
+    sa.Column("pledge_count", sa.Integer, nullable=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+)
+
+# Counted pledges (open or settled) per backer, to keep backer_count exact.
+campaign_backers = sa.Table(
+    "rm_campaign_backers", metadata,
+    sa.Column("campaign_id", ID, primary_key=True),
+    sa.Column("backer_id", ID, primary_key=True),
+    sa.Column("counted_pledges", sa.Integer, nullable=False),
+)
+
+updates = sa.Table(
+    "rm_updates", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, nullable=False, index=True),
+    sa.Column("posted_at", Instant, nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("material", sa.Boolean, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+pledges = sa.Table(
+    "rm_pledges", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("campaign_id", ID, nullable=False),
+    sa.Column("backer_id", ID, nullable=False, index=True),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("shares", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("pledged_at", Instant, nullable=False),
+    # As placed (ECSP: end of the reflection period); REG_CF follows the deadline.
+    sa.Column("cancellable_until", Instant),
+    sa.Column("reconfirm_by", Instant),
+    sa.Column("regime", sa.String(8), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("terms_version", sa.Integer, nullable=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+    sa.Index("ix_rm_pledges_campaign_seq", "campaign_id", "seq"),
+)
+
+commitments = sa.Table(
+    "rm_commitments", metadata,
+    sa.Column("pledge_id", ID, primary_key=True),
+    sa.Column("backer_id", ID, nullable=False),
+    sa.Column("campaign_id", ID, nullable=False),
+    sa.Column("regime", sa.String(8), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("at", Instant, nullable=False),
+    sa.Index("ix_rm_commitments_backer", "backer_id", "regime", "at"),
+)
+
+cap_tables = sa.Table(
+    "rm_cap_tables", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, nullable=False, unique=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("price_per_share", Money, nullable=False),
+)
+
+holdings = sa.Table(
+    "rm_holdings", metadata,
+    sa.Column("campaign_id", ID, primary_key=True),
+    sa.Column("backer_id", ID, primary_key=True),
+    sa.Column("shares", sa.BigInteger, nullable=False),
+    sa.Column("amount_invested", Money, nullable=False),
+)
+
+distributions = sa.Table(
+    "rm_distributions", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, nullable=False, index=True),
+    sa.Column("total", Money, nullable=False),
+    sa.Column("declared_at", Instant, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+payouts = sa.Table(
+    "rm_payouts", metadata,
+    sa.Column("distribution_id", ID, primary_key=True),
+    sa.Column("backer_id", ID, primary_key=True),
+    sa.Column("amount", Money, nullable=False),
+)
+
+users = sa.Table(
+    "rm_users", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("display_name", sa.String(100), nullable=False),
+    sa.Column("roles", sa.String(200), nullable=False),  # comma-separated Role values
+    sa.Column("kyc_status", sa.String(16), nullable=False, index=True),
+    sa.Column("country", sa.String(2)),
+    sa.Column("accredited", sa.Boolean, nullable=False),
+    sa.Column("sophisticated", sa.Boolean, nullable=False),
+    sa.Column("knowledge_test_passed", sa.Boolean, nullable=False),
+    sa.Column("registered_at", Instant, nullable=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+)
+
+# The auditors' index of the log: identity and chain of every event, no payload.
+events = sa.Table(
+    "rm_events", metadata,
+    sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("stream_id", ID, nullable=False),
+    sa.Column("stream_type", sa.String(64), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("occurred_at", Instant, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("prev_hash", sa.String(64)),
+    sa.UniqueConstraint("stream_id", "version", name="uq_rm_events_stream_version"),
+)
+
+# --- tracking --------------------------------------------------------------------------
+
+# Per partition: every event of that partition with position <= applied is in
+# the read models, and none after it (the applied set is a prefix).
+tracking = sa.Table(
+    "proj_tracking", metadata,
+    sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("partitions", sa.Integer, nullable=False),
+    sa.Column("applied", sa.BigInteger, nullable=False),
+)
+
+# --- the relay -------------------------------------------------------------------------
+
+# Everything with position <= published is acknowledged by the broker.
+relay_progress = sa.Table(
+    "relay_progress", metadata,
+    sa.Column("topic", sa.String(249), primary_key=True),
+    sa.Column("partitions", sa.Integer, nullable=False),
+    sa.Column("published", sa.BigInteger, nullable=False),
+)
+
+# Per partition: the last position published there (<= published; may be an
+# over-estimate after a partition-count change, never an under-estimate).
+relay_partitions = sa.Table(
+    "relay_partitions", metadata,
+    sa.Column("topic", sa.String(249), primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+)
+
+TRACKING_TABLES = (tracking,)
+RELAY_TABLES = (relay_progress, relay_partitions)
+
+
+def create_all(engine: sa.Engine) -> None:
+    """Create what is missing; another process creating the same tables at the same
+    moment makes one CREATE fail, so look again once."""
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except (sa.exc.ProgrammingError, sa.exc.IntegrityError, sa.exc.OperationalError):
+        metadata.create_all(engine, checkfirst=True)

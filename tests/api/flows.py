@@ -1,0 +1,201 @@
+"""GraphQL building blocks for API tests: accounts, campaigns and pledges made
+through the API itself, and shared selections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from api.security import hash_password
+from tests.api.conftest import CHEAP_HASHER, Api
+
+PASSWORD = "correct horse battery staple"
+PROBLEM = "... on Problem { __typename code message } ... on ValidationProblem { field }"
+
+SIGN_UP = f"""
+mutation SignUp($input: SignUpInput!) {{
+  signUp(input: $input) {{
+    __typename
+    ... on AuthPayload {{ token position user {{ id email displayName roles }} }}
+    {PROBLEM}
+  }}
+}}"""
+SIGN_IN = f"""
+mutation SignIn($email: String!, $password: String!) {{
+  signIn(email: $email, password: $password) {{
+    __typename ... on AuthPayload {{ token user {{ id }} }} {PROBLEM}
+  }}
+}}"""
+GRANT = f"""
+mutation Grant($email: String!, $role: Role!) {{
+  grantRole(email: $email, role: $role) {{
+    __typename ... on RoleGranted {{ position user {{ id roles }} }} {PROBLEM}
+  }}
+}}"""
+PROFILE = f"""
+mutation Profile($input: InvestorProfileInput!) {{
+  submitInvestorProfile(input: $input) {{
+    __typename
+    ... on InvestorProfileSaved {{ position user {{ id investorProfile {{ kycStatus country }} }} }}
+    {PROBLEM}
+  }}
+}}"""
+VERIFY = f"""
+mutation Verify($id: ID!) {{
+  verifyInvestor(userId: $id) {{
+    __typename ... on InvestorProfileSaved {{ position user {{ investorProfile {{ kycStatus }} }} }}
+    {PROBLEM}
+  }}
+}}"""
+CAMPAIGN_FIELDS = (
+    "id title summary status regime currency minTarget maxTarget minPledge pricePerShare "
+    "deadline launchedAt raised backerCount founder { id displayName }"
+)
+CAMPAIGN_RESULT = f"""
+  __typename ... on CampaignSaved {{ position campaign {{ {CAMPAIGN_FIELDS} }} }} {PROBLEM}
+"""
+DRAFT = f"""
+mutation Draft($input: DraftCampaignInput!) {{
+  draftCampaign(input: $input) {{ {CAMPAIGN_RESULT} }}
+}}"""
+SUBMIT = f"mutation S($id: ID!) {{ submitCampaign(id: $id) {{ {CAMPAIGN_RESULT} }} }}"
+APPROVE = f"mutation A($id: ID!) {{ approveCampaign(id: $id) {{ {CAMPAIGN_RESULT} }} }}"
+LAUNCH = f"mutation L($id: ID!) {{ launchCampaign(id: $id) {{ {CAMPAIGN_RESULT} }} }}"
+PLEDGE_FIELDS = (
+    "id amount shares status pledgedAt cancellableUntil reconfirmBy "
+    "campaign { id title } investor { id }"
+)
+PLEDGE_RESULT = f"""
+  __typename ... on PledgeSaved {{ position pledge {{ {PLEDGE_FIELDS} }} }}
+  ... on InvestmentLimitExceeded {{ limit remaining }}
+  ... on MaxTargetExceeded {{ remaining }}
+  ... on RiskAcknowledgementRequired {{ threshold }}
+  {PROBLEM}
+"""
+PLEDGE = f"mutation P($input: PledgeInput!) {{ pledge(input: $input) {{ {PLEDGE_RESULT} }} }}"
+SET_CLOCK = f"""
+mutation C($now: DateTime!) {{
+  setClock(now: $now) {{ __typename ... on ClockSet {{ now position }} {PROBLEM} }}
+}}"""
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    email: str
+    token: str
+
+
+def unique_email(prefix: str) -> str:
+    return f"{prefix}-{uuid4().hex[:10]}@example.com"
+
+
+async def sign_up(api: Api, prefix: str = "user", name: str | None = None) -> Account:
+    email = unique_email(prefix)
+    data = await api.ok(SIGN_UP, {"input": {
+        "email": email, "password": PASSWORD, "displayName": name or prefix.title(),
+    }})
+    result = data["signUp"]
+    assert result["__typename"] == "AuthPayload", result
+    return Account(result["user"]["id"], email, result["token"])
+
+
+def bootstrap_admin(api: Api) -> Account:
+    """What the runtime does at start-up from CROWDFUND_ADMIN_EMAIL/PASSWORD."""
+    email = unique_email("admin")
+    user_id = api.store.bootstrap_admin(email, hash_password(PASSWORD, hasher=CHEAP_HASHER))
+    return Account(str(user_id), email, api.token_for(user_id))
+
+
+async def sign_in(api: Api, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    data = await api.ok(SIGN_IN, {"email": email, "password": password})
+    result: dict[str, Any] = data["signIn"]
+    return result
+
+
+async def grant(api: Api, admin: Account, who: Account, role: str) -> Account:
+    data = await api.ok(GRANT, {"email": who.email, "role": role}, admin.token)
+    assert data["grantRole"]["__typename"] == "RoleGranted", data
+    return Account(who.id, who.email, api.token_for(who.id))  # fresh token with the new role
+
+
+def profile_input(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "legalName": "Ada Investor", "dateOfBirth": "1990-04-30", "country": "US",
+        "annualIncome": "50000.00", "netWorth": "50000.00", "knowledgeTestPassed": True,
+    }
+    values.update(overrides)
+    return values
+
+
+async def verified_backer(api: Api, officer: Account, prefix: str = "backer",
+                          **profile: Any) -> Account:
+    backer = await sign_up(api, prefix)
+    data = await api.ok(PROFILE, {"input": profile_input(**profile)}, backer.token)
+    assert data["submitInvestorProfile"]["__typename"] == "InvestorProfileSaved", data
+    data = await api.ok(VERIFY, {"id": backer.id}, officer.token)
+    assert data["verifyInvestor"]["__typename"] == "InvestorProfileSaved", data
+    return backer
+
+
+def draft_input(api: Api, **overrides: Any) -> dict[str, Any]:
+    deadline: datetime = api.clock.now() + timedelta(days=30)
+    values: dict[str, Any] = {
+        "title": "Solar Co-op", "summary": "Panels on every roof.", "regime": "REG_CF",
+        "minTarget": "1000.00", "maxTarget": "10000.00", "minPledge": "100.00",
+        "pricePerShare": "10.00", "deadline": deadline.isoformat(),
+    }
+    values.update(overrides)
+    return values
+
+
+async def draft(api: Api, founder: Account, **overrides: Any) -> str:
+    data = await api.ok(DRAFT, {"input": draft_input(api, **overrides)}, founder.token)
+    result = data["draftCampaign"]
+    assert result["__typename"] == "CampaignSaved", result
+    campaign_id: str = result["campaign"]["id"]
+    return campaign_id
+
+
+async def live_campaign(api: Api, founder: Account, officer: Account, **overrides: Any) -> str:
+    campaign_id = await draft(api, founder, **overrides)
+    for query, token in ((SUBMIT, founder.token), (APPROVE, officer.token),
+                         (LAUNCH, founder.token)):
+        data = await api.ok(query, {"id": campaign_id}, token)
+        (result,) = data.values()
+        assert result["__typename"] == "CampaignSaved", result
+    return campaign_id
+
+
+async def pledge(api: Api, backer: Account, campaign_id: str, amount: str,
+                 key: str | None = None, **extra: Any) -> dict[str, Any]:
+    data = await api.ok(PLEDGE, {"input": {
+        "campaignId": campaign_id, "amount": amount, "idempotencyKey": key or uuid4().hex,
+        **extra,
+    }}, backer.token)
+    result: dict[str, Any] = data["pledge"]
+    return result
+
+
+@dataclass(frozen=True)
+class Cast:
+    """Everyone a test needs, made through the API (only the first admin is bootstrapped)."""
+
+    admin: Account
+    officer: Account
+    auditor: Account
+    founder: Account
+    backer: Account
+    outsider: Account
+
+
+async def cast(api: Api) -> Cast:
+    admin = bootstrap_admin(api)
+    officer = await grant(api, admin, await sign_up(api, "officer"), "RISK_OFFICER")
+    auditor = await grant(api, admin, await sign_up(api, "auditor"), "AUDITOR")
+    founder = await sign_up(api, "founder")
+    backer = await verified_backer(api, officer)
+    outsider = await sign_up(api, "outsider")
+    return Cast(admin, officer, auditor, founder, backer, outsider)

@@ -1,0 +1,1 @@
+"""Long-running workers (relay, projections, scheduler) and the broker they talk to."""

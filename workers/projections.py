@@ -1,0 +1,302 @@
+"""The projection worker (`crowdfund worker projections`): Kafka -> read models.
+
+Several processes share the topic's partitions as one consumer group. Each
+batch is applied in one database transaction that also advances the
+partitions' watermarks (projections.projector); offsets are committed to
+Kafka afterwards and are only a hint: the watermarks decide what is applied.
+
+Catch-up from the event store happens when
+- a message's `partitionPrev` is above the partition's watermark (a gap:
+  messages lost by a broker restart, or offsets skipped);
+- an assigned partition sits idle below the last position the relay
+  published to it (its last messages were lost);
+- the broker is unreachable: every partition is caught up to the head, so the
+  read models keep up without Kafka (safe: watermarks are locked per row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from crowdfund.composition import build_application, read_model_url
+from crowdfund.settings import Settings
+from projections import tables as t
+from projections.envelope import Message, decode, partition_for
+from projections.projector import EventLog, PartitionCountChanged, Projector
+from projections.source import StoreLog
+from workers import kafka
+from workers.broker import TopicError, broker_for, ensure_topic
+from workers.relay import RETRYABLE, _sleep, _until_signalled
+
+log = logging.getLogger(__name__)
+
+GROUP = "crowdfund-projections"
+IDLE_GRACE = 1.0  # seconds a partition may lag the relay before we read the store
+IDLE_CHECK = 0.5
+RETRY = (0.2, 5.0)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self.lock = lock
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # Let the batch in flight finish before another member takes its partitions.
+        async with self.lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+
+
+class ProjectionWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        log_: EventLog,
+        bootstrap: str,
+        *,
+        group: str = GROUP,
+        idle_grace: float = IDLE_GRACE,
+    ) -> None:
+        self.settings = settings
+        self.topic = settings.topic
+        self.log = log_
+        self.bootstrap = bootstrap
+        self.group = group
+        self.idle_grace = idle_grace
+        self.projector = Projector(read_model_url(settings))
+        self.count = 0
+        self.lock = asyncio.Lock()
+        self.applied_events = 0
+        self.assigned: frozenset[int] = frozenset()
+        # partition -> (watermark, since when it has lagged the relay at that watermark)
+        self._lagging: dict[int, tuple[int, float]] = {}
+
+    # Setup ---------------------------------------------------------------------------
+
+    async def _prepare(self) -> AIOKafkaConsumer:
+        await ensure_topic(self.bootstrap, self.topic, self.settings.topic_partitions)
+        count = await kafka.topic_partitions(self.bootstrap, self.topic)
+        if count is None:
+            raise TopicError(f"topic {self.topic} vanished")
+        await asyncio.to_thread(self._use_count, count)
+        consumer = kafka.consumer(self.bootstrap, self.group)
+        consumer.subscribe([self.topic], listener=_Listener(self.lock))
+        await consumer.start()
+        return consumer
+
+    def _use_count(self, partitions: int) -> None:
+        current = self.projector.init_tracking(partitions)
+        if current != partitions:
+            self.projector.normalise(self.log, partitions)
+        self.count = partitions
+
+    # The loop ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = RETRY[0]
+        while not stop.is_set():
+            consumer: AIOKafkaConsumer | None = None
+            try:
+                consumer = await self._prepare()
+                delay = RETRY[0]
+                await self._consume(consumer, stop)
+            except RETRYABLE as exc:
+                log.warning(
+                    "projections: %s: %s; reading the event store meanwhile",
+                    type(exc).__name__,
+                    exc,
+                )
+                await self._degraded(stop, delay)
+                delay = min(delay * 2, RETRY[1])
+            finally:
+                self.assigned = frozenset()
+                if consumer is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(consumer.stop(), 10)
+
+    async def _degraded(self, stop: asyncio.Event, delay: float) -> None:
+        """No broker: keep the read models current straight from the event store."""
+        count: int | None = self.count
+        if not count:
+            count = await asyncio.to_thread(self.projector.partition_count)
+        if count:
+            head = await asyncio.to_thread(self.log.head)
+            await asyncio.to_thread(self.projector.catch_up, self.log, range(count), count, head)
+        await _sleep(stop, delay)
+
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        next_check = time.monotonic() + IDLE_CHECK
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100, max_records=2000)
+            self.assigned = frozenset(tp.partition for tp in consumer.assignment())
+            if batch:
+                async with self.lock:
+                    await asyncio.to_thread(self._process, batch)
+                    await self._commit(consumer, batch)
+            if time.monotonic() >= next_check:
+                async with self.lock:
+                    await asyncio.to_thread(self._check_idle, set(self.assigned))
+                next_check = time.monotonic() + IDLE_CHECK
+
+    async def _commit(self, consumer: AIOKafkaConsumer, batch: dict[Any, list[Any]]) -> None:
+        offsets = {tp: OffsetAndMetadata(ms[-1].offset + 1, "") for tp, ms in batch.items() if ms}
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:  # a rebalance or a restarted broker: the watermarks rule
+            log.info("offset commit skipped: %s", exc)
+
+    # Applying (in a worker thread) ---------------------------------------------------
+
+    def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        messages: list[Message] = []
+        for records in batch.values():
+            for raw in records:
+                try:
+                    messages.append(decode(raw.value))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.error("skipping an undecodable message at %s: %s", raw.offset, exc)
+        messages = self._completed(messages)
+        for _attempt in range(3):
+            try:
+                self._apply(messages)
+                return
+            except PartitionCountChanged:  # another worker switched the tracking
+                self.count = self.projector.partition_count() or self.count
+        raise RuntimeError("the projection tracking keeps changing its partition count")
+
+    def _completed(self, messages: list[Message]) -> list[Message]:
+        """Messages whose payload the relay left out get the event from the store."""
+        if all(m.complete for m in messages):
+            return messages
+        done = []
+        for message in messages:
+            if not message.complete:
+                position = message.record.position
+                (note,) = self.log.read(position - 1, 1, position)
+                message = replace(message, record=self.log.record(note), complete=True)
+            done.append(message)
+        return done
+
+    def _apply(self, messages: list[Message]) -> None:
+        pending: dict[int, list[Message]] = defaultdict(list)
+        for message in messages:
+            if message.partitions != self.count:
+                self._other_count(message.partitions)
+                if message.partitions != self.count:
+                    continue  # stale: published before a partition-count change
+            pending[partition_for(message.record.stream_id, self.count)].append(message)
+        while pending:
+            result = self.projector.apply_messages(dict(pending), self.count)
+            self.applied_events += result.applied
+            pending = defaultdict(list)
+            for gap in result.gaps:
+                self.projector.catch_up(self.log, {gap.partition}, self.count, gap.upto)
+                pending[gap.partition] = gap.rest
+
+    def _other_count(self, partitions: int) -> None:
+        """A message for another partition count: switch if the topic really changed."""
+        with self.projector.engine.connect() as conn:
+            relay = conn.execute(
+                sa.select(t.relay_progress.c.partitions).where(
+                    t.relay_progress.c.topic == self.topic
+                )
+            ).scalar_one_or_none()
+        if relay == partitions:
+            log.warning("the topic now has %d partitions (was %d)", partitions, self.count)
+            self.projector.normalise(self.log, partitions)
+            self.count = partitions
+
+    def _check_idle(self, assigned: set[int]) -> None:
+        """Catch up assigned partitions that lag the relay with no message coming."""
+        if not assigned or not self.count:
+            return
+        with self.projector.engine.connect() as conn:
+            relay = conn.execute(
+                sa.select(t.relay_progress.c.partitions).where(
+                    t.relay_progress.c.topic == self.topic
+                )
+            ).scalar_one_or_none()
+            last = dict(
+                conn.execute(
+                    sa.select(
+                        t.relay_partitions.c.partition, t.relay_partitions.c.last_position
+                    ).where(t.relay_partitions.c.topic == self.topic)
+                ).all()
+            )
+        if relay != self.count:
+            return
+        marks = self.projector.tracking()
+        now = time.monotonic()
+        due: set[int] = set()
+        for partition in assigned:
+            mark = marks.get(partition, 0)
+            if last.get(partition, 0) <= mark:
+                self._lagging.pop(partition, None)
+                continue
+            seen = self._lagging.get(partition)
+            if seen is None or seen[0] != mark:
+                self._lagging[partition] = (mark, now)
+            elif now - seen[1] >= self.idle_grace:
+                due.add(partition)
+        if due:
+            upto = max(last[p] for p in due)
+            log.info(
+                "partitions %s lag the relay with no message coming; reading the store", sorted(due)
+            )
+            self.projector.catch_up(self.log, due, self.count, upto)
+            for partition in due:
+                self._lagging.pop(partition, None)
+
+
+async def run_projections(
+    settings: Settings, app: Any, bootstrap: str, stop: asyncio.Event, *, group: str = GROUP
+) -> None:
+    """Keep every read model current from Kafka (and the event store) until `stop`."""
+    worker = ProjectionWorker(settings, StoreLog(app), bootstrap, group=group)
+    try:
+        await worker.run(stop)
+    finally:
+        worker.projector.engine.dispose()
+
+
+def main_projections(settings: Settings, *, dev: bool = False, group: str = GROUP) -> int:
+    """`crowdfund worker projections`: blocks until SIGINT/SIGTERM."""
+    bootstrap, _ = broker_for(settings, allow_embedded=False)
+    app = build_application(settings, dev=dev)
+    try:
+        asyncio.run(
+            _until_signalled(
+                lambda stop: run_projections(settings, app, bootstrap, stop, group=group)
+            )
+        )
+    finally:
+        app.close()
+    return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers.projections")
+    parser.add_argument("--dev", action="store_true", help="use the data dir's cipher key")
+    parser.add_argument("--group", default=GROUP, help="the Kafka consumer group")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return main_projections(Settings(), dev=args.dev, group=args.group)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
