@@ -241,6 +241,8 @@ def create_app(services: Services) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await hub.close()
+        if services.desk is not None:  # saves what is queued before the process ends
+            await services.run(services.desk.close)
 
     app = Starlette(
         routes=[

@@ -31,20 +31,18 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
+from uuid import UUID
 
 from argon2 import PasswordHasher
 from starlette.concurrency import run_in_threadpool
 
 from api.security import DEFAULT_HASHER, SignInThrottle, TokenSigner
 from crowdfund.settings import Settings
-from domain.application import Crowdfund
+from domain.application import Crowdfund, PledgeRequest, Written
 from domain.clock import Clock, SettableClock
-
-if TYPE_CHECKING:  # projections is written in parallel; only its type is needed here
-    from projections.queries import ReadModels
-else:
-    ReadModels = Any
+from domain.pledge_desk import PledgeDesk
+from projections.queries import ReadModels
 
 T = TypeVar("T")
 
@@ -65,8 +63,19 @@ class Services:
     broker_check: Callable[[], bool] | None = None
     subscription_poll_seconds: float = 0.25
     caught_up_poll_seconds: float = 0.02
+    # Group commit for pledges: one writer per campaign, many pledges per transaction.
+    desk: PledgeDesk | None = None
     # Anything else the runtime wants to pass to resolvers (never read by the API itself).
     extras: dict[str, Any] = field(default_factory=dict)
+
+    async def place_pledge(self, request: PledgeRequest) -> Written[UUID]:
+        """Through the desk when there is one; its answer is this pledge's own."""
+        if self.desk is None:
+            return await self.run(
+                self.app.pledge, request.backer_id, request.campaign_id, request.amount,
+                request.idempotency_key, request.acknowledge_risk,
+            )
+        return await asyncio.wrap_future(self.desk.submit(request))
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking call (event store, read-model database, argon2) off the event loop."""

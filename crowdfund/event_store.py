@@ -18,9 +18,12 @@ from uuid import UUID
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier, Literal
 
 TOPIC = "crowdfund.event_store:CopyRecorder"
+BEGIN = SQL("BEGIN")
+COMMIT = SQL("COMMIT")
 
 
 class CopyRecorder(PostgresApplicationRecorder):
@@ -61,24 +64,29 @@ class CopyRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
-        with (
-            self.datastore.get_connection() as conn,
-            conn.transaction(),
-            conn.cursor() as curs,
-        ):
-            # One round trip for all that precedes the rows (COPY cannot be pipelined).
-            with conn.pipeline():
-                self._insert_events(curs, stored_events, **kwargs)
-                # Lock first: commit order = notification order, as in the library.
-                self._lock_table(curs)
-                self._notify_channel(curs)
-                curs.execute(self.reserve_ids_statement, (len(stored_events),), prepare=True)
-            ids = sorted(row["id"] for row in curs.fetchall())
-            with curs.copy(self.copy_statement) as copy:
-                copy.set_types(self.copy_types)
-                for event, notification_id in zip(stored_events, ids, strict=True):
-                    copy.write_row((
-                        event.originator_id, event.originator_version, event.topic,
-                        event.state, notification_id,
-                    ))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            try:
+                # One round trip for everything before the rows (COPY cannot be
+                # pipelined); BEGIN and COMMIT by hand, as psycopg keeps a
+                # transaction opened inside a pipeline in pipeline mode.
+                with conn.pipeline():
+                    curs.execute(BEGIN)
+                    self._insert_events(curs, stored_events, **kwargs)
+                    # Lock first: commit order = notification order, as in the library.
+                    self._lock_table(curs)
+                    self._notify_channel(curs)
+                    curs.execute(self.reserve_ids_statement, (len(stored_events),), prepare=True)
+                ids = sorted(row["id"] for row in curs.fetchall())
+                with curs.copy(self.copy_statement) as copy:
+                    copy.set_types(self.copy_types)
+                    for event, notification_id in zip(stored_events, ids, strict=True):
+                        copy.write_row((
+                            event.originator_id, event.originator_version, event.topic,
+                            event.state, notification_id,
+                        ))
+                curs.execute(COMMIT)
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()
+                raise
         return ids

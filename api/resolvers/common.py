@@ -4,7 +4,7 @@ turn a domain error into the union member the contract promises."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
@@ -19,25 +19,29 @@ T = TypeVar("T")
 Problem = Any
 
 
+async def attempt(allowed: tuple[type, ...], work: Awaitable[T]) -> T | Problem:
+    """The command's result; a DomainError becomes the Problem it stands for."""
+    try:
+        return await work
+    except DomainError as error:
+        return fit(problem_for(error), allowed)
+
+
 async def run_command(
     info: Info[Any, Any], allowed: tuple[type, ...], fn: Callable[..., T], *args: Any,
     **kwargs: Any,
 ) -> T | Problem:
     """`fn(*args, **kwargs)` in the thread pool; a DomainError becomes a Problem."""
-    try:
-        return await auth.context(info).services.run(fn, *args, **kwargs)
-    except DomainError as error:
-        return fit(problem_for(error), allowed)
+    return await attempt(allowed, auth.context(info).services.run(fn, *args, **kwargs))
 
 
 async def timed_command(
-    info: Info[Any, Any], allowed: tuple[type, ...], fn: Callable[..., T], *args: Any,
-    **kwargs: Any,
+    info: Info[Any, Any], allowed: tuple[type, ...], work: Awaitable[T]
 ) -> T | Problem:
-    """`run_command`, observed by the pledge latency histogram."""
+    """`attempt`, observed by the pledge latency histogram."""
     started = time.perf_counter()
     try:
-        return await run_command(info, allowed, fn, *args, **kwargs)
+        return await attempt(allowed, work)
     finally:
         metrics = auth.context(info).metrics
         if metrics is not None:

@@ -16,7 +16,7 @@ from api.problems import not_allowed
 from api.resolvers.common import run_command, timed_command
 from api.scalars import Long
 from api.types import Pledge, pledge_from_record, pledge_from_view
-from domain.application import Written
+from domain.application import PledgeRequest, Written
 from domain.user import Role
 
 
@@ -46,11 +46,11 @@ async def pledge(info: Info[Any, Any], input: PledgeInput) -> PledgeResult:
     )
     if not isinstance(args, PledgeArgs):
         return args
-    app = auth.context(info).services.app
-    written = await timed_command(
-        info, PLEDGE_PROBLEMS, app.pledge, who.id, args.campaignId, args.amount,
-        args.idempotencyKey, args.acknowledgeRisk,
+    request = PledgeRequest(
+        who.id, args.campaignId, args.amount, args.idempotencyKey, args.acknowledgeRisk
     )
+    services = auth.context(info).services
+    written = await timed_command(info, PLEDGE_PROBLEMS, services.place_pledge(request))
     if not isinstance(written, Written):
         return written
     return await _saved(info, written)

@@ -11,7 +11,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-import domain.application
+import domain.pledge
 from domain.application import Crowdfund, PledgeRequest
 from domain.campaign import CampaignStatus
 from domain.clock import SettableClock
@@ -146,10 +146,10 @@ def test_a_pledge_saves_three_aggregates_or_none(
     campaign_rows, backer_rows = len(store.rows(cid)), len(store.rows(backer))
     injected = inject_conflict(store, backer)  # the backer's row is the LAST of the three
     head = app.head_position()
-    monkeypatch.setattr(domain.application, "MAX_ATTEMPTS", 1)
+    monkeypatch.setattr(Crowdfund, "max_attempts", 1)
     with pytest.raises(ConcurrencyConflict):
         app.pledge(backer, cid, "200.00", "atomic")
-    pid = domain.application.pledge_id_for(str(backer), "atomic")
+    pid = domain.pledge.pledge_id_for(str(backer), "atomic")
     assert store.rows(pid) == []  # no pledge...
     assert len(store.rows(cid)) == campaign_rows  # ...no PledgeAccepted...
     assert [v for v, _, _ in store.rows(backer)][-1] == injected  # ...only our own row.
@@ -157,7 +157,7 @@ def test_a_pledge_saves_three_aggregates_or_none(
     assert app.head_position() == head
     assert app.campaign(cid).held == 100  # the cache was not left with the failed decision
     # With retries allowed the same request now succeeds, exactly once.
-    monkeypatch.setattr(domain.application, "MAX_ATTEMPTS", 12)
+    monkeypatch.setattr(Crowdfund, "max_attempts", 12)
     assert app.pledge(backer, cid, "200.00", "atomic").value == pid
     assert len(store.rows(pid)) == 1
     assert len(store.rows(cid)) == campaign_rows + 1
@@ -171,7 +171,7 @@ def test_a_conflict_mid_save_is_retried_from_fresh_state(
     app, _, backer, cid = pledge_ready
     campaign_rows = len(store.rows(cid))
     inject_conflict(store, backer)
-    pid = domain.application.pledge_id_for(str(backer), "retried")
+    pid = domain.pledge.pledge_id_for(str(backer), "retried")
     seen: list[tuple[str, int, int]] = []
     save = app.save
 
@@ -202,13 +202,13 @@ def test_a_group_commit_is_one_transaction(
     others = [verified_backer(app, team) for _ in range(2)]
     head = app.head_position()
     inject_conflict(store, backer)
-    monkeypatch.setattr(domain.application, "MAX_ATTEMPTS", 1)
+    monkeypatch.setattr(Crowdfund, "max_attempts", 1)
     requests = [PledgeRequest(b, cid, "100.00", f"batch-{i}")
                 for i, b in enumerate([*others, backer])]
     results = app.pledge_many(requests)
     assert all(isinstance(r, ConcurrencyConflict) for r in results)
     assert app.head_position() == head + 1  # only the injected row
-    monkeypatch.setattr(domain.application, "MAX_ATTEMPTS", 12)
+    monkeypatch.setattr(Crowdfund, "max_attempts", 12)
     results = app.pledge_many(requests)
     assert not any(isinstance(r, DomainError) for r in results)
     assert store.open().campaign(cid).held == 400

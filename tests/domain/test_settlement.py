@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-import domain.application
+import domain.due_work
 from domain.application import Crowdfund
 from domain.campaign import Campaign, CampaignStatus
 from domain.cap_table import CapTable
@@ -156,7 +156,7 @@ def test_reconfirmed_pledges_count_at_the_deadline(
 def test_settlement_and_refunds_in_chunks(
     app: Crowdfund, team: Staff, clock: SettableClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(domain.application, "CHUNK", 2)
+    monkeypatch.setattr(domain.due_work, "CHUNK", 2)
     backers = [verified_backer(app, team) for _ in range(5)]
     funded = live_campaign(app, team, min_target="1000.00")
     failed = live_campaign(app, team, min_target="9000.00")

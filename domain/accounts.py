@@ -1,0 +1,128 @@
+"""Commands on accounts, roles, investor profiles and KYC."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from domain.email_index import EmailIndex, email_index_id
+from domain.errors import (
+    NotAllowedError,
+    ValidationError,
+)
+from domain.input import parse_birth_date, require_reason
+from domain.money import parse_amount
+from domain.unit_of_work import Decision, UnitOfWork, Written
+from domain.user import EVERYONE, Role, User
+
+
+class AccountCommands(UnitOfWork):
+    # Accounts and roles ------------------------------------------------------------
+
+    def register_user(
+        self, email: str, display_name: str, password_hash: str, roles: Sequence[Role] = EVERYONE
+    ) -> Written[UUID]:
+        email = email.strip().lower()
+        display_name = display_name.strip()
+        if not display_name or len(display_name) > 100:
+            raise ValidationError("Display name must be 1 to 100 characters.", "displayName")
+
+        def decide(now: datetime) -> Decision[UUID]:
+            if self.user_by_email(email) is not None:
+                raise ValidationError(
+                    "An account with this e-mail address already exists; sign in instead.",
+                    "email", "EMAIL_TAKEN",
+                )
+            user = User(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
+                email=email, display_name=display_name, password_hash=password_hash,
+                roles=[r.value for r in roles], id=uuid4(),
+            )
+            index = EmailIndex(user_id=str(user.id), id=email_index_id(email, self.email_key))  # type: ignore[call-arg]  # id goes to the aggregate metaclass
+            return user.id, [user, index]
+
+        return self._run(decide)
+
+    def grant_role(self, admin_id: UUID | str, user_id: UUID | str, role: Role) -> Written[UUID]:
+        def decide(now: datetime) -> Decision[UUID]:
+            self._require_role(admin_id, Role.ADMIN, "grant roles")
+            user = self.user(user_id)
+            user.grant_role(role)
+            return user.id, [user]
+
+        return self._run(decide)
+
+    def bootstrap_admin(self, email: str, password_hash: str) -> UUID:
+        """The first admin, from the environment: created if absent, made admin if not."""
+        existing = self.user_by_email(email)
+        if existing is None:
+            roles = (*EVERYONE, Role.ADMIN)
+            return self.register_user(email, "Administrator", password_hash, roles).value
+        if not existing.has_role(Role.ADMIN):
+
+            def decide(now: datetime) -> Decision[UUID]:
+                user = self.user(existing.id)
+                user.grant_role(Role.ADMIN)
+                return user.id, [user]
+
+            self._run(decide)
+        return existing.id
+
+    # Investor profile and KYC ------------------------------------------------------
+
+    def submit_investor_profile(
+        self, user_id: UUID | str, *, legal_name: str, date_of_birth: str, country: str,
+        annual_income: object, net_worth: object, accredited: bool = False,
+        sophisticated: bool = False, other_reg_cf_investments_12m: object = "0",
+        knowledge_test_passed: bool = False,
+    ) -> Written[UUID]:
+        legal_name = legal_name.strip()
+        if not legal_name or len(legal_name) > 200:
+            raise ValidationError("Legal name must be 1 to 200 characters.", "legalName")
+        country = country.strip().upper()
+        if len(country) != 2 or not country.isascii() or not country.isalpha():
+            raise ValidationError("Country must be an ISO 3166-1 alpha-2 code such as US or DE.",
+                                  "country")
+        income = parse_amount(annual_income, "annualIncome", allow_zero=True)
+        worth = parse_amount(net_worth, "netWorth", allow_zero=True)
+        other = parse_amount(other_reg_cf_investments_12m, "otherRegCfInvestments12m",
+                             allow_zero=True)
+
+        def decide(now: datetime) -> Decision[UUID]:
+            born = parse_birth_date(date_of_birth, now)
+            user = self.user(user_id)
+            user.submit_profile(
+                legal_name=legal_name, date_of_birth=born.isoformat(), country=country,
+                annual_income=income, net_worth=worth, accredited=bool(accredited),
+                sophisticated=bool(sophisticated), other_reg_cf_investments_12m=other,
+                knowledge_test_passed=bool(knowledge_test_passed),
+            )
+            return user.id, [user]
+
+        return self._run(decide)
+
+    def verify_investor(self, officer_id: UUID | str, user_id: UUID | str) -> Written[UUID]:
+        def decide(now: datetime) -> Decision[UUID]:
+            user = self._kyc_subject(officer_id, user_id, "verify investors")
+            user.verify(str(officer_id))
+            return user.id, [user]
+
+        return self._run(decide)
+
+    def reject_investor(
+        self, officer_id: UUID | str, user_id: UUID | str, reason: str
+    ) -> Written[UUID]:
+        reason = require_reason(reason)
+
+        def decide(now: datetime) -> Decision[UUID]:
+            user = self._kyc_subject(officer_id, user_id, "reject investors")
+            user.reject(str(officer_id), reason)
+            return user.id, [user]
+
+        return self._run(decide)
+
+    def _kyc_subject(self, officer_id: UUID | str, user_id: UUID | str, doing: str) -> User:
+        self._require_role(officer_id, Role.RISK_OFFICER, doing)
+        if str(officer_id) == str(user_id):
+            raise NotAllowedError("A risk officer cannot review their own investor profile.")
+        return self.user(user_id)
