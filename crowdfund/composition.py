@@ -3,13 +3,17 @@ read-model database from the settings, one way for every entry point."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from eventsourcing.cipher import AESCipher
+from eventsourcing.persistence import PersistenceError
 
 from crowdfund.settings import Settings, eventsourcing_env
 from domain.application import Crowdfund
 from domain.clock import Clock
+
+TABLE_CREATION_ATTEMPTS = 5
 
 
 def cipher_key(settings: Settings, *, dev: bool) -> str | None:
@@ -31,7 +35,17 @@ def build_application(
 ) -> Crowdfund:
     env = eventsourcing_env(settings.resolved_database_url, cipher_key(settings, dev=dev))
     env["CREATE_TABLE"] = "y"
-    return Crowdfund(env=env, clock=clock)
+    for attempt in range(TABLE_CREATION_ATTEMPTS):
+        try:
+            return Crowdfund(env=env, clock=clock)
+        except PersistenceError:
+            # Processes starting together on a new PostgreSQL database race in
+            # CREATE TABLE IF NOT EXISTS ("tuple concurrently updated"): the loser
+            # tries again, and then finds the tables there.
+            if attempt == TABLE_CREATION_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def read_model_url(settings: Settings) -> str:

@@ -124,6 +124,15 @@ class Campaign(ChainedAggregate):
                 "CAMPAIGN_NOT_" + allowed[0].value if len(allowed) == 1 else None,
             )
 
+    def require_before_deadline(self, now: datetime, *, doing: str) -> None:
+        """Once a live offering's deadline passes its outcome is fixed, however late
+        the scheduler gets to it: nothing may change it any more."""
+        if self.status is CampaignStatus.LIVE and now >= self.terms.deadline:
+            raise InvalidStateError(
+                f"Cannot {doing}: the deadline passed at {self.terms.deadline.isoformat()} "
+                "and the offering is being closed.", "DEADLINE_PASSED",
+            )
+
     def cancellation_deadline(self) -> datetime | None:
         """REG_CF: backers may cancel until 48 h before the deadline (Rule 304(a))."""
         cutoff = self.rules.cancellation_cutoff
@@ -134,6 +143,7 @@ class Campaign(ChainedAggregate):
     def amend(self, changes: dict[str, Any], now: datetime) -> bool:
         """A plain edit before review, a material change while live. True if material."""
         self.require_status(*EDITABLE, CampaignStatus.LIVE, doing="amend the campaign")
+        self.require_before_deadline(now, doing="amend the campaign")
         changed = {k: v for k, v in changes.items() if getattr(self.terms, k) != v}
         if not changed:
             raise ValidationError("The amendment changes nothing.", None, "NOTHING_CHANGED")
@@ -226,6 +236,7 @@ class Campaign(ChainedAggregate):
     def close_early(self, new_deadline: datetime, now: datetime) -> None:
         """Rule 304(b): only with the target met, after 21 days, on 5 business days' notice."""
         self.require_status(CampaignStatus.LIVE, doing="close early")
+        self.require_before_deadline(now, doing="close early")
         if self.raised < self.terms.min_target:
             raise InvalidStateError(
                 f"Close early only once the minimum target of {self.currency} "
@@ -252,8 +263,9 @@ class Campaign(ChainedAggregate):
     def _early_close_scheduled(self, new_deadline: datetime) -> None:
         self.terms = replace(self.terms, deadline=new_deadline)
 
-    def cancel(self, by: str, reason: str) -> None:
+    def cancel(self, by: str, reason: str, now: datetime) -> None:
         self.require_status(*CANCELLABLE, doing="cancel the campaign")
+        self.require_before_deadline(now, doing="cancel the campaign")
         self._cancelled(by, reason)
 
     @event("CampaignCancelled")

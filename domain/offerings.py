@@ -84,6 +84,9 @@ class OfferingCommands(DueWork):
         touched: list[Aggregate] = []
         for pid in self.open_pledge_ids(campaign.id):
             pledge = self.pledge_record(pid)
+            if not pledge.is_open:
+                # Closed since the scan: the campaign's version check on save sees it.
+                continue
             pledge.request_reconfirmation(campaign.reconfirm_by, campaign.terms_version)
             touched.append(pledge)
         calendar = self._calendar()
@@ -163,7 +166,7 @@ class OfferingCommands(DueWork):
             staff = actor.has_role(Role.RISK_OFFICER) or actor.has_role(Role.ADMIN)
             if not staff:
                 campaign.require_founder(str(actor.id))
-            campaign.cancel(str(actor.id), reason)
+            campaign.cancel(str(actor.id), reason, now)
             calendar = self._calendar()
             if campaign.open_pledges:
                 calendar.schedule(str(campaign.id), now)

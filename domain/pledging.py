@@ -149,7 +149,6 @@ class PledgeCommands(UnitOfWork):
         whole batch is then decided again from the store.
         """
         pledgings = [_parsed_or_error(request) for request in requests]
-        reloaded: set[UUID] = set()  # as in `_run`
         conflicted = False
         for attempt in range(self.max_attempts):
             # Until an insert conflicts, a pledge id unknown to this process is taken
@@ -162,7 +161,8 @@ class PledgeCommands(UnitOfWork):
             # the save's version check covers that. (A repeated key refuses or
             # answers on the pledge's own facts, which never change.)
             suspects = batch.suspects()
-            if suspects and self._refresh_if_stale(suspects, reloaded):
+            if suspects and self._refresh_if_stale(suspects):
+                conflicted = True  # e.g. a pledge id taken to be new exists after all
                 continue
             if not batch.events:
                 head = self.head_position()
@@ -173,7 +173,6 @@ class PledgeCommands(UnitOfWork):
             except IntegrityError:
                 conflicted = True
                 self._evict(batch.loaded())
-                reloaded.update(a.id for a in batch.loaded())
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             self.recent_pledges.remember(batch.new_pledges.values())
@@ -284,6 +283,7 @@ class PledgeCommands(UnitOfWork):
             pledge.require_open("cancel the pledge")
             campaign = self.campaign(pledge.campaign_id)
             campaign.require_status(CampaignStatus.LIVE, doing="cancel a pledge")
+            campaign.require_before_deadline(now, doing="cancel a pledge")
             self._require_cancellation_window(campaign, pledge, now)
             backer = self.user(pledge.backer_id)
             pledge.cancel("cancelled by the backer")
@@ -313,6 +313,7 @@ class PledgeCommands(UnitOfWork):
             pledge.require_backer(str(backer_id))
             campaign = self.campaign(pledge.campaign_id)
             campaign.require_status(CampaignStatus.LIVE, doing="reconfirm a pledge")
+            campaign.require_before_deadline(now, doing="reconfirm a pledge")
             if pledge.reconfirm_by is not None and now >= pledge.reconfirm_by:
                 raise InvalidStateError(
                     f"The reconfirmation window ended at {pledge.reconfirm_by.isoformat()}.",
@@ -410,6 +411,14 @@ class _PledgeBatch:
         placed = self.new_pledges.get(pledge_id)
         if placed is not None:
             return placed
+        found = self._earlier_pledge(pledge_id)
+        if found is None:
+            # Taken to be new: a refusal resting on that must check the store.
+            self.reading.append(pledge_id)
+            self.loaded_version.setdefault(pledge_id, 0)
+        return found
+
+    def _earlier_pledge(self, pledge_id: UUID) -> KnownPledge | None:
         if not self.trust_cache:
             return self.app._find_pledge(pledge_id)
         recent = self.app.recent_pledges.get(pledge_id)

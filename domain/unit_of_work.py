@@ -88,7 +88,6 @@ class UnitOfWork(Application[UUID]):
     # The unit of work ------------------------------------------------------------
 
     def _run(self, decide: Callable[[datetime], Decision[T]]) -> Written[T]:
-        reloaded: set[UUID] = set()  # evicted during this command: read fresh since
         for attempt in range(self.max_attempts):
             now = self.clock.now()
             read: list[tuple[UUID, int]] = []
@@ -98,7 +97,7 @@ class UnitOfWork(Application[UUID]):
                     value, touched = decide(now)
             except DomainError:
                 # A refusal must not rest on a copy another process has since changed.
-                if self._refresh_if_stale(read, reloaded):
+                if self._refresh_if_stale(read):
                     continue
                 raise
             finally:
@@ -107,7 +106,7 @@ class UnitOfWork(Application[UUID]):
             # The save's version check covers what is written; what was only read
             # (all of it, for a no-op) must not be a copy changed elsewhere either:
             # e.g. a pledge read as ACTIVE that another process made PENDING.
-            if self._refresh_if_stale([r for r in read if r[0] not in written], reloaded):
+            if self._refresh_if_stale([r for r in read if r[0] not in written]):
                 continue
             if not written:
                 return Written(value, self.head_position())
@@ -116,27 +115,21 @@ class UnitOfWork(Application[UUID]):
             except IntegrityError:
                 self._evict(touched)
                 self._evict_ids(uid for uid, _ in read)
-                reloaded.update(uid for uid, _ in read)
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             return Written(value, max(r.notification.id for r in recordings))
         raise ConcurrencyConflict("Too many people changed this at the same moment; try again.")
 
-    def _refresh_if_stale(
-        self, read: Iterable[tuple[UUID, int]], reloaded: set[UUID] | None = None
-    ) -> bool:
+    def _refresh_if_stale(self, read: Iterable[tuple[UUID, int]]) -> bool:
         """Evict cached aggregates that have newer events in the store; True if any had.
 
-        Each aggregate is refreshed at most once per command (`reloaded`): a copy
-        read from the store during the command is fresh enough to refuse on, and
-        a storm of writers elsewhere cannot keep a refusal retrying.
+        Checked on every attempt, not once per command: after an eviction another
+        request may cache a copy that a write elsewhere makes stale in turn. The
+        attempts are bounded, so a storm of writers ends in ConcurrencyConflict.
+        An id read as missing counts as version 0: created meanwhile, it is stale.
         """
-        if self.repository.cache is None:
-            return False
-        done = reloaded if reloaded is not None else set()
-        stale = self._newer_in_store([(uid, v) for uid, v in read if uid not in done])
+        stale = self._newer_in_store(list(read))
         self._evict_ids(stale)
-        done.update(stale)
         return bool(stale)
 
     def _newer_in_store(self, read: Sequence[tuple[UUID, int]]) -> set[UUID]:
@@ -192,11 +185,13 @@ class UnitOfWork(Application[UUID]):
 
     def _load(self, cls: type[A], aggregate_id: UUID | str, what: str) -> A:
         uid = parse_id(aggregate_id, what)
+        read = _READ.get()
         try:
             aggregate: Aggregate = self.repository.get(uid)
         except AggregateNotFoundError:
+            if read is not None:  # a decision may rest on its absence (a new pledge id)
+                read.append((uid, 0))
             raise NotFoundError(f"No {what} with id {aggregate_id}.") from None
-        read = _READ.get()
         if read is not None:
             read.append((uid, aggregate.version))
         if not isinstance(aggregate, cls):

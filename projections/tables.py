@@ -6,6 +6,7 @@ epoch (UTC): exact on SQLite and PostgreSQL alike, sortable, summable in SQL.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -234,10 +235,18 @@ TRACKING_TABLES = (tracking,)
 RELAY_TABLES = (relay_progress, relay_partitions)
 
 
+CREATE_ATTEMPTS = 5
+
+
 def create_all(engine: sa.Engine) -> None:
-    """Create what is missing; another process creating the same tables at the same
-    moment makes one CREATE fail, so look again once."""
-    try:
-        metadata.create_all(engine, checkfirst=True)
-    except (sa.exc.ProgrammingError, sa.exc.IntegrityError, sa.exc.OperationalError):
-        metadata.create_all(engine, checkfirst=True)
+    """Create what is missing. Processes starting together on a new database race
+    in CREATE TABLE ("tuple concurrently updated", duplicate type names): the
+    losers look again, and then find the tables there."""
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            metadata.create_all(engine, checkfirst=True)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))

@@ -42,6 +42,7 @@ from crowdfund.composition import build_application, read_model_url
 from crowdfund.settings import Settings
 from domain.application import Crowdfund
 from domain.clock import SystemClock
+from projections.queries import ReadModels
 from workers.broker import EmbeddedBroker
 
 CROWDFUND = str(Path(sys.executable).with_name("crowdfund"))
@@ -56,7 +57,10 @@ PARTITIONS = 4
 API_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 PG_READY_TIMEOUT = 60.0
-COMPONENTS = ("api", "relay", "projections-1", "projections-2", "scheduler")
+COMPONENTS = ("api", "relay", "scheduler", "projections-1", "projections-2")
+# What each kind of process logs once it is up.
+READY = {"api": "crowdfund api ready", "relay": "publishing to",
+         "projections": "assigned partitions", "scheduler": "scheduler running"}
 
 
 def free_port() -> int:
@@ -258,7 +262,10 @@ class Platform:
     # --- life cycle ----------------------------------------------------------------------
 
     @classmethod
-    def create(cls, run_dir: Path) -> Platform:
+    def create(cls, run_dir: Path, *, prepare: bool = True) -> Platform:
+        """A schema and a broker. `prepare` creates the event store's and the read
+        models' tables first, as a deployment step would: processes started together on
+        an empty database race to create them (tests/faults/test_first_start.py)."""
         run_dir.mkdir(parents=True, exist_ok=True)
         ensure_postgres_running(pg_cluster())
         schema = Schema()
@@ -268,7 +275,15 @@ class Platform:
         except BaseException:
             schema.drop()
             raise
-        return cls(run_dir, schema, broker)
+        platform = cls(run_dir, schema, broker)
+        if prepare:
+            try:
+                platform.open_app().close()
+                ReadModels(platform.read_model_url, topic=platform.topic).close()
+            except BaseException:
+                platform.close()
+                raise
+        return platform
 
     def open_app(self) -> Crowdfund:
         """A fresh application on the event store (its own cache: what a new process sees)."""
@@ -279,10 +294,31 @@ class Platform:
         return read_model_url(self.settings)
 
     def start(self, names: tuple[str, ...] = COMPONENTS) -> None:
-        for name in names:
-            self.components[name].start()
-        if "api" in names:
-            self.wait_for_api()
+        """Start the components one after the other, each once it is up: processes that
+        open the event store at the same moment can kill each other (see
+        tests/faults/test_first_start.py), and this suite is about other faults."""
+        for number, name in enumerate(names):
+            component = self.components[name]
+            component.start()
+            if name == "api":
+                self.wait_for_api()
+            elif number < len(names) - 1:
+                self.wait_for_line(name, READY[name.split("-")[0]])
+
+    def wait_for_line(self, name: str, line: str, timeout: float = 60.0) -> None:
+        """Until the component's current run has logged `line`."""
+        component = self.components[name]
+        deadline = time.monotonic() + timeout
+        while True:
+            current = component.log_text().rsplit("=== start #", 1)[-1]
+            if line in current:
+                return
+            if not component.alive:
+                raise RuntimeError(f"{name} exited while starting:\n{component.log_tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not log {line!r} within {timeout:.0f}s:\n"
+                                   f"{component.log_tail()}")
+            time.sleep(0.05)
 
     def wait_for_api(self, timeout: float = API_START_TIMEOUT) -> None:
         api = self.components["api"]
@@ -363,6 +399,24 @@ class Platform:
         with contextlib.suppress(OSError):
             found["broker"] = (self.run_dir / "broker.log").read_text(errors="replace")
         return found
+
+    def wait_caught_up(self, position: int | None = None, timeout: float = 60.0) -> bool:
+        """Poll `caughtUp` (which waits at most 10 s per request) until the read models
+        have applied `position` (default: the event store's head now)."""
+        if position is None:
+            app = self.open_app()
+            try:
+                position = app.head_position()
+            finally:
+                app.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            body = self.graphql("query($p: Long!) { caughtUp(position: $p, timeoutMs: 5000) }",
+                                {"p": position})
+            if body.get("data", {}).get("caughtUp") is True:
+                return True
+            if time.monotonic() > deadline:
+                return False
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None,
                 token: str | None = None, *, timeout: float = 30) -> dict[str, Any]:

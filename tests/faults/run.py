@@ -276,6 +276,10 @@ async def fault_run(run_dir: Path, seconds: float, seed: int, *, concurrency: in
                               "the short campaigns to settle or refund")
             await _eventually(lambda: _caught_up(platform), CONVERGE_TIMEOUT,
                               "the read models to apply the head")
+            # Stopped in a steady state: a projection worker still joining its group
+            # takes seconds to stop (reported separately, see docs/reliability.md).
+            for name in ("projections-1", "projections-2"):
+                await asyncio.to_thread(platform.wait_for_line, name, "assigned partitions")
             report.converge_seconds = time.monotonic() - converging
         finally:
             stop_monitor.set()

@@ -11,7 +11,7 @@ PostgreSQL restarts (tests/faults/run.py). Afterwards every invariant must hold:
 - hash chains verify; every component exits 0 on SIGTERM; none died by itself.
 
 The seed is printed (and `CROWDFUND_FAULT_SEED` replays one); the load runs
-`CROWDFUND_FAULT_SECONDS` (default 65) in CI. For a soak see docs/reliability.md.
+`CROWDFUND_FAULT_SECONDS` (default 60) in CI. For a soak see docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.faults.run import fault_run
 pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.slow]
 
 SECONDS = float(os.environ.get("CROWDFUND_SOAK_SECONDS")
-                or os.environ.get("CROWDFUND_FAULT_SECONDS") or 65)
+                or os.environ.get("CROWDFUND_FAULT_SECONDS") or 60)
 
 
 async def test_invariants_hold_under_random_faults(tmp_path: Path) -> None:

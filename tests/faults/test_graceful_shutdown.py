@@ -104,15 +104,22 @@ async def test_sigterm_drains_requests_and_batches(platform: Platform) -> None:
     signalled = time.monotonic()
     assert api.proc is not None
     api.proc.terminate()
+
+    async def api_exit() -> tuple[int, float]:
+        assert api.proc is not None
+        code = await asyncio.to_thread(api.proc.wait, GRACE + 5)
+        return code, time.monotonic() - signalled
+
+    api_exited = asyncio.create_task(api_exit())
     # The workers too, mid-stream: they must finish their batch and exit 0.
     worker_codes = await asyncio.gather(*(
         asyncio.to_thread(platform.components[name].terminate, 15.0)
         for name in ("relay", "projections-1", "projections-2", "scheduler")))
-    api_code = await asyncio.to_thread(api.proc.wait, GRACE + 5)
-    took = time.monotonic() - signalled
+    api_code, took = await api_exited
     stop.set()
     await asyncio.gather(*slow_requests)
     await asyncio.gather(*workers)
+    await load.close()
 
     assert api_code == 0, api.log_tail()
     assert took < GRACE, f"crowdfund api took {took:.1f}s to stop"
@@ -144,10 +151,8 @@ async def test_sigterm_drains_requests_and_batches(platform: Platform) -> None:
         # Restarted, the workers carry on from where they stopped.
         await asyncio.to_thread(platform.start)
         head = app.head_position()
-        body = await asyncio.to_thread(
-            platform.graphql, "query($p: Long!) { caughtUp(position: $p, timeoutMs: 60000) }",
-            {"p": head}, None, timeout=90)
-        assert body["data"]["caughtUp"] is True, body
+        assert await asyncio.to_thread(platform.wait_caught_up, head, 90.0)
+        await asyncio.to_thread(platform.wait_for_line, "projections-2", "assigned partitions")
         codes = await asyncio.to_thread(platform.stop)
         assert codes == dict.fromkeys(codes, 0), codes
         assert await asyncio.to_thread(read_models_equal_rebuild, platform.read_model_url, app,

@@ -21,7 +21,6 @@ from tests.faults.world import World, build_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
-CAUGHT_UP = "query($p: Long!, $t: Int) { caughtUp(position: $p, timeoutMs: $t) }"
 MY_PLEDGES = "{ myPledges { id status } }"
 CAMPAIGN = "query($id: ID!) { campaign(id: $id) { id status raised } }"
 
@@ -44,10 +43,7 @@ def pledge(platform: Platform, world: World, backer: int, amount: str) -> int:
 
 
 def caught_up(platform: Platform, position: int, timeout_ms: int) -> bool:
-    body = platform.graphql(CAUGHT_UP, {"p": position, "t": timeout_ms},
-                            timeout=timeout_ms / 1000 + 10)
-    assert not body.get("errors"), body
-    return bool(body["data"]["caughtUp"])
+    return platform.wait_caught_up(position, timeout_ms / 1000)
 
 
 def wait_health(platform: Platform, status: str, timeout: float) -> dict[str, Any]:

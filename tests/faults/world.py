@@ -31,7 +31,7 @@ from domain.user import Role
 PASSWORD_HASH = "$argon2id$v=19$m=8,t=1,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNo"
 TOKEN_TTL = 6 * 3600
 # A short campaign's deadline must be more than a minute after its launch.
-SHORT_FIRST_DEADLINE = timedelta(seconds=64)
+SHORT_FIRST_DEADLINE = timedelta(seconds=63)
 
 
 @dataclass(frozen=True)

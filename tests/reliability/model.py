@@ -20,7 +20,8 @@ machine codes); when a command breaks several rules, the first in this order win
   reconfirmation can always be cancelled).
 - amend: who, new deadline in the future, status, anything changed, terms valid,
   then what a live campaign may not change (price once pledged, max target below
-  what is held, a deadline moved earlier).
+  what is held, a deadline moved earlier). A change whose reconfirmation window
+  ends after the deadline moves the deadline to the window's end (Rule 304(c)).
 """
 
 from __future__ import annotations
@@ -104,7 +105,11 @@ def business_days_after(start: datetime, days: int) -> datetime:
 
 
 def parse_money(text: str, field_name: str) -> Decimal:
-    """An amount as the API takes it: positive, at most two decimals."""
+    """An amount as the API takes it: plain decimal notation, positive, at most two decimals."""
+    digits = text.strip().removeprefix("-")
+    whole, _, fraction = digits.partition(".")
+    if not whole.isdigit() or not (fraction == "" or fraction.isdigit()) or digits.endswith("."):
+        raise Rejected("ValidationError", "INVALID_INPUT", field_name)
     try:
         amount = Decimal(text)
     except InvalidOperation:
@@ -247,6 +252,11 @@ class Model:
         )
         return reg_cf_limit(profile.annual_income, profile.net_worth, profile.accredited), used
 
+    def find_pledge(self, key: tuple[str, str]) -> Pledge:
+        if key not in self.pledges:
+            raise Rejected("NotFoundError", "NOT_FOUND")
+        return self.pledges[key]
+
     def open_pledges(self, campaign_id: str) -> list[Pledge]:
         return [p for p in self.pledges.values() if p.campaign == campaign_id and p.status in OPEN]
 
@@ -312,7 +322,7 @@ class Model:
         pledge.status, pledge.reconfirm_by = status, None
 
     def cancel(self, actor: str, key: tuple[str, str], now: datetime) -> None:
-        pledge = self.pledges[key]
+        pledge = self.find_pledge(key)
         if actor != pledge.backer:
             raise not_allowed()
         if pledge.status not in OPEN:
@@ -330,7 +340,7 @@ class Model:
         self._release(pledge, CANCELLED)
 
     def reconfirm(self, actor: str, key: tuple[str, str], now: datetime) -> None:
-        pledge = self.pledges[key]
+        pledge = self.find_pledge(key)
         if actor != pledge.backer:
             raise not_allowed()
         if self.campaigns[pledge.campaign].status != LIVE:
@@ -368,8 +378,10 @@ class Model:
             raise Rejected("ValidationError", "INVALID_INPUT", "maxTarget")
         if new.deadline < old.deadline:
             raise Rejected("ValidationError", "INVALID_INPUT", "deadline")
-        campaign.terms = new
         reconfirm_by = business_days_after(now, RECONFIRM_BUSINESS_DAYS)
+        if reconfirm_by > new.deadline:  # backers keep their whole window to reconfirm
+            new = _replace(new, {"deadline": reconfirm_by})
+        campaign.terms = new
         for pledge in self.open_pledges(campaign_id):
             pledge.status, pledge.reconfirm_by = PENDING, reconfirm_by
 

@@ -46,6 +46,8 @@ class Schema:
         """One more application on this schema (its own cache and connections: a process)."""
         env = eventsourcing_env(self.url)
         env["CREATE_TABLE"] = "y"
+        # Small pools: a run opens several applications on a server other suites share.
+        env.update(POSTGRES_POOL_SIZE="2", POSTGRES_MAX_OVERFLOW="6")
         app = cls(env=env, clock=clock)
         self.apps.append(app)
         return app

@@ -10,7 +10,7 @@ as anonymous, a garbage token, or a user of each role. For every request:
 - no stored change on any refused request: a query never writes; a mutation
   writes only if some top-level field answered something other than a Problem.
 
-Bounded for CI (`FUZZ_EXAMPLES`, default 250: about 20 s); derandomized unless
+Bounded for CI (`FUZZ_EXAMPLES`, default 1000: about 25 s); derandomized unless
 `FUZZ_RANDOM=1`. `caughtUp` (it waits by design) and `setClock` (it would expire
 every token) are left out.
 """
@@ -40,12 +40,15 @@ from domain.user import Role
 from projections.queries import encode_cursor
 from tests.api.conftest import Api, make_services
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 RANDOM = bool(os.environ.get("FUZZ_RANDOM"))
 HASH = "$argon2id$v=19$m=8,t=1,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNo"
 PROBLEMS = {"ValidationProblem", "NotAllowed", "NotFound", "InvalidState",
             "InvestmentLimitExceeded", "MaxTargetExceeded", "RiskAcknowledgementRequired"}
 SKIPPED = {"caughtUp", "setClock"}
+# Who sends each document: the ones who see the most (insiders) more often.
+ACTORS = ("anonymous", "garbage", "pending", "backer", "admin", "founder", "founder",
+          "officer", "officer", "auditor", "auditor")
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3", "eventsourcing")
 
 
@@ -122,8 +125,8 @@ async def platform(sqlite_app: Crowdfund, clock: SettableClock,
 def scalars(platform: Platform) -> dict[str, st.SearchStrategy[graphql.ValueNode]]:
     now = platform.clock.now()
     text = st.text(max_size=30)
-    ids = st.one_of(st.sampled_from(platform.ids), st.sampled_from(platform.ids),
-                    st.uuids().map(str), text)
+    known = st.sampled_from(platform.ids)
+    ids = st.one_of(known, known, known, known, st.uuids().map(str), text)
     # Strings worth trying besides junk: real e-mails, cursors (good, wrong kind, broken),
     # passwords, names, markup.
     cursors = [encode_cursor(kind, n) for kind in ("campaign", "pledge") for n in (0, 1, 3)]
@@ -220,8 +223,9 @@ async def test_no_500_and_no_stored_change_on_refusal(platform: Platform) -> Non
             documents[(kind, "*", mode)] = make(schema, fields=fields, custom_scalars=custom,
                                                 mode=mode)
         for name in fields:
-            documents[(kind, name, Mode.POSITIVE)] = make(schema, fields=[name],
-                                                          custom_scalars=custom)
+            # No nulls: optional arguments get values (nulls come from the others).
+            documents[(kind, name, Mode.POSITIVE)] = make(
+                schema, fields=[name], custom_scalars=custom, allow_null=False)
     seen: dict[str, int] = {"requests": 0, "writes": 0, "refused mutations": 0}
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=not RANDOM, database=None,
@@ -231,7 +235,7 @@ async def test_no_500_and_no_stored_change_on_refusal(platform: Platform) -> Non
         kind, name, mode = data.draw(st.sampled_from(sorted(documents, key=str)), label="kind")
         document = with_typenames(str(data.draw(documents[(kind, name, mode)],
                                                 label="document")))
-        actor = data.draw(st.sampled_from(sorted(platform.tokens)), label="actor")
+        actor = data.draw(st.sampled_from(ACTORS), label="actor")
         token = platform.tokens[actor]
         head = platform.app.head_position()
         response = post(document, token)
