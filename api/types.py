@@ -19,6 +19,7 @@ from api import auth
 from api.enums import CampaignStatus, KycStatus, PledgeStatus, Regime, Role
 from api.scalars import Long
 from domain.user import User as UserRecord
+from projections.queries import InvalidCursor
 
 if TYPE_CHECKING:
     from domain.campaign import Campaign as CampaignRecord
@@ -173,9 +174,12 @@ class Campaign:
     ) -> PledgeConnection:
         auth.require_insider(info, self.founder_id, "see a campaign's pledges")
         services = auth.context(info).services
-        page = await services.run(
-            services.read_models.pledges_for_campaign, self.id, clamp_first(first, 50), after
-        )
+        try:
+            page = await services.run(
+                services.read_models.pledges_for_campaign, self.id, clamp_first(first, 50), after
+            )
+        except InvalidCursor:
+            raise auth.bad_input("`after` is not a cursor this API handed out.") from None
         return PledgeConnection(
             edges=[
                 PledgeEdge(cursor=c, node=pledge_from_view(p, services.clock.now()))
@@ -297,12 +301,15 @@ def pledge_from_view(view: PledgeView, now: datetime) -> Pledge:
 
 
 def pledge_from_record(
-    record: PledgeRecord, now: datetime, cancellation_deadline: datetime | None = None
+    record: PledgeRecord, now: datetime, cancellation_deadline: datetime | None = None,
+    deadline: datetime | None = None,
 ) -> Pledge:
     status = PledgeStatus(record.status.value)
     until = record.cancellable_until
     if record.regime == "REG_CF" and cancellation_deadline is not None:
         until = cancellation_deadline  # REG_CF follows the campaign's (current) deadline
+    elif until is not None and deadline is not None:
+        until = min(until, deadline)  # ECSP: the reflection period, cut by the deadline
     return Pledge(
         id=strawberry.ID(str(record.id)), amount=record.amount, shares=Long(record.shares),
         status=status, pledged_at=record.pledged_at,

@@ -407,13 +407,17 @@ def run_api(settings: Settings, host: str, port: int) -> int:
 
 async def _api(settings: Settings, host: str, port: int) -> int:
     from api.app import create_app
+    from workers.broker import kafka_reachable
 
     clock = SystemClock()
     app = await asyncio.to_thread(open_application, settings, clock, dev=False)
     try:
         await asyncio.to_thread(bootstrap_admin, app, settings)
-        services = build_services(settings, app, clock, dev=False,
-                                  broker=settings.kafka_bootstrap)
+        bootstrap = settings.kafka_bootstrap
+        services = build_services(
+            settings, app, clock, dev=False, broker=bootstrap,
+            broker_check=(lambda: kafka_reachable(bootstrap)) if bootstrap else None,
+        )
         server = http_server(create_app(services), host, port)
         _install_signal_handlers(server)
 

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from domain.email_index import EmailIndex, email_index_id
 from domain.errors import (
     NotAllowedError,
+    NotFoundError,
     ValidationError,
 )
 from domain.input import parse_birth_date, require_reason
@@ -53,20 +54,28 @@ class AccountCommands(UnitOfWork):
         return self._run(decide)
 
     def bootstrap_admin(self, email: str, password_hash: str) -> UUID:
-        """The first admin, from the environment: created if absent, made admin if not."""
-        existing = self.user_by_email(email)
-        if existing is None:
+        """The first admin, from the environment: created if absent, made admin if not.
+
+        Several API processes start with the same setting: whoever registers the
+        account first wins, and the others make sure it is an admin.
+        """
+        if self.user_by_email(email) is None:
             roles = (*EVERYONE, Role.ADMIN)
-            return self.register_user(email, "Administrator", password_hash, roles).value
-        if not existing.has_role(Role.ADMIN):
+            try:
+                return self.register_user(email, "Administrator", password_hash, roles).value
+            except ValidationError as taken:
+                if taken.code != "EMAIL_TAKEN":
+                    raise
 
-            def decide(now: datetime) -> Decision[UUID]:
-                user = self.user(existing.id)
-                user.grant_role(Role.ADMIN)
-                return user.id, [user]
+        def decide(now: datetime) -> Decision[UUID]:
+            found = self.user_by_email(email)
+            if found is None:  # the index names a user: never happens, but say so
+                raise NotFoundError("The admin account vanished while being set up.")
+            user = self.user(found.id)
+            user.grant_role(Role.ADMIN)  # no event when it is one already
+            return user.id, [user]
 
-            self._run(decide)
-        return existing.id
+        return self._run(decide).value
 
     # Investor profile and KYC ------------------------------------------------------
 

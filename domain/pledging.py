@@ -272,7 +272,9 @@ class PledgeCommands(UnitOfWork):
     def _cancellable_until(campaign: Campaign, now: datetime) -> datetime | None:
         rules = campaign.rules
         if rules.reflection_period is not None:
-            return min(now + rules.reflection_period, campaign.terms.deadline)
+            # The full reflection period (Art. 22); the deadline, wherever it
+            # moves, ends it sooner, since nothing changes after the deadline.
+            return now + rules.reflection_period
         cutoff = campaign.cancellation_deadline()
         return cutoff if cutoff is not None and now < cutoff else None
 

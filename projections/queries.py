@@ -361,7 +361,10 @@ def cancellable_until(
             return placed_value
         cutoff = campaign_deadline - REG_CF_CANCELLATION_CUTOFF
         return cutoff if cutoff > pledged_at else None
-    return placed_value
+    # ECSP: the reflection period, cut short by the campaign's current deadline.
+    if placed_value is None or campaign_deadline is None:
+        return placed_value
+    return min(placed_value, campaign_deadline)
 
 
 def _pledge(r: Any) -> PledgeView:

@@ -98,6 +98,17 @@ def _hosts(bootstrap: str) -> list[tuple[str, int]]:
     return pairs
 
 
+def kafka_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
+    """Whether some bootstrap host accepts a TCP connection: the API's health probe."""
+    for host, port in _hosts(bootstrap):
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 async def _tcp_reachable(bootstrap: str, timeout: float) -> None:
     """Raise OSError unless some bootstrap host accepts a TCP connection.
 

@@ -28,7 +28,8 @@ async def _saved(info: Info[Any, Any], written: Written[UUID]) -> PledgeSaved:
         record = services.app.pledge_record(written.value)
         campaign = services.app.campaign(record.campaign_id)
         return pledge_from_record(
-            record, services.clock.now(), campaign.cancellation_deadline()
+            record, services.clock.now(), campaign.cancellation_deadline(),
+            campaign.terms.deadline,
         )
 
     return PledgeSaved(pledge=await services.run(load), position=Long(written.position))

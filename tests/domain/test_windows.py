@@ -118,9 +118,14 @@ def test_ecsp_reflection_period_ends_at_the_deadline(
     deadline = app.campaign(cid).terms.deadline
     clock.set(deadline - timedelta(days=1))
     pid = pledge(app, backer, cid, "100.00")
-    assert app.pledge_record(pid).cancellable_until == deadline
+    late = pledge(app, backer, cid, "100.00")
+    # The pledge keeps its whole reflection period; the deadline cuts it short.
+    assert app.pledge_record(pid).cancellable_until == deadline + timedelta(days=3)
     clock.set(deadline - SECOND)
     app.cancel_pledge(backer, pid)
+    clock.set(deadline)
+    with pytest.raises(InvalidStateError, match="deadline passed"):
+        app.cancel_pledge(backer, late)
 
 
 def test_ecsp_pledges_are_not_subject_to_the_48_hour_rule(

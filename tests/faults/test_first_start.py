@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from crowdfund.runtime import bootstrap_admin
+from crowdfund.settings import Settings
+from domain.clock import SystemClock
+from domain.user import Role
+from tests.conftest import Store
 from tests.faults.platform import READY, Component, Platform, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
@@ -65,3 +71,29 @@ def test_processes_started_together_on_an_empty_database_all_come_up(tmp_path: P
     for number in range(ROUNDS):
         deaths.extend(f"round {number}: {d}" for d in _one_round(tmp_path / f"round-{number}"))
     assert not deaths, "\n".join(deaths)
+
+
+def test_apis_bootstrapping_the_same_admin_at_once_all_start(postgres_store: Store) -> None:
+    """Several APIs with CROWDFUND_ADMIN_EMAIL start on a new store: each looks the
+    e-mail up, finds nobody, and registers the admin. The one that loses must carry on
+    (the account exists: make sure it is an admin), not die of EMAIL_TAKEN.
+
+    The window is milliseconds wide between processes (test above); here it is held
+    open: the second API's look-up answers "nobody" once, after the first registered."""
+    settings = Settings(admin_email="first-admin@example.test",
+                        admin_password="correct-horse-battery-staple")
+    first, second = postgres_store.open(SystemClock()), postgres_store.open(SystemClock())
+    looked_up = second.user_by_email
+    calls: list[str] = []
+
+    def before_the_first_registered(email: str) -> Any:
+        if not calls:
+            calls.append(email)
+            bootstrap_admin(first, settings)  # the other API wins the race meanwhile
+            return None
+        return looked_up(email)
+
+    second.user_by_email = before_the_first_registered  # type: ignore[method-assign]
+    bootstrap_admin(second, settings)  # must not raise
+    admin = postgres_store.open(SystemClock()).user_by_email("first-admin@example.test")
+    assert admin is not None and admin.has_role(Role.ADMIN)

@@ -51,6 +51,7 @@ EARLY_CLOSE_NOTICE_BUSINESS_DAYS = 5  # Rule 304(b)
 DEADLINE_MARGIN = timedelta(minutes=1)  # a "future" deadline is more than a minute away
 ABSURD = Decimal("1000000000000")
 
+
 # Statuses (the API's enum values).
 DRAFT, LIVE, FUNDED, FAILED, CANCELLED, SETTLED = (
     "DRAFT", "LIVE", "FUNDED", "FAILED", "CANCELLED", "SETTLED"
@@ -197,6 +198,7 @@ class Pledge:
     shares: int
     at: datetime
     regime: str
+    deadline_then: datetime  # the campaign's deadline when the pledge was made
     status: str = ACTIVE
     reconfirm_by: datetime | None = None
 
@@ -307,7 +309,7 @@ class Model:
                 )
         pledge = Pledge(
             (backer_id, key), campaign_id, amount, int(amount / terms.price_per_share), now,
-            campaign.regime,
+            campaign.regime, terms.deadline,
         )
         self.pledges[pledge.key] = pledge
         campaign.pledged += amount

@@ -18,8 +18,9 @@ campaigns at once. Afterwards, from a fresh `Crowdfund` reading the store:
   processes) cap tables hold exactly the settled shares.
 
 Rounds at fixed instants: all windows open; five days later (ECSP reflection over
-for the first round's pledges, a material change on the ECSP campaign); at campaign
-B's Reg CF cutoff (deadline - 48 h) exactly. Between rounds `run_due` runs alone.
+for the first round's pledges, a material change on the ECSP campaign C racing the
+pledges); a day later (C's backers reconfirm or cancel); at campaign B's Reg CF
+cutoff (deadline - 48 h) exactly. Between rounds `run_due` runs alone.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from tests.reliability.support import (
 pytestmark = pytest.mark.postgres
 
 START = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)  # a Monday noon
-OPS_PER_THREAD = 18
+OPS_PER_THREAD = 24
 AMOUNTS = ["100.00", "200.00", "250.00", "500.00", "500.00", "1000.00", "1500.00", "2500.00"]
 # Retries race their originals and go through a PledgeDesk, and every refusal must
 # match the model at its own log position (tests/reliability/test_race_regressions.py
@@ -404,7 +405,7 @@ def store_problems(world: World) -> list[str]:
 # The test --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_concurrent_commands_are_linearizable(postgres_server: str, seed: int) -> None:
     schema = Schema(postgres_server)
     try:
@@ -444,7 +445,9 @@ def check_races(schema: Schema, seed: int) -> None:
 
     cutoff_b = START + timedelta(days=CAMPAIGNS["B"][5]) - m.REG_CF_NO_CANCEL_BEFORE_DEADLINE
     rounds: list[tuple[datetime, Callable[[], None] | None]] = [
-        (START, None), (START + timedelta(days=5), amend_c), (cutoff_b, None),
+        (START, None), (START + timedelta(days=5), amend_c),
+        (START + timedelta(days=6), None),  # C's backers answer the material change
+        (cutoff_b, None),
     ]
     try:
         for now, extra in rounds:

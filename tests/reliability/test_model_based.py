@@ -129,7 +129,8 @@ steps = st.sampled_from([
     timedelta(hours=1), timedelta(hours=6), timedelta(hours=23), timedelta(days=1),
     timedelta(days=1), timedelta(days=2), timedelta(days=3), timedelta(days=4),
     timedelta(days=5), timedelta(days=9), timedelta(days=12),
-    timedelta(days=150),  # now and then far enough for last year's pledges to stop counting
+    # Now and then far enough for last year's pledges to stop counting.
+    timedelta(days=150), timedelta(days=366),
 ])
 offsets = st.sampled_from([-SECOND, timedelta(0), SECOND])
 changes = st.one_of(
@@ -529,8 +530,11 @@ class CrowdfundMachine(RuleBasedStateMachine):
         self.model.advance(when)
         for c in self.model.campaigns.values():
             SEEN[f"campaign seen {c.status}"] += 1
+        year_ago = m.twelve_months_before(when)
         for p in self.model.pledges.values():
             SEEN[f"pledge seen {p.status}"] += 1
+            if p.regime == "REG_CF" and p.status == m.SETTLED and p.at <= year_ago:
+                SEEN["Reg CF commitment older than 12 months"] += 1
 
     def time_passes(self, data: st.DataObject) -> None:
         """By a step; or to a second before, at, or a second after an instant where a
@@ -595,6 +599,7 @@ FLOOR = [
     "reconfirm: accepted", "amend: accepted", "close early: accepted",
     "cancel campaign: accepted", "campaign seen SETTLED", "campaign seen FAILED",
     "pledge seen REFUNDED", "pledge seen SETTLED", "amend: PRICE_LOCKED",
+    "Reg CF commitment older than 12 months",
 ]
 
 

@@ -214,3 +214,30 @@ def test_a_material_change_survives_a_cancellation_meanwhile(schema: Schema) -> 
         answer = refusal
 
     assert isinstance(answer, Written), answer
+
+
+# ECSP: four days to think, whatever happens to the deadline ---------------------------------
+
+
+def test_the_ecsp_reflection_period_survives_an_extension(schema: Schema) -> None:
+    clock = SettableClock(START)
+    app = schema.open(clock)
+    team = staff(app)
+    backer = verified_backer(app, team)
+    campaign = live_campaign(app, team, regime="ECSP", days=10)
+    deadline = app.campaign(campaign).terms.deadline
+    clock.set(deadline - timedelta(days=2))
+    pid = pledge(app, backer, campaign, "100.00")
+    clock.set(deadline - timedelta(days=1))
+    app.amend_campaign(team.founder, campaign, {"deadline": deadline + timedelta(days=7)})
+    app.reconfirm_pledge(backer, pid)
+    clock.set(deadline + timedelta(hours=12))  # 2.5 days after the pledge, offering live
+    app.run_due()
+
+    answer: object
+    try:
+        answer = app.cancel_pledge(backer, pid)
+    except DomainError as refusal:  # was: CANCELLATION_WINDOW_CLOSED at the old deadline
+        answer = refusal
+
+    assert isinstance(answer, Written), answer
