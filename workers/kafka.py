@@ -10,6 +10,8 @@ the topic with the wrong number of partitions before the relay's
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import aiokafka.admin.client
@@ -17,6 +19,8 @@ import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.metadata import MetadataRequest
+
+log = logging.getLogger("crowdfund.kafka")
 
 
 class _NoAutoCreate(MetadataRequest):
@@ -91,3 +95,17 @@ async def topic_partitions(bootstrap: str, topic: str, timeout: float = 10.0) ->
         if entry["topic"] == topic and entry["error_code"] == 0 and entry["partitions"]:
             return len(entry["partitions"])
     return None
+
+
+async def close_quietly(closing: Awaitable[object], what: str, timeout: float = 10) -> None:
+    """Close a Kafka client that is being discarded, bounded in time. After the
+    broker vanished aiokafka can end a close in a CancelledError of its own inner
+    tasks: that one is not ours to pass on, while a cancellation of this task is."""
+    try:
+        await asyncio.wait_for(closing, timeout)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception:
+        log.debug("%s did not close cleanly", what, exc_info=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import sys
 import time
@@ -126,8 +125,7 @@ class ProjectionWorker:
             finally:
                 self.assigned = frozenset()
                 if consumer is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(consumer.stop(), 10)
+                    await kafka.close_quietly(consumer.stop(), "projections consumer")
 
     async def _degraded(self, stop: asyncio.Event, delay: float) -> None:
         """No broker: keep the read models current straight from the event store."""
@@ -300,3 +298,4 @@ def _main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(_main())
+

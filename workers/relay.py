@@ -191,11 +191,9 @@ class Relay:
     async def disconnect(self) -> None:
         producer, admin, self.producer, self.admin = self.producer, self.admin, None, None
         if producer is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 10)
+            await kafka.close_quietly(producer.stop(), "relay producer")
         if admin is not None:
-            with contextlib.suppress(Exception):
-                await admin.close()
+            await kafka.close_quietly(admin.close(), "relay admin client")
 
     async def partition_count(self) -> int:
         assert self.admin is not None

@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ class World:
     # (backer, key, pledge id, campaign) of every accepted pledge
     accepted: list[tuple[str, str, UUID, str]] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)
+    asked: list[tuple[str, str, UUID, str]] = field(default_factory=list)  # to reconfirm
     lock: threading.Lock = field(default_factory=threading.Lock)
     seq: int = 0
 
@@ -238,8 +240,11 @@ class Client:
 
     def mind_change(self, kind: str) -> None:
         with self.world.lock:
-            # Reconfirmations: mostly of pledges to C, the campaign that changes.
-            changing = [p for p in self.world.accepted if p[3] == self.world.campaigns["C"]]
+            # Reconfirmations: mostly of the pledges backers were asked to reconfirm
+            # (they hear of it), else of pledges to C, the campaign that changes.
+            changing = self.world.asked or [
+                p for p in self.world.accepted if p[3] == self.world.campaigns["C"]
+            ]
             pool = changing if kind == "reconfirm" and self.rng.random() < 0.8 else None
             pool = pool or self.world.accepted
             if not pool:
@@ -432,6 +437,11 @@ def check_races(schema: Schema, seed: int) -> None:
     def amend_c() -> None:
         """The founder of C raises its max target while the pledges fly."""
         changes = {"max_target": "7000.00"}
+        started = len(world.ops)
+        for _ in range(500):  # once the round is under way (and C has open pledges)
+            if len(world.ops) >= started + 40:
+                break
+            time.sleep(0.01)
         client = Client(world, processes[0], None, "founder", random.Random(seed))
         for _ in range(1 if REFUSALS_FRESH else 5):
             op = client.call("amend", {"actor": world.founder, "campaign": world.campaigns["C"],
@@ -455,6 +465,8 @@ def check_races(schema: Schema, seed: int) -> None:
                 world.clock.set(now)
                 processes[0].run_due()
                 world.model.advance(now)
+            world.asked = [(key[0], key[1], names.pledge_ids[key], p.campaign)
+                           for key, p in world.model.pledges.items() if p.status == m.PENDING]
             before = len(world.ops)
             run_round(world, clients, extra)
             problems = replay_round(world.model, names, world.ops[before:])
