@@ -31,6 +31,9 @@ import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The public contract's checker lives in shared/, beside the checkout (and in CI
+# beside its clone).
+CONTRACT_CHECKER = ROOT.parent / "shared" / "tools" / "check_contract.py"
 if str(ROOT) not in sys.path:  # so that test modules can `from tests.scenario import ...`
     sys.path.insert(0, str(ROOT))
 

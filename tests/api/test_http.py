@@ -14,8 +14,9 @@ from api.app import create_app
 from api.schema import sdl
 from tests.api.conftest import Api, make_services
 from tests.api.flows import DRAFT, Cast, cast, draft_input, live_campaign, pledge
+from tests.conftest import CONTRACT_CHECKER
 
-CHECKER = Path("/work/shared/tools/check_contract.py")
+CHECKER = CONTRACT_CHECKER
 
 
 @pytest.fixture
