@@ -272,6 +272,16 @@ class Client:
                 self.mind_change("reconfirm")
 
 
+def top_up(world: World, client: Client) -> None:
+    """A few small pledges to C, one at a time, so that it has open pledges."""
+    c = world.campaigns["C"]
+    for n, backer in enumerate(world.backers):
+        if len(world.model.open_pledges(c)) + n >= 4:
+            break
+        client.pledge({"backer": backer, "campaign": c, "amount": "50.00",
+                       "key": f"top-up-{n}", "ack": True})
+
+
 def run_round(world: World, clients: list[Client], extra: Callable[[], None] | None) -> None:
     """Every client (and `extra`) starts at the same moment; a crash fails the test."""
     jobs: list[Callable[[], None]] = [
@@ -345,8 +355,22 @@ def replay_round(model: m.Model, names: Names, ops: list[Op]) -> list[str]:
         answers = {str(model_outcome(lambda k=k, op=op: apply(states[k].copy(), op)))
                    for k in range(first, last + 1)}
         problems.append(f"{op.kind} {op.args} was refused {op.refusal}, but between positions "
-                        f"{op.start} and {op.end} the model answers only {sorted(answers)}")
+                        f"{op.start} and {op.end} the model answers only {sorted(answers)}"
+                        + model_view(states[first], states[last], op))
     return problems
+
+
+def model_view(before: m.Model, after: m.Model, op: Op) -> str:
+    """What the model held at the call's start and answer (to diagnose a failure)."""
+    if op.kind != "pledge":
+        return ""
+    views = []
+    for name, model in (("start", before), ("answer", after)):
+        c = model.campaigns[op.args["campaign"]]
+        limit, used = model.reg_cf(op.args["backer"], op.now)
+        views.append(f"{name}: held {c.held} of {c.terms.max_target}, backer used {used} of "
+                     f"{limit}, key known {(op.args['backer'], op.args['key']) in model.pledges}")
+    return "; " + "; ".join(views)
 
 
 def exactly_once_problems(app: Crowdfund, world: World) -> list[str]:
@@ -468,6 +492,8 @@ def check_races(schema: Schema, seed: int) -> None:
             world.asked = [(key[0], key[1], names.pledge_ids[key], p.campaign)
                            for key, p in world.model.pledges.items() if p.status == m.PENDING]
             before = len(world.ops)
+            if extra is amend_c:  # the material change must have pledges to ask about
+                top_up(world, Client(world, processes[0], None, "top-up", random.Random(seed)))
             run_round(world, clients, extra)
             problems = replay_round(world.model, names, world.ops[before:])
             problems += store_problems(world)

@@ -183,9 +183,10 @@ def test_personal_data_is_encrypted_at_rest(
     assert email_index_id(EMAIL) not in stream_ids
     assert "InvestorProfileSubmitted" in types and "UserRegistered" in types
     assert leaked(relayed) == []
+    printed = capfd.readouterr()
     logged = "\n".join(
         f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
-    ) + capfd.readouterr().out + capfd.readouterr().err
+    ) + printed.out + printed.err
     assert leaked(logged.encode()) == []
 
 
