@@ -198,7 +198,6 @@ class Pledge:
     shares: int
     at: datetime
     regime: str
-    deadline_then: datetime  # the campaign's deadline when the pledge was made
     status: str = ACTIVE
     reconfirm_by: datetime | None = None
 
@@ -309,7 +308,7 @@ class Model:
                 )
         pledge = Pledge(
             (backer_id, key), campaign_id, amount, int(amount / terms.price_per_share), now,
-            campaign.regime, terms.deadline,
+            campaign.regime,
         )
         self.pledges[pledge.key] = pledge
         campaign.pledged += amount
