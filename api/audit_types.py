@@ -8,7 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.scalars import Long
-from crowdfund import audit
+from application import audit
 
 
 @strawberry.type

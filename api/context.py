@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from api.metrics import Metrics
+from api.progress import ProgressHub
 from api.services import Services
 from domain.errors import NotFoundError
 from domain.user import Role
 from domain.user import User as UserRecord
-
-if TYPE_CHECKING:
-    from api.metrics import Metrics
-    from api.progress import ProgressHub
-    from projections.views import CampaignView
+from projections.views import CampaignView
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -12,9 +12,7 @@ from strawberry.types import Info
 from api import auth
 from api.scalars import Long
 from api.types import Campaign, User, campaign_from_record, campaign_from_view, load_user
-
-if TYPE_CHECKING:
-    from projections.views import DistributionView
+from projections.views import DistributionView
 
 
 async def load_campaign(info: Info[Any, Any], campaign_id: str) -> Campaign:

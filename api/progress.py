@@ -8,12 +8,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from api.services import Services
-
-if TYPE_CHECKING:
-    from projections.views import CampaignView
+from projections.views import CampaignView
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,16 @@
-"""Everything the API needs, built once by the runtime (`crowdfund dev` / `crowdfund api`).
+"""Everything the API needs, built once by the composition root (`crowdfund.bootstrap`).
 
-The API never builds its own collaborators: the composition root constructs a
-`Services` and hands it to `api.app.create_app(services)`. Tests build one with an
-in-memory event store and a `SettableClock`.
+The API never builds its own collaborators: `crowdfund.bootstrap.build_services`
+constructs a `Services` and hands it to `api.app.create_app(services)`, for
+`crowdfund dev`, `crowdfund api`, the tests and the benchmarks alike.
 
-Constructor (keyword arguments; the first six are required)::
+Fields (keyword arguments; the first five are required)::
 
     Services(
-        app=crowdfund,                 # domain.application.Crowdfund (the write side)
+        app=crowdfund,                 # application.crowdfund.Crowdfund (the write side)
         read_models=read_models,       # projections.queries.ReadModels (the read side)
-        settings=settings,             # crowdfund.settings.Settings
         clock=clock,                   # domain.clock.Clock (the platform's business clock)
-        tokens=TokenSigner(secret, settings.token_ttl_seconds, clock.now),
+        tokens=TokenSigner(...),       # bearer tokens, on the real clock
         throttle=SignInThrottle(),
         test_clock=None,               # a SettableClock when `--test-clock`: enables setClock
         broker=None,                   # Kafka bootstrap "host:port" reported by /healthz
@@ -38,10 +37,12 @@ from argon2 import PasswordHasher
 from starlette.concurrency import run_in_threadpool
 
 from api.security import DEFAULT_HASHER, SignInThrottle, TokenSigner
-from crowdfund.settings import Settings
-from domain.application import Crowdfund, PledgeRequest, Written
-from domain.clock import Clock, SettableClock
-from domain.pledge_desk import PledgeDesk
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from application.pledge_desk import PledgeDesk
+from application.pledges import PledgeRequest
+from application.unit_of_work import Written
+from domain.clock import Clock
 from projections.queries import ReadModels
 
 T = TypeVar("T")
@@ -51,7 +52,6 @@ T = TypeVar("T")
 class Services:
     app: Crowdfund
     read_models: ReadModels
-    settings: Settings
     clock: Clock
     tokens: TokenSigner
     throttle: SignInThrottle
@@ -72,7 +72,7 @@ class Services:
         """Through the desk when there is one; its answer is this pledge's own."""
         if self.desk is None:
             return await self.run(
-                self.app.pledge, request.backer_id, request.campaign_id, request.amount,
+                self.app.pledges.place, request.backer_id, request.campaign_id, request.amount,
                 request.idempotency_key, request.acknowledge_risk,
             )
         return await asyncio.wrap_future(self.desk.submit(request))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -18,13 +18,14 @@ from strawberry.types import Info
 from api import auth
 from api.enums import CampaignStatus, KycStatus, PledgeStatus, Regime, Role
 from api.scalars import Long
+from domain.campaign import Campaign as CampaignRecord
+from domain.cancellation import cancellable_until
+from domain.pledge import Pledge as PledgeRecord
+from domain.pledge import PledgeStatus as DomainPledgeStatus
+from domain.rulebook import Regime as DomainRegime
 from domain.user import User as UserRecord
 from projections.queries import InvalidCursor
-
-if TYPE_CHECKING:
-    from domain.campaign import Campaign as CampaignRecord
-    from domain.pledge import Pledge as PledgeRecord
-    from projections.views import CampaignView, PledgeView, UpdateView
+from projections.views import CampaignView, PledgeView, UpdateView
 
 MAX_PAGE = 100
 
@@ -236,9 +237,6 @@ class CampaignConnection:
 
 # --------------------------------------------------------------------------- pledges
 
-OPEN_PLEDGE = (PledgeStatus.ACTIVE, PledgeStatus.PENDING_RECONFIRMATION)
-
-
 @strawberry.type
 class Pledge:
     id: strawberry.ID
@@ -271,20 +269,17 @@ class Pledge:
         return await load_user(info, self.backer_id)
 
 
-def _cancellable_until(
-    status: PledgeStatus, until: datetime | None, reconfirm_by: datetime | None, now: datetime
+def _window(
+    regime: str, status: PledgeStatus, pledged_at: datetime, reflection_ends: datetime | None,
+    deadline: datetime | None, reconfirm_by: datetime | None, now: datetime,
 ) -> datetime | None:
-    if status is PledgeStatus.PENDING_RECONFIRMATION:
-        return reconfirm_by  # a material change reopens the right to walk away
-    if status is not PledgeStatus.ACTIVE or until is None:
+    """`domain.cancellation.cancellable_until` on what the API has at hand."""
+    if deadline is None:  # the campaign's row is not projected yet: no window to promise
         return None
-    return until if _aware(until) > now else None
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return cancellable_until(
+        DomainRegime(regime), DomainPledgeStatus(status.value), pledged_at, reflection_ends,
+        deadline, reconfirm_by, now,
+    )
 
 
 def pledge_from_view(view: PledgeView, now: datetime) -> Pledge:
@@ -292,28 +287,25 @@ def pledge_from_view(view: PledgeView, now: datetime) -> Pledge:
     return Pledge(
         id=strawberry.ID(view.id), amount=view.amount, shares=Long(view.shares), status=status,
         pledged_at=view.pledged_at,
-        cancellable_until=_cancellable_until(
-            status, view.cancellable_until, view.reconfirm_by, now
+        cancellable_until=_window(
+            view.regime, status, view.pledged_at, view.reflection_ends, view.campaign_deadline,
+            view.reconfirm_by, now,
         ),
         reconfirm_by=view.reconfirm_by if status is PledgeStatus.PENDING_RECONFIRMATION else None,
         campaign_id=view.campaign_id, backer_id=view.backer_id,
     )
 
 
-def pledge_from_record(
-    record: PledgeRecord, now: datetime, cancellation_deadline: datetime | None = None,
-    deadline: datetime | None = None,
-) -> Pledge:
+def pledge_from_record(record: PledgeRecord, now: datetime, deadline: datetime) -> Pledge:
+    """From the write model (`deadline`: the campaign's current one)."""
     status = PledgeStatus(record.status.value)
-    until = record.cancellable_until
-    if record.regime == "REG_CF" and cancellation_deadline is not None:
-        until = cancellation_deadline  # REG_CF follows the campaign's (current) deadline
-    elif until is not None and deadline is not None:
-        until = min(until, deadline)  # ECSP: the reflection period, cut by the deadline
     return Pledge(
         id=strawberry.ID(str(record.id)), amount=record.amount, shares=Long(record.shares),
         status=status, pledged_at=record.pledged_at,
-        cancellable_until=_cancellable_until(status, until, record.reconfirm_by, now),
+        cancellable_until=_window(
+            record.regime, status, record.pledged_at, record.cancellable_until, deadline,
+            record.reconfirm_by, now,
+        ),
         reconfirm_by=record.reconfirm_by, campaign_id=record.campaign_id,
         backer_id=record.backer_id,
     )

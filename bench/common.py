@@ -20,8 +20,9 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg import sql
 
-from crowdfund.settings import eventsourcing_env
-from domain.application import Crowdfund
+from application.crowdfund import Crowdfund
+from crowdfund.bootstrap import open_application
+from crowdfund.settings import Settings
 from domain.clock import business_time
 from domain.email_index import EmailIndex, email_index_id
 from domain.rulebook import Regime
@@ -56,9 +57,9 @@ def fresh_schema(name: str) -> str:
 
 
 def build_app(url: str, **env: str) -> Crowdfund:
-    settings = eventsourcing_env(url)
-    settings.update(CREATE_TABLE="y", **env)
-    return Crowdfund(env=settings)
+    """The application as production builds it (`crowdfund.bootstrap`), with `env`
+    overriding the library's settings (e.g. LIBRARY_DEFAULTS for a baseline)."""
+    return open_application(Settings(database_url=url, data_dir=RESULTS / ".data"), env=env)
 
 
 @dataclass(frozen=True)
@@ -74,18 +75,18 @@ def live_campaign(
 ) -> Scene:
     """A founder, a risk officer and a campaign taken through review to LIVE."""
     tag = uuid4().hex[:8]
-    founder = app.register_user(f"founder-{tag}@bench.test", "Founder", "x").value
-    officer = app.register_user(
+    founder = app.accounts.register(f"founder-{tag}@bench.test", "Founder", "x").value
+    officer = app.accounts.register(
         f"officer-{tag}@bench.test", "Officer", "x", roles=(Role.RISK_OFFICER,)
     ).value
-    campaign = app.draft_campaign(
+    campaign = app.offerings.draft(
         founder, title="Hot campaign", summary="Benchmark", regime=regime,
         min_target=min_pledge, max_target=max_target, min_pledge=min_pledge,
         price_per_share=price_per_share, deadline=app.clock.now() + timedelta(days=30),
     ).value
-    app.submit_campaign(founder, campaign)
-    app.approve_campaign(officer, campaign)
-    app.launch_campaign(founder, campaign)
+    app.offerings.submit(founder, campaign)
+    app.offerings.approve(officer, campaign)
+    app.offerings.launch(founder, campaign)
     return Scene(founder, officer, campaign)
 
 

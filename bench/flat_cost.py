@@ -26,6 +26,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from application.crowdfund import Crowdfund
+from application.pledges import PledgeRequest
+from application.unit_of_work import Written
 from bench.common import (
     GC_THRESHOLD,
     build_app,
@@ -37,7 +40,6 @@ from bench.common import (
     tune_gc,
     write_result,
 )
-from domain.application import Crowdfund, PledgeRequest, Written
 
 SCHEMA = "bench_flat_cost"
 TARGET_RATIO = 1.2
@@ -53,7 +55,7 @@ def fill(app: Crowdfund, campaign: UUID, backers: list[UUID], count: int, tag: s
                 PledgeRequest(backers[n % len(backers)], campaign, AMOUNT, f"{tag}-{n}")
                 for n in range(start, min(count, start + FILL_BATCH))
             ]
-            results = app.pledge_many(requests)
+            results = app.pledges.place_many(requests)
             assert all(isinstance(r, Written) for r in results), "a fill pledge was refused"
     return elapsed[0]
 
@@ -116,7 +118,7 @@ def main() -> None:
             requests = [PledgeRequest(next(fresh), campaign, AMOUNT, f"{tag}-b{i}-{n}")
                         for n in range(args.batch)]
             t0 = time.perf_counter()
-            results = app.pledge_many(requests)
+            results = app.pledges.place_many(requests)
             seconds = time.perf_counter() - t0
             assert all(isinstance(r, Written) for r in results)
             return seconds / args.batch
@@ -126,7 +128,7 @@ def main() -> None:
         def run(i: int) -> float:
             backer = next(fresh)
             t0 = time.perf_counter()
-            app.pledge(backer, campaign, AMOUNT, f"{tag}-s{i}")
+            app.pledges.place(backer, campaign, AMOUNT, f"{tag}-s{i}")
             return time.perf_counter() - t0
         return run
 

@@ -49,7 +49,7 @@ from bench.common import (
     write_result,
 )
 from bench.platform import Processes, new_secret, platform_env, wait_http
-from workers.broker import EmbeddedBroker, free_port
+from crowdfund.embedded_broker import EmbeddedBroker, free_port
 
 SCHEMA = "bench_http"
 TRIVIAL = {"query": "{ __typename }"}

@@ -28,6 +28,9 @@ from uuid import uuid4
 
 from sqlalchemy import select
 
+from application.crowdfund import Crowdfund
+from application.pledges import PledgeRequest
+from application.unit_of_work import Written
 from bench.common import (
     GC_THRESHOLD,
     build_app,
@@ -39,12 +42,11 @@ from bench.common import (
     write_result,
 )
 from bench.platform import Processes, new_secret, platform_env
-from crowdfund.composition import read_model_url
+from crowdfund.bootstrap import read_model_url
+from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
-from domain.application import Crowdfund, PledgeRequest, Written
 from projections.queries import ReadModels
 from projections.tables import relay_progress
-from workers.broker import EmbeddedBroker
 
 SCHEMA = "bench_lag"
 POLL_SECONDS = 0.002
@@ -97,7 +99,7 @@ def paced_writes(app: Crowdfund, backers: list[Any], campaign: Any, rate: float,
         else:
             behind += 1
         t0 = time.perf_counter()
-        results = app.pledge_many(requests(backers, campaign, per_batch))
+        results = app.pledges.place_many(requests(backers, campaign, per_batch))
         committed = time.perf_counter()
         write_times.append(committed - t0)
         positions = [r.position for r in results if isinstance(r, Written)]
@@ -143,7 +145,7 @@ def main() -> None:
             time.sleep(2)  # one at a time: see bench/http.py
             procs.start("projections", "worker", "projections")
             models = ReadModels(read_model_url(settings), topic=topic)
-            app.pledge_many(requests(backers, scene.campaign_id, 10))
+            app.pledges.place_many(requests(backers, scene.campaign_id, 10))
             head = app.head_position()
             wait_until(lambda: models is not None and models.applied_through() >= head,
                        procs, 90)
@@ -171,7 +173,9 @@ def main() -> None:
             written = 0
             pledges = args.backlog // 3
             for start in range(0, pledges, 500):
-                app.pledge_many(requests(backers, scene.campaign_id, min(500, pledges - start)))
+                app.pledges.place_many(
+                    requests(backers, scene.campaign_id, min(500, pledges - start))
+                )
             head = app.head_position()
             written = head - start_pos
             write_seconds = time.perf_counter() - began

@@ -19,15 +19,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
-from crowdfund.composition import read_model_url
-from crowdfund.settings import Settings, eventsourcing_env
-from domain.application import Crowdfund, PledgeRequest
-from domain.clock import SettableClock
+from sqlalchemy import select
+
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from application.pledges import PledgeRequest
+from crowdfund.bootstrap import event_log, kafka_topic, open_application, read_model_url
+from crowdfund.embedded_broker import EmbeddedBroker
+from crowdfund.settings import Settings
 from projections.projector import Projector
 from projections.queries import ReadModels
 from projections.rebuild import rebuild_read_models
 from projections.source import StoreLog
-from workers.broker import EmbeddedBroker
+from projections.tables import relay_progress
 from workers.projections import run_projections
 from workers.relay import run_relay
 
@@ -41,7 +45,7 @@ def prefill(app: Crowdfund, pledges: int) -> tuple[UUID, list[UUID]]:
     backers = [verified_backer(app, team, accredited=True) for _ in range(50)]
     campaign = live_campaign(app, team, max_target="4000000.00", min_pledge="10.00")
     for start in range(0, pledges, 500):
-        app.pledge_many([
+        app.pledges.place_many([
             PledgeRequest(backers[n % len(backers)], campaign, "10.00", uuid4().hex)
             for n in range(start, min(start + 500, pledges))
         ])
@@ -66,9 +70,8 @@ async def main(db: str, pledges: int) -> None:
         url = fresh_schema(schema)
     else:
         url = f"sqlite:///{workdir / 'events.db'}"
-    env = eventsourcing_env(url)
-    env["CREATE_TABLE"] = "y"
-    app = Crowdfund(env=env, clock=SettableClock(START + timedelta(days=1)))
+    app = open_application(Settings(database_url=url, data_dir=workdir),
+                           SettableClock(START + timedelta(days=1)))
     began = time.monotonic()
     campaign, backers = prefill(app, pledges)
     head = app.head_position()
@@ -79,10 +82,8 @@ async def main(db: str, pledges: int) -> None:
                             topic=f"bench-{uuid4().hex[:6]}", topic_partitions=4)
         models = ReadModels(read_model_url(settings), topic=settings.topic)
         stop = asyncio.Event()
-        relay = asyncio.create_task(run_relay(settings, app, broker.bootstrap, stop))
-        from sqlalchemy import select
-
-        from projections.tables import relay_progress
+        topic, log_ = kafka_topic(settings, broker.bootstrap), event_log(app)
+        relay = asyncio.create_task(run_relay(read_model_url(settings), log_, topic, stop))
 
         def published() -> bool:
             with models.engine.connect() as conn:
@@ -90,7 +91,7 @@ async def main(db: str, pledges: int) -> None:
 
         seconds = await wait(published, "relay")
         print(f"relay: {head / seconds:,.0f} events/s ({seconds:.1f}s)")
-        worker = asyncio.create_task(run_projections(settings, app, broker.bootstrap, stop))
+        worker = asyncio.create_task(run_projections(read_model_url(settings), log_, topic, stop))
         began = time.monotonic()
         await wait(lambda: models.applied_through() >= head, "projections")
         seconds = time.monotonic() - began
@@ -101,7 +102,7 @@ async def main(db: str, pledges: int) -> None:
         latencies = []
         for n in range(30):
             written = await asyncio.to_thread(
-                app.pledge, backers[n % len(backers)], campaign, "10.00", uuid4().hex)
+                app.pledges.place, backers[n % len(backers)], campaign, "10.00", uuid4().hex)
             latencies.append(await wait(
                 lambda p=written.position: models.applied_through() >= p, "latency", 30))
             await asyncio.sleep(0.05)

@@ -22,6 +22,7 @@ from uuid import uuid4
 import psycopg
 from psycopg import sql
 
+from application.pledges import PledgeRequest
 from bench.common import (
     GC_THRESHOLD,
     SERVER,
@@ -34,7 +35,6 @@ from bench.common import (
     write_result,
 )
 from crowdfund.settings import Settings
-from domain.application import PledgeRequest
 from projections.rebuild import rebuild
 
 SCHEMA = "bench_replay"
@@ -57,7 +57,7 @@ def main() -> None:
     began = time.perf_counter()
     pledges = max(0, args.events - app.head_position()) // 3
     for start in range(0, pledges, args.batch):
-        app.pledge_many([
+        app.pledges.place_many([
             PledgeRequest(backers[n % len(backers)], scene.campaign_id, "10.00", uuid4().hex)
             for n in range(start, min(start + args.batch, pledges))
         ])

@@ -36,6 +36,10 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from application.crowdfund import Crowdfund
+from application.pledge_desk import PledgeDesk
+from application.pledges import PledgeRequest
+from application.unit_of_work import Written
 from bench.common import (
     GC_THRESHOLD,
     LIBRARY_DEFAULTS,
@@ -50,10 +54,8 @@ from bench.common import (
     tune_gc,
     write_result,
 )
-from domain.application import Crowdfund, PledgeRequest, Written
 from domain.errors import DomainError, InvestmentLimitExceeded, MaxTargetExceeded
 from domain.pledge import pledge_id_for
-from domain.pledge_desk import PledgeDesk
 
 SCHEMA = "bench_write_path"
 MAX_TARGET = Decimal("4000000.00")
@@ -93,7 +95,7 @@ def naive(url: str, backers_count: int, seconds: float) -> dict[str, Any]:
     while time.perf_counter() - start < seconds:
         r = requests[done]
         try:
-            app.pledge(r.backer_id, r.campaign_id, r.amount, r.idempotency_key)
+            app.pledges.place(r.backer_id, r.campaign_id, r.amount, r.idempotency_key)
             accepted += 1
         except DomainError:
             pass
@@ -116,13 +118,13 @@ def ours(
     """
     outcomes: list[Outcome | None] = [None] * len(requests)
     batches: list[int] = []
-    original = app.pledge_many
+    original = app.pledges.place_many
 
     def counting(reqs: Any) -> Any:
         batches.append(len(reqs))
         return original(reqs)
 
-    app.pledge_many = counting  # type: ignore[method-assign,assignment]  # batch sizes
+    app.pledges.place_many = counting  # type: ignore[method-assign,assignment]  # batch sizes
     cpu_start, times_start = time.process_time(), os.times()
     started = time.perf_counter()
     with PledgeDesk(app, max_batch=max_batch) as desk, timed() as elapsed:
@@ -130,7 +132,7 @@ def ours(
             _thread_clients(desk, requests, outcomes, concurrency)
         else:
             asyncio.run(_async_clients(desk, requests, outcomes, concurrency))
-    del app.pledge_many
+    del app.pledges.place_many
     done = [o for o in outcomes if o is not None]
     assert len(done) == len(requests)
     # Sustained rate: accepted pledges until the last one was accepted (the campaign

@@ -1,27 +1,30 @@
 """The `crowdfund` command line (runtime.md): dev, api, worker, schema,
-projections rebuild, audit verify / replay.
-
-Heavy modules are imported inside each command so that `crowdfund audit` or
-`crowdfund schema` start fast and do not depend on the parts they do not use.
+projections rebuild, audit verify / replay, kafka ensure-topic. The platform's
+only command line: each command builds what it needs through `crowdfund.bootstrap`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError as SettingsError
 
+from adapters.kafka import BrokerUnavailable, TopicError, ensure_topic
+from api.schema import sdl
+from application import audit
+from application.crowdfund import Crowdfund
+from crowdfund import bootstrap, runtime
+from crowdfund.bootstrap import ConfigurationError
 from crowdfund.settings import Settings
-
-if TYPE_CHECKING:
-    from domain.application import Crowdfund
+from domain.errors import NotFoundError
+from projections.rebuild import rebuild_read_models
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -71,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("kind", choices=["relay", "projections", "scheduler"])
     worker.add_argument("--interval", type=float, default=1.0,
                         help="scheduler: seconds between passes (default 1)")
+    worker.add_argument("--group", default=None,
+                        help="projections: the Kafka consumer group "
+                        "(default crowdfund-projections)")
     worker.set_defaults(run=_worker)
 
     schema = commands.add_parser("schema", parents=[common], help="print the GraphQL SDL")
@@ -98,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--as-of", type=_instant, default=None, metavar="INSTANT",
                         help="only events that occurred up to this ISO 8601 instant")
     replay.set_defaults(run=_replay)
+
+    kafka = commands.add_parser("kafka", help="Kafka administration")
+    kafka_commands = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
+    topic = kafka_commands.add_parser(
+        "ensure-topic", parents=[common],
+        help="create CROWDFUND_TOPIC on CROWDFUND_KAFKA_BOOTSTRAP and wait for its leaders",
+    )
+    topic.add_argument("--timeout", type=float, default=120.0,
+                       help="seconds to wait for Kafka (default 120)")
+    topic.set_defaults(run=_ensure_topic)
     return parser
 
 
@@ -144,8 +160,6 @@ def _settings(data_dir: Path | None) -> Settings:
 
 
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
-    from crowdfund import runtime
-
     runtime.configure_logging()
     options = runtime.DevOptions(
         host=args.host, port=args.port, broker_port=args.broker_port,
@@ -156,58 +170,39 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
-    from crowdfund import runtime
-
     runtime.configure_logging()
     with _configuration_errors():
         return runtime.run_api(settings, args.host, args.port)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from crowdfund import runtime
-
     runtime.configure_logging()
     with _configuration_errors():
-        # runtime.md: workers, like the API, refuse to start without the secret outside dev.
-        runtime.secret_key(settings, dev=False)
-        if args.kind == "scheduler":
-            from domain.clock import SystemClock
-            from workers.scheduler import main_scheduler
-
-            app = runtime.open_application(settings, SystemClock(), dev=False)
-            try:
-                return main_scheduler(app, interval=args.interval)
-            finally:
-                app.close()
-        if not settings.kafka_bootstrap:
-            raise UsageError(
-                f"`crowdfund worker {args.kind}` needs Kafka: set CROWDFUND_KAFKA_BOOTSTRAP="
-                "host:port (only `crowdfund dev` starts an embedded broker)"
-            )
-        # A data dir `dev` wrote holds the key its personal data is encrypted with.
-        dev_key = runtime.has_dev_cipher_key(settings)
-        if args.kind == "relay":
-            from workers.relay import main_relay
-
-            return main_relay(settings, dev=dev_key)
-        from workers.projections import main_projections
-
-        return main_projections(settings, dev=dev_key)
+        return runtime.run_worker(settings, args.kind, interval=args.interval, group=args.group)
 
 
 def _schema(args: argparse.Namespace, settings: Settings) -> int:
-    from api.schema import sdl
-
     sys.stdout.write(sdl().rstrip("\n") + "\n")
     return EXIT_OK
 
 
-def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    from projections.rebuild import rebuild
+def _ensure_topic(args: argparse.Namespace, settings: Settings) -> int:
+    runtime.configure_logging()
+    with _configuration_errors():
+        kafka = bootstrap.require_kafka(settings)
+        asyncio.run(ensure_topic(kafka, settings.topic, settings.topic_partitions,
+                                 timeout=args.timeout))
+    print(f"topic {settings.topic} ready on {kafka}")
+    return EXIT_OK
 
+
+def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     with _event_store(settings) as app:
         try:
-            report = rebuild(settings, args.name, app=app)
+            report = rebuild_read_models(
+                bootstrap.read_model_url(settings), bootstrap.event_log(app), args.name,
+                settings.topic_partitions,
+            )
         except KeyError as exc:  # an unknown read model name
             raise UsageError(str(exc.args[0]) if exc.args else "unknown read model") from None
     print(
@@ -218,8 +213,6 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from crowdfund import audit
-
     with _event_store(settings) as app:
         result = audit.verify_chains(app)
     if result.ok:
@@ -233,9 +226,6 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from crowdfund import audit
-    from domain.errors import NotFoundError
-
     with _event_store(settings) as app:
         try:
             events = audit.audit_trail(app, args.stream_id)
@@ -256,21 +246,16 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 @contextmanager
 def _configuration_errors() -> Iterator[None]:
-    """The runtime's ConfigurationError and BrokerUnavailable become exit code 2."""
-    from crowdfund.runtime import ConfigurationError
-    from workers.broker import BrokerUnavailable
-
+    """Settings that cannot work, and no Kafka to talk to, become exit code 2."""
     try:
         yield
-    except (ConfigurationError, BrokerUnavailable) as exc:
+    except (ConfigurationError, BrokerUnavailable, TopicError) as exc:
         raise UsageError(str(exc)) from None
 
 
 @contextmanager
 def _event_store(settings: Settings) -> Iterator[Crowdfund]:
     """The event store as the tools see it (with the dev cipher key if the data dir has one)."""
-    from crowdfund import runtime
-
     url = settings.resolved_database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise UsageError(
@@ -278,7 +263,7 @@ def _event_store(settings: Settings) -> Iterator[Crowdfund]:
             "or set CROWDFUND_DATABASE_URL"
         )
     with _configuration_errors():
-        app = runtime.open_application(settings, dev=False)
+        app = bootstrap.open_application(settings)
     try:
         yield app
     finally:

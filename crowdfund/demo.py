@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from domain.application import Crowdfund
+from application.crowdfund import Crowdfund
 from domain.rulebook import Regime
 from domain.user import Role
 
@@ -87,12 +87,12 @@ def load_demo(app: Crowdfund, password_hash: str) -> DemoContent | None:
         return None
     officer = app.user_by_email(DEMO_RISK_OFFICER_EMAIL)
     officer_id = (
-        officer.id if officer is not None else app.register_user(
+        officer.id if officer is not None else app.accounts.register(
             DEMO_RISK_OFFICER_EMAIL, "Dana Whitfield (risk officer)", password_hash,
             (Role.RISK_OFFICER,),
         ).value
     )
-    founder_id = app.register_user(DEMO_FOUNDER_EMAIL, "Maya Okafor", password_hash).value
+    founder_id = app.accounts.register(DEMO_FOUNDER_EMAIL, "Maya Okafor", password_hash).value
     now = app.clock.now()
     campaign_ids = tuple(
         _launch(app, founder_id, officer_id, offering, now) for offering in OFFERINGS
@@ -103,13 +103,13 @@ def load_demo(app: Crowdfund, password_hash: str) -> DemoContent | None:
 def _launch(
     app: Crowdfund, founder_id: UUID, officer_id: UUID, offering: DemoOffering, now: datetime
 ) -> UUID:
-    campaign_id = app.draft_campaign(
+    campaign_id = app.offerings.draft(
         founder_id, title=offering.title, summary=offering.summary, regime=offering.regime,
         min_target=offering.min_target, max_target=offering.max_target,
         min_pledge=offering.min_pledge, price_per_share=offering.price_per_share,
         deadline=now + timedelta(days=offering.open_days),
     ).value
-    app.submit_campaign(founder_id, campaign_id)
-    app.approve_campaign(officer_id, campaign_id)
-    app.launch_campaign(founder_id, campaign_id)
+    app.offerings.submit(founder_id, campaign_id)
+    app.offerings.approve(officer_id, campaign_id)
+    app.offerings.launch(founder_id, campaign_id)
     return campaign_id

@@ -17,33 +17,32 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import uvicorn
-from eventsourcing.persistence import PersistenceError
 
-from crowdfund.composition import build_application, cipher_key, read_model_url
+from adapters.kafka import ensure_topic, kafka_reachable
+from api.app import create_app
+from application.clock import SettableClock, SystemClock
+from application.crowdfund import Crowdfund
+from crowdfund import bootstrap
+from crowdfund.bootstrap import ApiOptions, ConfigurationError
+from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
-from domain.application import Crowdfund
-from domain.clock import Clock, SettableClock, SystemClock
-from domain.pledge_desk import PledgeDesk
-
-if TYPE_CHECKING:
-    from api.services import Services
-    from workers.broker import EmbeddedBroker
+from domain.clock import Clock
+from workers.projections import GROUP as PROJECTIONS_GROUP
+from workers.projections import run_projections
+from workers.relay import run_relay
+from workers.running import KafkaTopic
+from workers.scheduler import run_scheduler
 
 log = logging.getLogger("crowdfund")
 
 GRACEFUL_SECONDS = 10.0
 TASK_STOP_SECONDS = 10.0
 BROKER_LOG = "broker.log"
-
-
-class ConfigurationError(Exception):
-    """The settings cannot work; the CLI prints the message and exits 2."""
 
 
 @dataclass(frozen=True)
@@ -53,121 +52,6 @@ class DevOptions:
     broker_port: int | None = None
     test_clock: bool = False
     demo: bool = True
-
-
-# --- building blocks shared by every entry point ----------------------------------------
-
-
-def open_application(settings: Settings, clock: Clock | None = None, *, dev: bool) -> Crowdfund:
-    """The event store application.
-
-    Outside `dev` a data dir that `dev` wrote still holds the key its personal
-    data was encrypted with, so `api`, the workers, `audit` and `projections
-    rebuild` use that key when CROWDFUND_CIPHER_KEY is not set.
-    """
-    try:
-        return build_application(settings, clock, dev=dev or has_dev_cipher_key(settings))
-    except (PersistenceError, OSError) as exc:
-        raise ConfigurationError(
-            f"cannot open the event store at {redacted(settings.resolved_database_url)}: "
-            f"{str(exc).strip() or type(exc).__name__}"
-        ) from None
-
-
-def redacted(url: str) -> str:
-    """A database URL without its password, fit for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def has_dev_cipher_key(settings: Settings) -> bool:
-    return (settings.data_dir / ".cipher_key").exists()
-
-
-def uses_personal_data_encryption(settings: Settings, *, dev: bool) -> bool:
-    return cipher_key(settings, dev=dev or has_dev_cipher_key(settings)) is not None
-
-
-def secret_key(settings: Settings, *, dev: bool) -> str:
-    """The token signing key: CROWDFUND_SECRET_KEY, or (dev only) one kept in the data dir."""
-    if settings.secret_key:
-        key = settings.secret_key
-    elif dev:
-        key = settings.dev_secret("secret_key")
-    else:
-        raise ConfigurationError(
-            "CROWDFUND_SECRET_KEY is not set. Outside `crowdfund dev` the platform refuses to "
-            "start without a secret to sign bearer tokens; set it to at least 32 random bytes, "
-            "e.g. CROWDFUND_SECRET_KEY=$(python3 -c 'import secrets; "
-            "print(secrets.token_urlsafe(48))')"
-        )
-    if len(key.encode()) < 32:
-        raise ConfigurationError("CROWDFUND_SECRET_KEY must be at least 32 bytes long.")
-    return key
-
-
-def bootstrap_admin(app: Crowdfund, settings: Settings) -> str | None:
-    """Create (or promote) the admin named by CROWDFUND_ADMIN_EMAIL/PASSWORD; their e-mail."""
-    from api.security import hash_password, normalize_email, validate_email, validate_password
-
-    email, password = settings.admin_email, settings.admin_password
-    if not email and not password:
-        return None
-    if not email or not password:
-        log.warning("set both CROWDFUND_ADMIN_EMAIL and CROWDFUND_ADMIN_PASSWORD for an admin")
-        return None
-    email = normalize_email(email)
-    for problem in (validate_email(email), validate_password(password, email)):
-        if problem:
-            # The operator chose it; say so rather than refuse to start.
-            log.warning("admin account: %s", problem)
-    # An existing account keeps its password; it is only made an admin if it is not.
-    app.bootstrap_admin(email, hash_password(password))
-    return email
-
-
-def load_demo(app: Crowdfund, settings: Settings) -> None:
-    from api.security import hash_password
-    from crowdfund import demo
-
-    password = settings.dev_secret("demo_password")
-    loaded = demo.load_demo(app, hash_password(password))
-    if loaded is not None:
-        # No e-mail addresses in logs, not even the demo's: the README names the accounts.
-        log.info("demo loaded: %d live campaigns (demo password in %s)",
-                 len(loaded.campaign_ids), settings.data_dir / ".demo_password")
-
-
-def build_services(
-    settings: Settings, app: Crowdfund, clock: Clock, *, dev: bool,
-    test_clock: SettableClock | None = None, broker: str | None = None,
-    broker_check: Callable[[], bool] | None = None, extras: dict[str, Any] | None = None,
-) -> Services:
-    from api.security import SignInThrottle, TokenSigner
-    from api.services import Services
-    from projections.queries import ReadModels
-
-    # Tokens expire in real time, not business time: moving the test clock a
-    # month ahead must not sign everybody out.
-    tokens = TokenSigner(secret_key(settings, dev=dev), settings.token_ttl_seconds,
-                         SystemClock().now)
-    return Services(
-        app=app,
-        read_models=ReadModels(read_model_url(settings), topic=settings.topic),
-        settings=settings,
-        clock=clock,
-        tokens=tokens,
-        throttle=SignInThrottle(),
-        test_clock=test_clock,
-        broker=broker,
-        dev=dev,
-        broker_check=broker_check,
-        extras=extras or {},
-        desk=PledgeDesk(app),
-    )
 
 
 # --- the HTTP server ------------------------------------------------------------------------
@@ -296,15 +180,15 @@ async def _dev(settings: Settings, options: DevOptions) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     test_clock = SettableClock() if options.test_clock else None
     clock: Clock = test_clock or SystemClock()
-    app = await asyncio.to_thread(open_application, settings, clock, dev=True)
-    secret_key(settings, dev=True)  # fail before starting anything
-    await asyncio.to_thread(bootstrap_admin, app, settings)
+    app = await asyncio.to_thread(bootstrap.open_application, settings, clock, dev=True)
+    bootstrap.secret_key(settings, dev=True)  # fail before starting anything
+    await asyncio.to_thread(bootstrap.bootstrap_admin, app, settings)
     if options.demo:
-        await asyncio.to_thread(load_demo, app, settings)
+        await asyncio.to_thread(bootstrap.load_demo, app, settings)
 
-    broker, bootstrap = await _start_broker(settings, options.broker_port)
+    broker, kafka = await _start_broker(settings, options.broker_port)
     try:
-        return await _run_platform(settings, options, app, clock, test_clock, broker, bootstrap,
+        return await _run_platform(settings, options, app, clock, test_clock, broker, kafka,
                                    began)
     finally:
         if broker is not None:
@@ -315,54 +199,60 @@ async def _dev(settings: Settings, options: DevOptions) -> int:
 async def _start_broker(
     settings: Settings, port: int | None
 ) -> tuple[EmbeddedBroker | None, str]:
-    from workers.broker import EmbeddedBroker, ensure_topic
-
+    """CROWDFUND_KAFKA_BOOTSTRAP if set, else an embedded broker; the topic made ready."""
     broker: EmbeddedBroker | None = None
     if settings.kafka_bootstrap:
-        bootstrap = settings.kafka_bootstrap
+        kafka = settings.kafka_bootstrap
     else:
         broker = EmbeddedBroker(log_path=settings.data_dir / BROKER_LOG)
-        bootstrap = await broker.start_async(port)
+        kafka = await broker.start_async(port)
     try:
-        await ensure_topic(bootstrap, settings.topic, settings.topic_partitions)
+        await ensure_topic(kafka, settings.topic, settings.topic_partitions)
     except BaseException:
         if broker is not None:
             await asyncio.to_thread(broker.stop)
         raise
-    return broker, bootstrap
+    return broker, kafka
+
+
+def pipeline_tasks(
+    settings: Settings, app: Crowdfund, kafka: str, stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+) -> list[asyncio.Task[None]]:
+    """The workers `crowdfund dev` runs beside the API, as tasks of this loop."""
+    topic = bootstrap.kafka_topic(settings, kafka)
+    url = bootstrap.read_model_url(settings)
+    log_ = bootstrap.event_log(app)
+    return [
+        _task(run_relay(url, log_, topic, stop), "relay"),
+        _task(run_projections(url, log_, topic, stop), "projections"),
+        _task(run_scheduler(app, stop, wake=wake), "scheduler"),
+    ]
 
 
 async def _run_platform(
     settings: Settings, options: DevOptions, app: Crowdfund, clock: Clock,
-    test_clock: SettableClock | None, broker: EmbeddedBroker | None, bootstrap: str,
+    test_clock: SettableClock | None, broker: EmbeddedBroker | None, kafka: str,
     began: float,
 ) -> int:
-    from api.app import create_app
-    from workers.projections import run_projections
-    from workers.relay import run_relay
-    from workers.scheduler import run_scheduler
-
     stop = asyncio.Event()
     wake = asyncio.Event()
-    services = build_services(
-        settings, app, clock, dev=True, test_clock=test_clock, broker=bootstrap,
-        broker_check=(lambda: broker.running) if broker is not None else None,
+    services = bootstrap.build_services(
+        settings, app, clock,
+        ApiOptions(dev=True, test_clock=test_clock, broker=kafka,
+                   broker_check=(lambda: broker.running) if broker is not None else None),
         extras={"scheduler_wake": wake},
     )
     server = http_server(create_app(services), options.host, options.port)
     _install_signal_handlers(server)
-    workers = [
-        _task(run_relay(settings, app, bootstrap, stop), "relay"),
-        _task(run_projections(settings, app, bootstrap, stop), "projections"),
-        _task(run_scheduler(app, stop, wake=wake), "scheduler"),
-    ]
+    workers = pipeline_tasks(settings, app, kafka, stop, wake)
 
     def ready() -> None:
         url = f"http://{_url_host(options.host)}:{options.port}/"
         where = settings.data_dir.resolve()
         kind = "embedded broker" if broker is not None else "Kafka"
         print(
-            f"crowdfund dev ready at {url} (data dir {where}, {kind} {bootstrap}, "
+            f"crowdfund dev ready at {url} (data dir {where}, {kind} {kafka}, "
             f"started in {time.monotonic() - began:.1f}s; Ctrl-C stops)",
             flush=True,
         )
@@ -397,26 +287,24 @@ def _url_host(host: str) -> str:
 
 def run_api(settings: Settings, host: str, port: int) -> int:
     """The API and the web page alone; the workers run as their own processes."""
-    secret_key(settings, dev=False)
+    bootstrap.secret_key(settings, dev=False)
     require_free_port(host, port)
-    if not uses_personal_data_encryption(settings, dev=False):
+    if bootstrap.cipher_key(settings, dev=False) is None:
         log.warning("CROWDFUND_CIPHER_KEY is not set: personal data is stored unencrypted")
     tune_gc()
     return asyncio.run(_api(settings, host, port))
 
 
 async def _api(settings: Settings, host: str, port: int) -> int:
-    from api.app import create_app
-    from workers.broker import kafka_reachable
-
     clock = SystemClock()
-    app = await asyncio.to_thread(open_application, settings, clock, dev=False)
+    app = await asyncio.to_thread(bootstrap.open_application, settings, clock)
     try:
-        await asyncio.to_thread(bootstrap_admin, app, settings)
-        bootstrap = settings.kafka_bootstrap
-        services = build_services(
-            settings, app, clock, dev=False, broker=bootstrap,
-            broker_check=(lambda: kafka_reachable(bootstrap)) if bootstrap else None,
+        await asyncio.to_thread(bootstrap.bootstrap_admin, app, settings)
+        kafka = settings.kafka_bootstrap
+        services = bootstrap.build_services(
+            settings, app, clock,
+            ApiOptions(broker=kafka,
+                       broker_check=(lambda: kafka_reachable(kafka)) if kafka else None),
         )
         server = http_server(create_app(services), host, port)
         _install_signal_handlers(server)
@@ -430,6 +318,52 @@ async def _api(settings: Settings, host: str, port: int) -> int:
             services.read_models.close()
     finally:
         app.close()
+
+
+# --- crowdfund worker ---------------------------------------------------------------------------
+
+
+def run_worker(
+    settings: Settings, kind: str, *, interval: float = 1.0, group: str | None = None
+) -> int:
+    """One long-running worker (`crowdfund worker KIND`) until SIGINT/SIGTERM, then exit 0."""
+    bootstrap.secret_key(settings, dev=False)  # runtime.md: workers refuse to start without it
+    kafka = None if kind == "scheduler" else bootstrap.require_kafka(settings)
+    app = bootstrap.open_application(settings, SystemClock())
+    try:
+        return asyncio.run(_until_signalled(
+            lambda stop: _worker(settings, app, kind, kafka, stop, interval, group)
+        ))
+    finally:
+        app.close()
+
+
+def _worker(
+    settings: Settings, app: Crowdfund, kind: str, kafka: str | None, stop: asyncio.Event,
+    interval: float, group: str | None,
+) -> Coroutine[Any, Any, None]:
+    if kind == "scheduler":
+        return run_scheduler(app, stop, interval)
+    assert kafka is not None
+    topic: KafkaTopic = bootstrap.kafka_topic(settings, kafka)
+    url, log_ = bootstrap.read_model_url(settings), bootstrap.event_log(app)
+    if kind == "relay":
+        return run_relay(url, log_, topic, stop)
+    if kind == "projections":
+        return run_projections(url, log_, topic, stop, group=group or PROJECTIONS_GROUP)
+    raise ConfigurationError(f"no worker {kind!r}")
+
+
+async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    """Run until the first SIGINT/SIGTERM sets `stop`; the worker then drains and returns."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    began = time.monotonic()
+    await run(stop)
+    log.info("stopped after %.0fs", time.monotonic() - began)
+    return 0
 
 
 def configure_logging(verbose: bool = False) -> None:

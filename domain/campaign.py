@@ -133,11 +133,6 @@ class Campaign(ChainedAggregate):
                 "and the offering is being closed.", "DEADLINE_PASSED",
             )
 
-    def cancellation_deadline(self) -> datetime | None:
-        """REG_CF: backers may cancel until 48 h before the deadline (Rule 304(a))."""
-        cutoff = self.rules.cancellation_cutoff
-        return None if cutoff is None else self.terms.deadline - cutoff
-
     # Founder and risk officer ----------------------------------------------------
 
     def amend(self, changes: dict[str, Any], now: datetime) -> bool:

@@ -45,31 +45,6 @@ def iso_text(value: datetime) -> str:
     return text
 
 
-def one_shot_encoder(
-    default: Any = None, *, ensure_ascii: bool, sort_keys: bool
-) -> typing.Callable[[Any], str]:
-    """`json.JSONEncoder(separators=(",", ":"), ...).encode` with the same output,
-    without building a new C encoder for every call as `JSONEncoder.encode` does."""
-    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
-    if make is None:  # no C accelerator: the plain encoder
-        plain = json.JSONEncoder(
-            default=default, ensure_ascii=ensure_ascii, sort_keys=sort_keys,
-            separators=(",", ":"),
-        )
-        return plain.encode
-    quote = (
-        json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-        if ensure_ascii else json.encoder.encode_basestring  # type: ignore[attr-defined]
-    )
-    # No circular-reference markers: events and snapshots are trees.
-    encoder = make(None, default, quote, None, ":", ",", sort_keys, False, True)
-
-    def encode(obj: Any) -> str:
-        return "".join(encoder(obj, 0))
-
-    return encode
-
-
 # Exact types with a fixed JSON form: looked up before the general rules below.
 _AS_IS: frozenset[type] = frozenset({str, int, bool, float, type(None)})
 _CONVERT: dict[type, Any] = {Decimal: str, datetime: iso_text, UUID: str}
@@ -108,8 +83,11 @@ def event_payload(event: Any) -> dict[str, Any]:
     }
 
 
-_canonical = one_shot_encoder(ensure_ascii=True, sort_keys=True)
-_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_canonical = json.JSONEncoder(ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=True)
 
 
 def chain_hash(

@@ -6,9 +6,8 @@ instant as its timestamp, so a test clock moves the whole platform's history.
 
 from __future__ import annotations
 
-import threading
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 _business_now: ContextVar[datetime | None] = ContextVar("business_now", default=None)
@@ -16,38 +15,6 @@ _business_now: ContextVar[datetime | None] = ContextVar("business_now", default=
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
-
-
-class SystemClock:
-    """The real clock (UTC)."""
-
-    def now(self) -> datetime:
-        return datetime.now(tz=UTC)
-
-
-class SettableClock:
-    """A clock that only moves when told to (tests, `dev --test-clock`)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime.now(tz=UTC)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def set(self, when: datetime) -> None:
-        if when.tzinfo is None:
-            raise ValueError("the clock needs a timezone-aware instant")
-        with self._lock:
-            self._now = when.astimezone(UTC)
-
-    def advance(self, **delta: float) -> datetime:
-        from datetime import timedelta
-
-        with self._lock:
-            self._now = self._now + timedelta(**delta)
-            return self._now
 
 
 class business_time:  # used as a function: `with business_time(now):`

@@ -6,6 +6,7 @@ the parameter is stripped and becomes the connection's search_path.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,8 +58,6 @@ def _ensure_schema(url: URL, schema: str) -> None:
 
 def _sqlite_engine(url: URL, *, writer: bool) -> Engine:
     if url.database and url.database != ":memory:":
-        from pathlib import Path
-
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 

@@ -128,7 +128,9 @@ class Projector:
             return self.partition_count() or -1
         return counts.pop() if len(counts) == 1 else -1
 
-    def _lock(self, conn: sa.Connection, partitions: Iterable[int] | None) -> dict[int, int]:
+    def lock_tracking(
+        self, conn: sa.Connection, partitions: Iterable[int] | None
+    ) -> dict[int, int]:
         query = sa.select(t.tracking.c.partition, t.tracking.c.applied).order_by(
             t.tracking.c.partition
         )
@@ -161,7 +163,7 @@ class Projector:
                          if m.partitions != partitions)
             raise PartitionCountChanged(other)
         with self.engine.begin() as conn:
-            watermarks = self._lock(conn, batch)
+            watermarks = self.lock_tracking(conn, batch)
             changed: dict[int, int] = {}
             accepted: list[EventRecord] = []
             for partition, messages in sorted(batch.items()):
@@ -213,7 +215,7 @@ class Projector:
                 if partition in wanted and note.id > marks.get(partition, 0):
                     records.append(log_.record(note))
             with self.engine.begin() as conn:
-                marks = self._lock(conn, wanted)
+                marks = self.lock_tracking(conn, wanted)
                 fresh = [
                     r for r in records if r.position > marks[partition_for(r.stream_id, count)]
                 ]
@@ -235,8 +237,8 @@ class Projector:
         transaction holding every tracking row: rare, and no worker races it.
         """
         with self.engine.begin() as conn:
-            marks = self._lock(conn, None)
-            old = self._count(conn)
+            marks = self.lock_tracking(conn, None)
+            old = self.tracked_partitions(conn)
             head = 0
             if marks and old == partitions:
                 return partitions
@@ -256,7 +258,7 @@ class Projector:
         return partitions
 
     @staticmethod
-    def _count(conn: sa.Connection) -> int | None:
+    def tracked_partitions(conn: sa.Connection) -> int | None:
         counts = set(conn.execute(sa.select(t.tracking.c.partitions)).scalars())
         return counts.pop() if len(counts) == 1 else None
 

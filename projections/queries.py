@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,8 +35,6 @@ from projections.views import (
 ZERO = Decimal("0.00")
 COUNTED = ("ACTIVE", "PENDING_RECONFIRMATION", "SETTLED")
 OPEN = ("ACTIVE", "PENDING_RECONFIRMATION")
-# Rule 304(a): REG_CF backers may cancel until 48 hours before the deadline.
-REG_CF_CANCELLATION_CUTOFF = timedelta(hours=48)
 MAX_PAGE = 500
 DEFAULT_TOPIC = "crowdfund.events"
 
@@ -349,31 +347,11 @@ def _pledge_select() -> sa.Select[Any]:
     )
 
 
-def cancellable_until(
-    regime: str, status: str, pledged_at: datetime, placed_value: datetime | None,
-    campaign_deadline: datetime | None,
-) -> datetime | None:
-    """Until when the backer may cancel without a reason; None once not open."""
-    if status not in OPEN:
-        return None
-    if regime == "REG_CF":
-        if campaign_deadline is None:
-            return placed_value
-        cutoff = campaign_deadline - REG_CF_CANCELLATION_CUTOFF
-        return cutoff if cutoff > pledged_at else None
-    # ECSP: the reflection period, cut short by the campaign's current deadline.
-    if placed_value is None or campaign_deadline is None:
-        return placed_value
-    return min(placed_value, campaign_deadline)
-
-
 def _pledge(r: Any) -> PledgeView:
     return PledgeView(
         id=r.id, campaign_id=r.campaign_id, backer_id=r.backer_id, amount=r.amount,
         shares=int(r.shares), status=r.status, pledged_at=r.pledged_at,
-        cancellable_until=cancellable_until(
-            r.regime, r.status, r.pledged_at, r.cancellable_until, r.campaign_deadline
-        ),
+        reflection_ends=r.cancellable_until, campaign_deadline=r.campaign_deadline,
         reconfirm_by=r.reconfirm_by, regime=r.regime, currency=r.currency,
         terms_version=int(r.terms_version), last_position=int(r.last_position), seq=int(r.seq),
     )

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
-from crowdfund.composition import build_application, read_model_url
-from crowdfund.settings import Settings
 from projections import models as registry
 from projections import tables as t
 from projections.db import EngineOrUrl
 from projections.envelope import EventRecord, partition_for
 from projections.projector import EventLog, Projector
-from projections.source import StoreLog
 
 log = logging.getLogger(__name__)
 
@@ -33,33 +29,17 @@ class RebuildReport:
     through: int
 
 
-def rebuild(
-    settings: Settings, name: str | None = None, *, app: Any = None, dev: bool = False
-) -> RebuildReport:
-    """Rebuild one read model (by name) or all of them from the event store.
-
-    `app` reads the store (one is built from `settings` if None; `dev` then uses
-    the data dir's cipher key, as `crowdfund dev` does)."""
-    registry.select(name)  # an unknown name fails before anything is opened
-    application = app if app is not None else build_application(settings, dev=dev)
-    try:
-        return rebuild_read_models(
-            read_model_url(settings), StoreLog(application), name, settings.topic_partitions
-        )
-    finally:
-        if app is None:
-            application.close()
-
-
 def rebuild_read_models(
     engine: EngineOrUrl, log_: EventLog, name: str | None, default_partitions: int
 ) -> RebuildReport:
+    """Rebuild one read model (by name) or all of them from the event store's log.
+    An unknown name raises KeyError before anything is changed."""
     chosen = registry.select(name)
     projector = Projector(engine, chosen)
     tables = [table for model in chosen for table in model.tables]
     with projector.engine.begin() as conn:
-        marks = projector._lock(conn, None)
-        count = projector._count(conn)
+        marks = projector.lock_tracking(conn, None)
+        count = projector.tracked_partitions(conn)
         if not marks:
             through = log_.head()
             conn.execute(sa.insert(t.tracking), [

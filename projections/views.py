@@ -69,7 +69,10 @@ class PledgeView:
     shares: int
     status: str  # PledgeStatus value
     pledged_at: datetime
-    cancellable_until: datetime | None
+    # As placed: ECSP's end of the reflection period (`domain.cancellation` decides
+    # the window from it, the status and the campaign's current deadline).
+    reflection_ends: datetime | None
+    campaign_deadline: datetime | None
     reconfirm_by: datetime | None
     regime: str
     currency: str

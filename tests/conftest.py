@@ -37,9 +37,10 @@ CONTRACT_CHECKER = ROOT.parent / "shared" / "tools" / "check_contract.py"
 if str(ROOT) not in sys.path:  # so that test modules can `from tests.scenario import ...`
     sys.path.insert(0, str(ROOT))
 
-from crowdfund.settings import eventsourcing_env  # noqa: E402
-from domain.application import Crowdfund  # noqa: E402
-from domain.clock import SettableClock  # noqa: E402
+from application.clock import SettableClock  # noqa: E402
+from application.crowdfund import Crowdfund  # noqa: E402
+from crowdfund.bootstrap import open_application  # noqa: E402
+from crowdfund.settings import Settings  # noqa: E402
 
 # A Monday, 12:00:00 UTC: business-day arithmetic in tests starts from a known weekday.
 START = datetime(2027, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -51,9 +52,10 @@ POSTGRES_URL = os.environ.get(
 class Store:
     """One empty event store, and every `Crowdfund` opened on it (closed at teardown)."""
 
-    def __init__(self, kind: str, url: str, schema: str | None = None) -> None:
+    def __init__(self, kind: str, url: str, directory: Path, schema: str | None = None) -> None:
         self.kind = kind
         self.url = url
+        self.directory = directory  # the data dir of its settings (no dev keys in it)
         self.schema = schema
         self.apps: list[Crowdfund] = []
 
@@ -67,16 +69,15 @@ class Store:
     def open(
         self, clock: Any = None, *, cipher_key: str | None = None, **env: str
     ) -> Crowdfund:
-        """A new application instance on this store, with its own aggregate cache."""
-        settings = eventsourcing_env(self.url, cipher_key)
-        settings["CREATE_TABLE"] = "y"
+        """A new application instance on this store, with its own aggregate cache, built
+        as production builds it (`crowdfund.bootstrap`)."""
         if self.is_postgres:
             # Few connections per instance (tests open many instances, and other suites
             # share the server's 100), opened lazily; patient when the machine is busy.
-            settings.update(POSTGRES_POOL_SIZE="1", POSTGRES_MAX_OVERFLOW="9",
-                            POSTGRES_CONNECT_TIMEOUT="30")
-        settings.update(env)
-        app = Crowdfund(env=settings, clock=clock or SettableClock(START))
+            env = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "9",
+                   "POSTGRES_CONNECT_TIMEOUT": "30", **env}
+        settings = Settings(database_url=self.url, cipher_key=cipher_key, data_dir=self.directory)
+        app = open_application(settings, clock or SettableClock(START), env=env)
         self.apps.append(app)
         return app
 
@@ -160,7 +161,7 @@ def new_store(kind: str, directory: Path, postgres_url: str | None = None) -> It
     """An empty event store of `kind`: a SQLite file in `directory`, or a fresh PostgreSQL
     schema (dropped, with everything in it, afterwards)."""
     if kind == "sqlite":
-        store = Store("sqlite", f"sqlite:///{directory / 'events.db'}")
+        store = Store("sqlite", f"sqlite:///{directory / 'events.db'}", directory)
         try:
             yield store
         finally:
@@ -170,7 +171,7 @@ def new_store(kind: str, directory: Path, postgres_url: str | None = None) -> It
     schema = f"t_{uuid.uuid4().hex}"
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')  # type: ignore[call-overload]
-    store = Store("postgres", f"{postgres_url}?schema={schema}", schema)
+    store = Store("postgres", f"{postgres_url}?schema={schema}", directory, schema)
     try:
         yield store
     finally:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
-from domain.application import Crowdfund
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
 from domain.chain import GENESIS, hash_of
-from domain.clock import SettableClock
 from domain.rulebook import Regime
 from domain.user import EVERYONE, Role
 
@@ -51,7 +51,7 @@ def email(prefix: str = "user") -> str:
 
 def register(app: Crowdfund, prefix: str = "user", roles: tuple[Role, ...] = EVERYONE) -> UUID:
     """A plain account (BACKER and FOUNDER roles unless told otherwise)."""
-    return app.register_user(email(prefix), prefix.title(), PASSWORD_HASH, roles).value
+    return app.accounts.register(email(prefix), prefix.title(), PASSWORD_HASH, roles).value
 
 
 def admin(app: Crowdfund) -> UUID:
@@ -60,7 +60,7 @@ def admin(app: Crowdfund) -> UUID:
 
 def risk_officer(app: Crowdfund, admin_id: UUID) -> UUID:
     officer = register(app, "officer")
-    app.grant_role(admin_id, officer, Role.RISK_OFFICER)
+    app.accounts.grant_role(admin_id, officer, Role.RISK_OFFICER)
     return officer
 
 
@@ -76,7 +76,7 @@ def submit_profile(
     knowledge_test_passed: bool = True, other_reg_cf_investments_12m: str = "0",
     country: str = "US", date_of_birth: str = "1990-04-30",
 ) -> None:
-    app.submit_investor_profile(
+    app.accounts.submit_investor_profile(
         user_id, legal_name="Test Investor", date_of_birth=date_of_birth, country=country,
         annual_income=annual_income, net_worth=net_worth, accredited=accredited,
         sophisticated=sophisticated, other_reg_cf_investments_12m=other_reg_cf_investments_12m,
@@ -88,7 +88,7 @@ def verified_backer(app: Crowdfund, team: Staff, **profile: object) -> UUID:
     """A backer with a submitted profile (see `submit_profile` for the keywords), KYC VERIFIED."""
     backer = register(app, "backer")
     submit_profile(app, backer, **profile)  # type: ignore[arg-type]
-    app.verify_investor(team.risk_officer, backer)
+    app.accounts.verify_investor(team.risk_officer, backer)
     return backer
 
 
@@ -99,7 +99,7 @@ def draft_campaign(
 ) -> UUID:
     """A DRAFT campaign by `team.founder`; `terms` override DEFAULT_TERMS (snake_case)."""
     values = {**DEFAULT_TERMS, **terms}
-    return app.draft_campaign(
+    return app.offerings.draft(
         team.founder, title=title, summary="A campaign made by tests.", regime=regime,
         deadline=deadline or app.clock.now() + timedelta(days=days), **values,
     ).value
@@ -107,15 +107,15 @@ def draft_campaign(
 
 def approved_campaign(app: Crowdfund, team: Staff, **kwargs: object) -> UUID:
     campaign = draft_campaign(app, team, **kwargs)  # type: ignore[arg-type]
-    app.submit_campaign(team.founder, campaign)
-    app.approve_campaign(team.risk_officer, campaign)
+    app.offerings.submit(team.founder, campaign)
+    app.offerings.approve(team.risk_officer, campaign)
     return campaign
 
 
 def live_campaign(app: Crowdfund, team: Staff, **kwargs: object) -> UUID:
     """A LIVE campaign (same keywords as `draft_campaign`), launched at the app's clock."""
     campaign = approved_campaign(app, team, **kwargs)
-    app.launch_campaign(team.founder, campaign)
+    app.offerings.launch(team.founder, campaign)
     return campaign
 
 
@@ -124,13 +124,13 @@ def pledge(
     acknowledge_risk: bool = False,
 ) -> UUID:
     """Place a pledge with a fresh idempotency key unless one is given; returns its id."""
-    return app.pledge(backer, campaign, amount, key or uuid4().hex, acknowledge_risk).value
+    return app.pledges.place(backer, campaign, amount, key or uuid4().hex, acknowledge_risk).value
 
 
 def run_to_deadline(app: Crowdfund, clock: SettableClock, campaign: UUID) -> None:
     """Move the clock to the campaign's deadline and run what fell due (close, settle/refund)."""
     clock.set(app.campaign(campaign).terms.deadline)
-    app.run_due()
+    app.due.run()
 
 
 def chain_break(app: Crowdfund, stream: UUID) -> int | None:

@@ -16,10 +16,8 @@ Catch-up from the event store happens when
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import sys
 import time
 from collections import defaultdict
 from dataclasses import replace
@@ -30,22 +28,17 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from crowdfund.composition import build_application, read_model_url
-from crowdfund.settings import Settings
+from adapters import kafka
 from projections import tables as t
 from projections.envelope import Message, decode, partition_for
 from projections.projector import EventLog, PartitionCountChanged, Projector
-from projections.source import StoreLog
-from workers import kafka
-from workers.broker import TopicError, broker_for, ensure_topic
-from workers.relay import RETRYABLE, _sleep, _until_signalled
+from workers.running import KafkaTopic, keep_running
 
 log = logging.getLogger(__name__)
 
 GROUP = "crowdfund-projections"
 IDLE_GRACE = 1.0  # seconds a partition may lag the relay before we read the store
 IDLE_CHECK = 0.5
-RETRY = (0.2, 5.0)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -64,20 +57,20 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 class ProjectionWorker:
     def __init__(
         self,
-        settings: Settings,
+        read_model_url: str,
         log_: EventLog,
-        bootstrap: str,
+        topic: KafkaTopic,
         *,
         group: str = GROUP,
         idle_grace: float = IDLE_GRACE,
     ) -> None:
-        self.settings = settings
-        self.topic = settings.topic
+        self.kafka_topic = topic
+        self.topic = topic.name
         self.log = log_
-        self.bootstrap = bootstrap
+        self.bootstrap = topic.bootstrap
         self.group = group
         self.idle_grace = idle_grace
-        self.projector = Projector(read_model_url(settings))
+        self.projector = Projector(read_model_url)
         self.count = 0
         self.lock = asyncio.Lock()
         self.applied_events = 0
@@ -88,10 +81,10 @@ class ProjectionWorker:
     # Setup ---------------------------------------------------------------------------
 
     async def _prepare(self) -> AIOKafkaConsumer:
-        await ensure_topic(self.bootstrap, self.topic, self.settings.topic_partitions)
+        await kafka.ensure_topic(self.bootstrap, self.topic, self.kafka_topic.partitions)
         count = await kafka.topic_partitions(self.bootstrap, self.topic)
         if count is None:
-            raise TopicError(f"topic {self.topic} vanished")
+            raise kafka.TopicError(f"topic {self.topic} vanished")
         await asyncio.to_thread(self._use_count, count)
         consumer = kafka.consumer(self.bootstrap, self.group)
         consumer.subscribe([self.topic], listener=_Listener(self.lock))
@@ -107,27 +100,19 @@ class ProjectionWorker:
     # The loop ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        delay = RETRY[0]
-        while not stop.is_set():
+        async def attempt() -> None:
             consumer: AIOKafkaConsumer | None = None
             try:
                 consumer = await self._prepare()
-                delay = RETRY[0]
                 await self._consume(consumer, stop)
-            except RETRYABLE as exc:
-                log.warning(
-                    "projections: %s: %s; reading the event store meanwhile",
-                    type(exc).__name__,
-                    exc,
-                )
-                await self._degraded(stop, delay)
-                delay = min(delay * 2, RETRY[1])
             finally:
                 self.assigned = frozenset()
                 if consumer is not None:
                     await kafka.close_quietly(consumer.stop(), "projections consumer")
 
-    async def _degraded(self, stop: asyncio.Event, delay: float) -> None:
+        await keep_running(stop, "projections", attempt, while_down=self._degraded)
+
+    async def _degraded(self) -> None:
         """No broker: keep the read models current straight from the event store."""
         count: int | None = self.count
         if not count:
@@ -135,7 +120,6 @@ class ProjectionWorker:
         if count:
             head = await asyncio.to_thread(self.log.head)
             await asyncio.to_thread(self.projector.catch_up, self.log, range(count), count, head)
-        await _sleep(stop, delay)
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         next_check = time.monotonic() + IDLE_CHECK
@@ -262,40 +246,12 @@ class ProjectionWorker:
 
 
 async def run_projections(
-    settings: Settings, app: Any, bootstrap: str, stop: asyncio.Event, *, group: str = GROUP
+    read_model_url: str, log_: EventLog, topic: KafkaTopic, stop: asyncio.Event,
+    *, group: str = GROUP,
 ) -> None:
     """Keep every read model current from Kafka (and the event store) until `stop`."""
-    worker = ProjectionWorker(settings, StoreLog(app), bootstrap, group=group)
+    worker = ProjectionWorker(read_model_url, log_, topic, group=group)
     try:
         await worker.run(stop)
     finally:
         worker.projector.engine.dispose()
-
-
-def main_projections(settings: Settings, *, dev: bool = False, group: str = GROUP) -> int:
-    """`crowdfund worker projections`: blocks until SIGINT/SIGTERM."""
-    bootstrap, _ = broker_for(settings, allow_embedded=False)
-    app = build_application(settings, dev=dev)
-    try:
-        asyncio.run(
-            _until_signalled(
-                lambda stop: run_projections(settings, app, bootstrap, stop, group=group)
-            )
-        )
-    finally:
-        app.close()
-    return 0
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers.projections")
-    parser.add_argument("--dev", action="store_true", help="use the data dir's cipher key")
-    parser.add_argument("--group", default=GROUP, help="the Kafka consumer group")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    return main_projections(Settings(), dev=args.dev, group=args.group)
-
-
-if __name__ == "__main__":
-    sys.exit(_main())
-

@@ -15,13 +15,8 @@ recovered by the projections from the event store (see docs/projections.md).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import logging
-import signal
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,36 +24,19 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
-from eventsourcing import persistence as es
 from sqlalchemy.engine import Engine
 
-from crowdfund.composition import build_application, read_model_url
-from crowdfund.settings import Settings
+from adapters import kafka
 from projections import tables as t
 from projections.db import make_engine
 from projections.envelope import encode_bounded, partition_for, to_message
 from projections.projector import EventLog
-from projections.source import StoreLog
-from workers import kafka
-from workers.broker import BrokerUnavailable, TopicError, broker_for, ensure_topic
+from workers.running import KafkaTopic, TopicMissing, keep_running, pause
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000
 IDLE_POLL = (0.005, 0.05)  # seconds: the store is polled faster right after activity
-RETRY = (0.2, 5.0)
-
-
-class TopicMissing(RuntimeError):
-    """The broker lost the topic (an embedded broker restarts empty)."""
-
-
-# Trouble that passes: the broker or a database is away for a while.
-RETRYABLE = (
-    KafkaError, BrokerUnavailable, TopicError, TopicMissing, OSError, TimeoutError,
-    sa.exc.OperationalError, sa.exc.InterfaceError, es.OperationalError, es.InterfaceError,
-)
 
 
 @dataclass
@@ -152,27 +130,21 @@ def save_state(engine: Engine, topic: str, state: RelayState, changed: Sequence[
 
 class Relay:
     def __init__(
-        self,
-        engine: Engine,
-        log_: EventLog,
-        topic: str,
-        partitions: int,
-        bootstrap: str,
-        batch: int = BATCH,
+        self, engine: Engine, log_: EventLog, topic: KafkaTopic, batch: int = BATCH
     ) -> None:
         self.engine = engine
         self.log = log_
-        self.topic = topic
-        self.wanted_partitions = partitions
-        self.bootstrap = bootstrap
+        self.topic = topic.name
+        self.wanted_partitions = topic.partitions
+        self.bootstrap = topic.bootstrap
         self.batch = batch
         self.producer: AIOKafkaProducer | None = None
         self.admin: AIOKafkaAdminClient | None = None
-        self.state = RelayState(partitions)
+        self.state = RelayState(topic.partitions)
         self.published_events = 0
 
     async def connect(self) -> None:
-        await ensure_topic(self.bootstrap, self.topic, self.wanted_partitions)
+        await kafka.ensure_topic(self.bootstrap, self.topic, self.wanted_partitions)
         self.admin = AIOKafkaAdminClient(
             bootstrap_servers=self.bootstrap, client_id="crowdfund-relay-admin"
         )
@@ -208,7 +180,7 @@ class Relay:
         while not stop.is_set():
             notes = await asyncio.to_thread(self.log.read, self.state.published, self.batch, None)
             if not notes:
-                await _sleep(stop, idle)
+                await pause(stop, idle)
                 idle = min(idle * 2, IDLE_POLL[1])
                 continue
             idle = IDLE_POLL[0]
@@ -242,67 +214,23 @@ class Relay:
         self.published_events += len(records)
 
 
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-
-
 async def run_relay(
-    settings: Settings, app: Any, bootstrap: str, stop: asyncio.Event, *, batch: int = BATCH
+    read_model_url: str, log_: EventLog, topic: KafkaTopic, stop: asyncio.Event,
+    *, batch: int = BATCH,
 ) -> None:
-    """Relay the log of `app`'s event store to `settings.topic` until `stop` is set."""
-    engine = make_engine(read_model_url(settings), writer=True)
+    """Relay the event log to `topic` until `stop` is set, reconnecting after trouble."""
+    engine = make_engine(read_model_url, writer=True)
     await asyncio.to_thread(t.create_all, engine)
-    relay = Relay(
-        engine, StoreLog(app), settings.topic, settings.topic_partitions, bootstrap, batch
-    )
-    delay = RETRY[0]
+    relay = Relay(engine, log_, topic, batch)
+
+    async def attempt() -> None:
+        try:
+            await relay.connect()
+            await relay.pump(stop)
+        finally:
+            await relay.disconnect()
+
     try:
-        while not stop.is_set():
-            try:
-                await relay.connect()
-                delay = RETRY[0]
-                await relay.pump(stop)
-            except RETRYABLE as exc:
-                log.warning("relay: %s: %s; reconnecting in %.1fs", type(exc).__name__, exc, delay)
-                await relay.disconnect()
-                await _sleep(stop, delay)
-                delay = min(delay * 2, RETRY[1])
-            finally:
-                await relay.disconnect()
+        await keep_running(stop, "relay", attempt)
     finally:
         engine.dispose()
-
-
-def main_relay(settings: Settings, *, dev: bool = False) -> int:
-    """`crowdfund worker relay`: blocks until SIGINT/SIGTERM."""
-    bootstrap, _ = broker_for(settings, allow_embedded=False)
-    app = build_application(settings, dev=dev)
-    try:
-        asyncio.run(_until_signalled(lambda stop: run_relay(settings, app, bootstrap, stop)))
-    finally:
-        app.close()
-    return 0
-
-
-async def _until_signalled(run: Any) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await run(stop)
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers.relay")
-    parser.add_argument("--dev", action="store_true", help="use the data dir's cipher key")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    started = time.monotonic()
-    code = main_relay(Settings(), dev=args.dev)
-    log.info("relay stopped after %.1fs", time.monotonic() - started)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -11,26 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-from domain.application import Crowdfund
-from domain.clock import business_time
+from application.crowdfund import Crowdfund
 from domain.errors import ConcurrencyConflict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["main_scheduler", "run_due_once", "run_scheduler"]
-
-
-def run_due_once(app: Crowdfund) -> int:
-    """One pass of `app.run_due()`; the last position written (0: nothing was due)."""
-    # `run_due` may build an empty calendar (and its creation event) before the
-    # first campaign is ever launched; that needs a business instant, which the
-    # domain only sets inside its commands, so provide one around the call.
-    with business_time(app.clock.now()):
-        return app.run_due()
+__all__ = ["run_scheduler"]
 
 
 async def run_scheduler(
@@ -40,19 +28,20 @@ async def run_scheduler(
     *,
     wake: asyncio.Event | None = None,
 ) -> None:
-    """Call `app.run_due()` in a worker thread every `interval` s (or when `wake` is set)
+    """Call `app.due.run()` in a worker thread every `interval` s (or when `wake` is set)
     until `stop` is set. Failures are logged and retried on the next tick."""
     # One dedicated thread: passes never overlap, and a pass never waits for a
     # thread from the pool that serves API requests.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scheduler")
     loop = asyncio.get_running_loop()
     failures = 0
+    log.info("scheduler running every %.1fs", interval)
     try:
         while not stop.is_set():
             if wake is not None:
                 wake.clear()
             try:
-                written = await loop.run_in_executor(pool, run_due_once, app)
+                written = await loop.run_in_executor(pool, app.due.run)
                 failures = 0
                 if written:
                     log.info("scheduler: ran what fell due (log position %d)", written)
@@ -81,24 +70,3 @@ async def _sleep(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float
             waiter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*waiters, return_exceptions=True)
-
-
-def main_scheduler(app: Crowdfund, interval: float = 1.0) -> int:
-    """`crowdfund worker scheduler`: run until SIGINT/SIGTERM, then exit 0.
-
-    Other processes (the API) launch campaigns meanwhile; `run_due` refreshes a
-    cached offering calendar that is stale, so this process sees them.
-    """
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        began = time.monotonic()
-        log.info("scheduler running every %.1fs", interval)
-        await run_scheduler(app, stop, interval)
-        log.info("scheduler stopped after %.0fs", time.monotonic() - began)
-
-    asyncio.run(run())
-    return 0

@@ -45,7 +45,7 @@ from api.security import (
     verify_password_or_dummy,
 )
 from api.types import InvestmentLimit, User, load_user, user_from_record
-from domain.application import Written
+from application.unit_of_work import Written
 from domain.money import ZERO
 from domain.rulebook import REG_CF_LOOKBACK_MONTHS, months_before
 from domain.user import EVERYONE
@@ -78,7 +78,7 @@ async def sign_up(info: Info[Any, Any], input: SignUpInput) -> AuthResult:
         return invalid(problem, "password", "WEAK_PASSWORD")
     password_hash = await services.run(hash_password, args.password, hasher=services.hasher)
     written = await run_command(
-        info, AUTH_PROBLEMS, services.app.register_user, normalize_email(args.email),
+        info, AUTH_PROBLEMS, services.app.accounts.register, normalize_email(args.email),
         args.displayName, password_hash, EVERYONE,
     )
     if not isinstance(written, Written):
@@ -148,7 +148,8 @@ async def grant_role(info: Info[Any, Any], email: str, role: Role) -> RoleResult
     if target is None:
         return not_found("No user has that e-mail address.")
     written = await run_command(
-        info, ROLE_PROBLEMS, services.app.grant_role, who.id, target.id, DomainRole(role.value)
+        info, ROLE_PROBLEMS, services.app.accounts.grant_role, who.id, target.id,
+        DomainRole(role.value),
     )
     if not isinstance(written, Written):
         return written
@@ -182,7 +183,7 @@ async def submit_investor_profile(
         return args
     services = auth.context(info).services
     written = await run_command(
-        info, PROFILE_PROBLEMS, services.app.submit_investor_profile, who.id,
+        info, PROFILE_PROBLEMS, services.app.accounts.submit_investor_profile, who.id,
         legal_name=args.legalName, date_of_birth=args.dateOfBirth, country=args.country,
         annual_income=args.annualIncome, net_worth=args.netWorth, accredited=args.accredited,
         sophisticated=args.sophisticated,
@@ -200,7 +201,7 @@ async def verify_investor(info: Info[Any, Any], user_id: strawberry.ID) -> Inves
         return who
     services = auth.context(info).services
     written = await run_command(
-        info, PROFILE_PROBLEMS, services.app.verify_investor, who.id, str(user_id)
+        info, PROFILE_PROBLEMS, services.app.accounts.verify_investor, who.id, str(user_id)
     )
     if not isinstance(written, Written):
         return written
@@ -218,7 +219,8 @@ async def reject_investor(
         return args
     services = auth.context(info).services
     written = await run_command(
-        info, PROFILE_PROBLEMS, services.app.reject_investor, who.id, str(user_id), args.reason
+        info, PROFILE_PROBLEMS, services.app.accounts.reject_investor, who.id, str(user_id),
+        args.reason,
     )
     if not isinstance(written, Written):
         return written

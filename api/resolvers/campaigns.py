@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -41,11 +41,10 @@ from api.types import (
     campaign_from_view,
     clamp_first,
 )
-from domain.application import Written
+from application.unit_of_work import Written
 from domain.user import Role
-
-if TYPE_CHECKING:
-    from projections.views import CampaignView, Page
+from projections.queries import InvalidCursor
+from projections.views import CampaignView, Page
 
 STAFF = (Role.ADMIN, Role.RISK_OFFICER, Role.AUDITOR)
 
@@ -69,7 +68,7 @@ async def draft_campaign(info: Info[Any, Any], input: DraftCampaignInput) -> Cam
         return args
     app = auth.context(info).services.app
     return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.draft_campaign, who.id, title=args.title,
+        info, CAMPAIGN_PROBLEMS, app.offerings.draft, who.id, title=args.title,
         summary=args.summary, regime=args.regime, min_target=args.minTarget,
         max_target=args.maxTarget, min_pledge=args.minPledge,
         price_per_share=args.pricePerShare, deadline=args.deadline,
@@ -92,7 +91,7 @@ async def amend_campaign(
     changes = {k: v for k, v in args.model_dump().items() if v is not None}
     app = auth.context(info).services.app
     return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.amend_campaign, who.id, str(id), changes
+        info, CAMPAIGN_PROBLEMS, app.offerings.amend, who.id, str(id), changes
     ))
 
 
@@ -101,7 +100,7 @@ async def submit_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignRe
     if not isinstance(who, Viewer):
         return who
     app = auth.context(info).services.app
-    return _saved(await run_command(info, CAMPAIGN_PROBLEMS, app.submit_campaign, who.id, str(id)))
+    return _saved(await run_command(info, CAMPAIGN_PROBLEMS, app.offerings.submit, who.id, str(id)))
 
 
 async def approve_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignResult:
@@ -110,7 +109,7 @@ async def approve_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignR
         return who
     app = auth.context(info).services.app
     return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.approve_campaign, who.id, str(id)
+        info, CAMPAIGN_PROBLEMS, app.offerings.approve, who.id, str(id)
     ))
 
 
@@ -123,7 +122,7 @@ async def reject_campaign(info: Info[Any, Any], id: strawberry.ID, reason: str) 
         return args
     app = auth.context(info).services.app
     return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.reject_campaign, who.id, str(id), args.reason
+        info, CAMPAIGN_PROBLEMS, app.offerings.reject, who.id, str(id), args.reason
     ))
 
 
@@ -132,7 +131,7 @@ async def launch_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignRe
     if not isinstance(who, Viewer):
         return who
     app = auth.context(info).services.app
-    return _saved(await run_command(info, CAMPAIGN_PROBLEMS, app.launch_campaign, who.id, str(id)))
+    return _saved(await run_command(info, CAMPAIGN_PROBLEMS, app.offerings.launch, who.id, str(id)))
 
 
 async def close_early(
@@ -146,7 +145,7 @@ async def close_early(
         return args
     app = auth.context(info).services.app
     return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.close_early, who.id, str(id), args.newDeadline
+        info, CAMPAIGN_PROBLEMS, app.offerings.close_early, who.id, str(id), args.newDeadline
     ))
 
 
@@ -159,7 +158,7 @@ async def cancel_campaign(info: Info[Any, Any], id: strawberry.ID, reason: str) 
         return args
     app = auth.context(info).services.app
     return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.cancel_campaign, who.id, str(id), args.reason
+        info, CAMPAIGN_PROBLEMS, app.offerings.cancel, who.id, str(id), args.reason
     ))
 
 
@@ -174,7 +173,8 @@ async def post_update(
         return args
     services = auth.context(info).services
     written = await run_command(
-        info, UPDATE_PROBLEMS, services.app.post_update, who.id, str(campaign_id), args.title,
+        info, UPDATE_PROBLEMS, services.app.offerings.post_update, who.id, str(campaign_id),
+        args.title,
         args.body,
     )
     if not isinstance(written, Written):
@@ -219,8 +219,6 @@ async def campaigns(
     info: Info[Any, Any], status: CampaignStatus | None = None, first: int | None = 20,
     after: str | None = None,
 ) -> CampaignConnection:
-    from projections.queries import InvalidCursor
-
     who = auth.viewer(info)
     size = clamp_first(first, 20)
     read_models = auth.context(info).services.read_models

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -23,12 +23,10 @@ from api.inputs import Total, check
 from api.payloads import DISTRIBUTION_PROBLEMS, DistributionDeclared, DistributionResult
 from api.resolvers.common import run_command
 from api.scalars import Long
-from domain.application import Written
+from application.unit_of_work import Written
 from domain.distribution import pro_rata
 from domain.user import Role
-
-if TYPE_CHECKING:
-    from projections.views import CampaignView
+from projections.views import CampaignView
 
 
 async def _campaign_view(info: Info[Any, Any], campaign_id: str) -> CampaignView:
@@ -97,7 +95,7 @@ async def declare_distribution(
         return args
     services = auth.context(info).services
     written = await run_command(
-        info, DISTRIBUTION_PROBLEMS, services.app.declare_distribution, who.id,
+        info, DISTRIBUTION_PROBLEMS, services.app.offerings.declare_distribution, who.id,
         str(campaign_id), args.total,
     )
     if not isinstance(written, Written):

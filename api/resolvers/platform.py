@@ -19,8 +19,7 @@ from api.problems import not_allowed
 from api.resolvers.common import read
 from api.scalars import InvalidScalar, Long
 from api.types import Campaign, campaign_from_record
-from crowdfund import audit
-from domain.clock import business_time
+from application import audit
 from domain.user import Role
 
 MAX_CAUGHT_UP_MS = 10_000
@@ -124,10 +123,7 @@ async def set_clock(info: Info[Any, Any], now: datetime) -> ClockResult:
 
     def move() -> tuple[datetime, int]:
         clock.set(args.now)
-        # business_time: run_due() builds an empty calendar (an event) before any
-        # campaign launched, outside a command (domain bug reported; harmless here).
-        with business_time(clock.now()):
-            written = services.app.run_due()
+        written = services.app.due.run()
         return clock.now(), written or services.app.head_position()
 
     when, position = await services.run(move)

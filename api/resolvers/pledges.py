@@ -16,7 +16,8 @@ from api.problems import not_allowed
 from api.resolvers.common import run_command, timed_command
 from api.scalars import Long
 from api.types import Pledge, pledge_from_record, pledge_from_view
-from domain.application import PledgeRequest, Written
+from application.pledges import PledgeRequest
+from application.unit_of_work import Written
 from domain.user import Role
 
 
@@ -27,10 +28,7 @@ async def _saved(info: Info[Any, Any], written: Written[UUID]) -> PledgeSaved:
     def load() -> Pledge:
         record = services.app.pledge_record(written.value)
         campaign = services.app.campaign(record.campaign_id)
-        return pledge_from_record(
-            record, services.clock.now(), campaign.cancellation_deadline(),
-            campaign.terms.deadline,
-        )
+        return pledge_from_record(record, services.clock.now(), campaign.terms.deadline)
 
     return PledgeSaved(pledge=await services.run(load), position=Long(written.position))
 
@@ -62,7 +60,7 @@ async def cancel_pledge(info: Info[Any, Any], pledge_id: strawberry.ID) -> Pledg
     if not isinstance(who, Viewer):
         return who
     app = auth.context(info).services.app
-    written = await run_command(info, PLEDGE_PROBLEMS, app.cancel_pledge, who.id, str(pledge_id))
+    written = await run_command(info, PLEDGE_PROBLEMS, app.pledges.cancel, who.id, str(pledge_id))
     if not isinstance(written, Written):
         return written
     return await _saved(info, written)
@@ -74,7 +72,7 @@ async def reconfirm_pledge(info: Info[Any, Any], pledge_id: strawberry.ID) -> Pl
         return who
     app = auth.context(info).services.app
     written = await run_command(
-        info, PLEDGE_PROBLEMS, app.reconfirm_pledge, who.id, str(pledge_id)
+        info, PLEDGE_PROBLEMS, app.pledges.reconfirm, who.id, str(pledge_id)
     )
     if not isinstance(written, Written):
         return written

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -14,9 +14,7 @@ from api.enums import CampaignStatus
 from api.progress import ProgressHub
 from api.resolvers.campaigns import may_see
 from api.scalars import Long
-
-if TYPE_CHECKING:
-    from projections.views import CampaignView
+from projections.views import CampaignView
 
 
 @strawberry.type

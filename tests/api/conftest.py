@@ -20,18 +20,17 @@ import pytest
 from starlette.applications import Starlette
 
 from api.app import create_app
-from api.security import SignInThrottle, TokenSigner, make_hasher
+from api.security import make_hasher
 from api.services import Services
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from crowdfund.bootstrap import ApiOptions, build_services, read_model_url
 from crowdfund.settings import Settings
-from domain.application import Crowdfund
-from domain.clock import SettableClock
 from projections.projector import Projector
-from projections.queries import ReadModels
 from projections.source import StoreLog
 
 SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 PARTITIONS = 2
-TOKEN_TTL = 400 * 24 * 3600
 # Argon2 at its cheapest: sign-up and sign-in tests stay fast.
 CHEAP_HASHER = make_hasher(time_cost=1, memory_cost=8, parallelism=1)
 
@@ -105,23 +104,16 @@ def make_services(
     app: Crowdfund, clock: SettableClock, data_dir: Path, *, dev: bool = False,
     test_clock: bool = True,
 ) -> tuple[Services, str]:
-    url = f"sqlite:///{data_dir / 'readmodels.db'}"
-    services = Services(
-        app=app,
-        read_models=ReadModels(url),
-        settings=Settings(data_dir=data_dir),
-        clock=clock,
-        # Long-lived: tests move the platform clock by weeks; tokens follow that clock.
-        tokens=TokenSigner(SECRET, TOKEN_TTL, clock.now),
-        throttle=SignInThrottle(),
-        test_clock=clock if test_clock else None,
-        broker="127.0.0.1:9092",
-        dev=dev,
-        hasher=CHEAP_HASHER,
-        subscription_poll_seconds=0.05,
-        caught_up_poll_seconds=0.01,
+    """The API's services as production wires them (`crowdfund.bootstrap`), on the
+    test's event store, read models in SQLite beside it, and a cheap password hash."""
+    settings = Settings(data_dir=data_dir, secret_key=SECRET,
+                        database_url=f"sqlite:///{data_dir / 'events.db'}")
+    options = ApiOptions(
+        dev=dev, test_clock=clock if test_clock else None, broker="127.0.0.1:9092",
+        hasher=CHEAP_HASHER, subscription_poll_seconds=0.05, caught_up_poll_seconds=0.01,
     )
-    return services, url
+    services = build_services(settings, app, clock, options)
+    return services, read_model_url(settings)
 
 
 @pytest.fixture

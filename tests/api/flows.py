@@ -105,7 +105,8 @@ async def sign_up(api: Api, prefix: str = "user", name: str | None = None) -> Ac
 def bootstrap_admin(api: Api) -> Account:
     """What the runtime does at start-up from CROWDFUND_ADMIN_EMAIL/PASSWORD."""
     email = unique_email("admin")
-    user_id = api.store.bootstrap_admin(email, hash_password(PASSWORD, hasher=CHEAP_HASHER))
+    password_hash = hash_password(PASSWORD, hasher=CHEAP_HASHER)
+    user_id = api.store.accounts.bootstrap_admin(email, password_hash)
     return Account(str(user_id), email, api.token_for(user_id))
 
 

@@ -30,7 +30,7 @@ from api.security import (
     verify_password,
     verify_password_or_dummy,
 )
-from domain.clock import SettableClock
+from application.clock import SettableClock
 
 # Argon2's minimum costs: keeps the suite fast; the defaults are exercised separately.
 FAST = make_hasher(time_cost=1, memory_cost=8, parallelism=1)

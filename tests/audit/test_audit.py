@@ -16,17 +16,11 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.cipher import AESCipher
 
-from crowdfund.audit import (
-    UNDECODABLE,
-    audit_trail,
-    campaign_as_of,
-    event_log,
-    verify_chains,
-)
-from domain.application import Crowdfund
+from application.audit import UNDECODABLE, audit_trail, campaign_as_of, event_log, verify_chains
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
 from domain.campaign import CampaignStatus
 from domain.chain import hash_of
-from domain.clock import SettableClock
 from domain.errors import NotFoundError
 from tests.conftest import Store
 from tests.scenario import Staff, live_campaign, pledge, staff, verified_backer
@@ -127,14 +121,14 @@ def test_as_of_counts_released_and_settled_pledges(
 ) -> None:
     h = _history(app, clock)
     campaign = str(h.campaign)
-    app.cancel_pledge(h.bob, h.second)
+    app.pledges.cancel(h.bob, h.second)
     after_cancel = clock.now()
     clock.advance(minutes=5)
     extra = pledge(app, h.alice, h.campaign, "600.00")
     assert extra
     deadline = app.campaign(campaign).terms.deadline
     clock.set(deadline)
-    app.run_due()
+    app.due.run()
     assert app.campaign(campaign).status is CampaignStatus.SETTLED
 
     cancelled = campaign_as_of(app, campaign, after_cancel)

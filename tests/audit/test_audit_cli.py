@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from crowdfund.audit import audit_trail
-from crowdfund.composition import build_application
+from application.audit import audit_trail
+from application.clock import SettableClock
+from crowdfund.bootstrap import open_application
 from crowdfund.settings import Settings
-from domain.clock import SettableClock
 from tests.conftest import START
 from tests.scenario import live_campaign, pledge, staff, verified_backer
 from tests.servers import run_cli
@@ -25,7 +25,7 @@ def data_dir(tmp_path: Path) -> dict[str, Any]:
     """A data dir with a small history; returns what the tests need to know about it."""
     directory = tmp_path / "data"
     clock = SettableClock(START)
-    app = build_application(Settings(data_dir=directory), clock, dev=True)
+    app = open_application(Settings(data_dir=directory), clock, dev=True)
     try:
         team = staff(app)
         backer = verified_backer(app, team)

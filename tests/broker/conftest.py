@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from workers.broker import EmbeddedBroker
+from crowdfund.embedded_broker import EmbeddedBroker
 
 
 @pytest.fixture

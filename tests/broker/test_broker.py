@@ -12,16 +12,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from adapters.kafka import BrokerUnavailable, ensure_topic, wait_for_kafka
+from crowdfund.bootstrap import require_kafka
+from crowdfund.embedded_broker import BrokerStartError, EmbeddedBroker, free_port
 from crowdfund.settings import Settings
-from workers.broker import (
-    BrokerStartError,
-    BrokerUnavailable,
-    EmbeddedBroker,
-    broker_for,
-    ensure_topic,
-    free_port,
-    wait_for_kafka,
-)
 
 pytestmark = pytest.mark.broker
 
@@ -74,7 +68,7 @@ async def test_ensure_topic_keeps_an_existing_topic_and_warns(
     broker: EmbeddedBroker, topic: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     await ensure_topic(broker.bootstrap, topic, 2)
-    with caplog.at_level(logging.WARNING, logger="workers.broker"):
+    with caplog.at_level(logging.WARNING, logger="crowdfund.kafka"):
         await ensure_topic(broker.bootstrap, topic, 5)
 
     found = await leaders(broker.bootstrap, topic)
@@ -190,22 +184,10 @@ async def test_async_context_manager() -> None:
     assert not embedded.running
 
 
-def test_broker_for_prefers_the_configured_kafka() -> None:
-    assert broker_for(Settings(kafka_bootstrap="kafka:9092"), allow_embedded=True) == (
-        "kafka:9092",
-        None,
-    )
+def test_workers_use_the_configured_kafka() -> None:
+    assert require_kafka(Settings(kafka_bootstrap="kafka:9092")) == "kafka:9092"
 
 
-def test_broker_for_refuses_to_embed_outside_dev() -> None:
+def test_workers_refuse_to_run_without_kafka() -> None:
     with pytest.raises(BrokerUnavailable, match="CROWDFUND_KAFKA_BOOTSTRAP"):
-        broker_for(Settings(kafka_bootstrap=None), allow_embedded=False)
-
-
-def test_broker_for_starts_an_embedded_broker_in_dev() -> None:
-    bootstrap, embedded = broker_for(Settings(kafka_bootstrap=None), allow_embedded=True)
-    assert embedded is not None
-    try:
-        assert embedded.running and bootstrap == embedded.bootstrap
-    finally:
-        embedded.stop()
+        require_kafka(Settings(kafka_bootstrap=None))

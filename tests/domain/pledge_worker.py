@@ -19,21 +19,23 @@ from typing import Any
 
 
 def main(spec: dict[str, Any]) -> dict[str, Any]:
-    from crowdfund.settings import eventsourcing_env
-    from domain.application import Crowdfund
-    from domain.clock import SettableClock
+    from application.clock import SettableClock
+    from crowdfund.bootstrap import open_application
+    from crowdfund.settings import Settings
     from domain.errors import ConcurrencyConflict, DomainError
 
-    env = eventsourcing_env(spec["url"])
-    env.update(CREATE_TABLE="n", POSTGRES_POOL_SIZE="1", POSTGRES_MAX_OVERFLOW="1",
+    env = dict(CREATE_TABLE="n", POSTGRES_POOL_SIZE="1", POSTGRES_MAX_OVERFLOW="1",
                POSTGRES_CONNECT_TIMEOUT="30")
-    app = Crowdfund(env=env, clock=SettableClock(datetime.fromisoformat(spec["now"])))
+    settings = Settings(database_url=spec["url"], data_dir=spec["data_dir"])
+    app = open_application(
+        settings, SettableClock(datetime.fromisoformat(spec["now"])), env=env
+    )
     result: dict[str, Any] = {"accepted": [], "refused": [], "conflicts": 0}
     time.sleep(max(0.0, spec["start_at"] - time.time()))
     for backer, campaign, amount, key in spec["pledges"]:
         for _ in range(50):
             try:
-                written = app.pledge(backer, campaign, amount, key)
+                written = app.pledges.place(backer, campaign, amount, key)
             except ConcurrencyConflict:
                 result["conflicts"] += 1
                 continue

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import Crowdfund
+from application.crowdfund import Crowdfund
 from domain.errors import (
     DomainError,
     InvalidStateError,
@@ -57,7 +57,7 @@ def world(module_store: Store) -> World:
     reg_cf = live_campaign(app, team)
     ecsp = live_campaign(app, team, regime="ECSP", max_target="4000.00")
     pid = pledge(app, backer, reg_cf, "500.00")
-    app.pledge(backer, reg_cf, "100.00", "dup")  # for "reused idempotency key"
+    app.pledges.place(backer, reg_cf, "100.00", "dup")  # for "reused idempotency key"
     return World(module_store, app, team, backer, novice, reg_cf, ecsp, pid,
                  app.user(backer).email)
 
@@ -76,7 +76,7 @@ def draft(w: World, **override: object) -> object:
         "deadline": deadline(w),
     }
     terms.update(override)
-    return w.app.draft_campaign(w.team.founder, **terms)  # type: ignore[arg-type]
+    return w.app.offerings.draft(w.team.founder, **terms)  # type: ignore[arg-type]
 
 
 def profile(w: World, user: UUID | None = None, **override: object) -> object:
@@ -85,12 +85,12 @@ def profile(w: World, user: UUID | None = None, **override: object) -> object:
         "annual_income": "50000.00", "net_worth": "50000.00",
     }
     fields.update(override)
-    return w.app.submit_investor_profile(user or w.backer, **fields)  # type: ignore[arg-type]
+    return w.app.accounts.submit_investor_profile(user or w.backer, **fields)  # type: ignore[arg-type]
 
 
 def pledge_of(amount: object, campaign: str = "reg_cf", key: str | None = None,
               **kw: object) -> Callable[[World], object]:
-    return lambda w: w.app.pledge(w.backer, getattr(w, campaign), amount, key or uuid4().hex,
+    return lambda w: w.app.pledges.place(w.backer, getattr(w, campaign), amount, key or uuid4().hex,
                                   **kw)  # type: ignore[arg-type]
 
 
@@ -114,39 +114,41 @@ CASES: list[Case] = [
     ("ECSP without acknowledgement", pledge_of("2600.00", "ecsp"),
      RiskAcknowledgementRequired, None),
     ("ECSP without knowledge test",
-     lambda w: w.app.pledge(w.novice, w.ecsp, "100.00", "k"), InvalidStateError, None),
+     lambda w: w.app.pledges.place(w.novice, w.ecsp, "100.00", "k"), InvalidStateError, None),
     ("empty idempotency key", pledge_of("100.00", key="   "), ValidationError, "idempotencyKey"),
     ("long idempotency key", pledge_of("100.00", key="k" * 129), ValidationError,
      "idempotencyKey"),
     ("unprintable idempotency key", pledge_of("100.00", key="a\x00b"), ValidationError,
      "idempotencyKey"),
-    ("reused idempotency key", lambda w: w.app.pledge(w.backer, w.reg_cf, "200.00", "dup"),
+    ("reused idempotency key", lambda w: w.app.pledges.place(w.backer, w.reg_cf, "200.00", "dup"),
      ValidationError, "idempotencyKey"),
     # Unknown and malformed ids.
-    ("unknown campaign", lambda w: w.app.pledge(w.backer, uuid4(), "100.00", "k"),
+    ("unknown campaign", lambda w: w.app.pledges.place(w.backer, uuid4(), "100.00", "k"),
      NotFoundError, None),
-    ("malformed campaign id", lambda w: w.app.pledge(w.backer, "not-an-id", "100.00", "k"),
+    ("malformed campaign id", lambda w: w.app.pledges.place(w.backer, "not-an-id", "100.00", "k"),
      NotFoundError, None),
-    ("unknown backer", lambda w: w.app.pledge(uuid4(), w.reg_cf, "100.00", "k"),
+    ("unknown backer", lambda w: w.app.pledges.place(uuid4(), w.reg_cf, "100.00", "k"),
      NotFoundError, None),
-    ("a pledge id as campaign id", lambda w: w.app.pledge(w.backer, w.pledge, "100.00", "k"),
+    ("a pledge id as campaign id", lambda w: w.app.pledges.place(w.backer, w.pledge, "100.00", "k"),
      NotFoundError, None),
-    ("a campaign id as pledge id", lambda w: w.app.cancel_pledge(w.backer, w.reg_cf),
+    ("a campaign id as pledge id", lambda w: w.app.pledges.cancel(w.backer, w.reg_cf),
      NotFoundError, None),
-    ("cancel unknown pledge", lambda w: w.app.cancel_pledge(w.backer, uuid4()),
+    ("cancel unknown pledge", lambda w: w.app.pledges.cancel(w.backer, uuid4()),
      NotFoundError, None),
-    ("reconfirm unknown pledge", lambda w: w.app.reconfirm_pledge(w.backer, str(uuid4())),
+    ("reconfirm unknown pledge", lambda w: w.app.pledges.reconfirm(w.backer, str(uuid4())),
      NotFoundError, None),
-    ("verify unknown user", lambda w: w.app.verify_investor(w.team.risk_officer, uuid4()),
+    ("verify unknown user", lambda w: w.app.accounts.verify_investor(w.team.risk_officer, uuid4()),
      NotFoundError, None),
-    ("grant to unknown user", lambda w: w.app.grant_role(w.team.admin, uuid4(), Role.AUDITOR),
+    ("grant to unknown user",
+     lambda w: w.app.accounts.grant_role(w.team.admin, uuid4(), Role.AUDITOR),
      NotFoundError, None),
-    ("launch unknown campaign", lambda w: w.app.launch_campaign(w.team.founder, uuid4()),
+    ("launch unknown campaign", lambda w: w.app.offerings.launch(w.team.founder, uuid4()),
      NotFoundError, None),
     ("distribution to unknown campaign",
-     lambda w: w.app.declare_distribution(w.team.founder, uuid4(), "10.00"), NotFoundError, None),
+     lambda w: w.app.offerings.declare_distribution(w.team.founder, uuid4(), "10.00"),
+     NotFoundError, None),
     ("draft by unknown founder",
-     lambda w: w.app.draft_campaign(uuid4(), title="T", summary="S", regime="REG_CF",
+     lambda w: w.app.offerings.draft(uuid4(), title="T", summary="S", regime="REG_CF",
                                     min_target="1000.00", max_target="10000.00",
                                     min_pledge="100.00", price_per_share="10.00",
                                     deadline=deadline(w)), NotFoundError, None),
@@ -171,18 +173,19 @@ CASES: list[Case] = [
      "deadline"),
     ("past deadline", lambda w: draft(w, deadline=deadline(w, -1)), ValidationError, "deadline"),
     ("amend unknown term",
-     lambda w: w.app.amend_campaign(w.team.founder, w.reg_cf, {"currency": "EUR"}),
+     lambda w: w.app.offerings.amend(w.team.founder, w.reg_cf, {"currency": "EUR"}),
      ValidationError, "currency"),
     ("amend with a naive deadline",
-     lambda w: w.app.amend_campaign(w.team.founder, w.reg_cf, {"deadline": datetime(2028, 1, 1)}),
+     lambda w: w.app.offerings.amend(w.team.founder, w.reg_cf, {"deadline": datetime(2028, 1, 1)}),
      ValidationError, "deadline"),
     ("amend with a bad amount",
-     lambda w: w.app.amend_campaign(w.team.founder, w.reg_cf, {"maxTarget": "12000.005"}),
+     lambda w: w.app.offerings.amend(w.team.founder, w.reg_cf, {"maxTarget": "12000.005"}),
      ValidationError, "maxTarget"),
     # Accounts and profiles.
-    ("taken e-mail", lambda w: w.app.register_user(w.email.upper(), "Again", PASSWORD_HASH),
+    ("taken e-mail", lambda w: w.app.accounts.register(w.email.upper(), "Again", PASSWORD_HASH),
      ValidationError, "email"),
-    ("empty display name", lambda w: w.app.register_user("new@example.test", " ", PASSWORD_HASH),
+    ("empty display name",
+     lambda w: w.app.accounts.register("new@example.test", " ", PASSWORD_HASH),
      ValidationError, "displayName"),
     ("empty legal name", lambda w: profile(w, legal_name=""), ValidationError, "legalName"),
     ("three-letter country", lambda w: profile(w, country="USA"), ValidationError, "country"),
@@ -200,14 +203,16 @@ CASES: list[Case] = [
     ("negative other investments", lambda w: profile(w, other_reg_cf_investments_12m="-5"),
      ValidationError, "otherRegCfInvestments12m"),
     ("empty rejection reason",
-     lambda w: w.app.reject_investor(w.team.risk_officer, w.backer, "  "), ValidationError,
+     lambda w: w.app.accounts.reject_investor(w.team.risk_officer, w.backer, "  "), ValidationError,
      "reason"),
     # Roles.
-    ("backer verifies", lambda w: w.app.verify_investor(w.backer, w.novice), NotAllowedError,
+    ("backer verifies",
+     lambda w: w.app.accounts.verify_investor(w.backer, w.novice), NotAllowedError,
      None),
     ("founder grants a role",
-     lambda w: w.app.grant_role(w.team.founder, w.backer, Role.ADMIN), NotAllowedError, None),
-    ("someone else cancels a pledge", lambda w: w.app.cancel_pledge(w.novice, w.pledge),
+     lambda w: w.app.accounts.grant_role(w.team.founder, w.backer, Role.ADMIN),
+     NotAllowedError, None),
+    ("someone else cancels a pledge", lambda w: w.app.pledges.cancel(w.novice, w.pledge),
      NotAllowedError, None),
 ]
 
@@ -237,10 +242,10 @@ def test_the_specific_codes(world: World) -> None:
         "MAX_TARGET_EXCEEDED": pledge_of("9600.00"),
         "INVESTMENT_LIMIT_EXCEEDED": pledge_of("2100.00"),
         "RISK_ACKNOWLEDGEMENT_REQUIRED": pledge_of("2600.00", "ecsp"),
-        "KNOWLEDGE_TEST_REQUIRED": lambda w: app.pledge(w.novice, w.ecsp, "100.00", "k"),
-        "EMAIL_TAKEN": lambda w: app.register_user(w.email, "Again", PASSWORD_HASH),
-        "NOT_FOUND": lambda w: app.pledge(w.backer, uuid4(), "100.00", "k"),
-        "NOT_ALLOWED": lambda w: app.cancel_pledge(w.novice, w.pledge),
+        "KNOWLEDGE_TEST_REQUIRED": lambda w: app.pledges.place(w.novice, w.ecsp, "100.00", "k"),
+        "EMAIL_TAKEN": lambda w: app.accounts.register(w.email, "Again", PASSWORD_HASH),
+        "NOT_FOUND": lambda w: app.pledges.place(w.backer, uuid4(), "100.00", "k"),
+        "NOT_ALLOWED": lambda w: app.pledges.cancel(w.novice, w.pledge),
     }
     for code, command in expected.items():
         with pytest.raises(DomainError) as caught:
@@ -252,7 +257,7 @@ def test_a_new_user_can_be_registered_after_refusals(world: World) -> None:
     """The refusals above leave nothing half-done: e.g. a refused e-mail stays free."""
     app = world.app
     with pytest.raises(ValidationError):
-        app.register_user("fresh@example.test", "", PASSWORD_HASH)
+        app.accounts.register("fresh@example.test", "", PASSWORD_HASH)
     assert app.user_by_email("fresh@example.test") is None
     user = register(app)
     assert app.user(user).display_name == "User"

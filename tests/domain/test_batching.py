@@ -26,13 +26,16 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from crowdfund.settings import eventsourcing_env
-from domain.application import Crowdfund, PledgeRequest, Written
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from application.pledge_desk import PledgeDesk
+from application.pledges import PledgeRequest
+from application.unit_of_work import Written
+from crowdfund.bootstrap import open_application
+from crowdfund.settings import Settings
 from domain.chain import hash_of
-from domain.clock import SettableClock
 from domain.errors import DomainError
 from domain.pledge import pledge_id_for
-from domain.pledge_desk import PledgeDesk
 from domain.rulebook import Regime
 from tests.conftest import START, Store
 from tests.scenario import (
@@ -62,10 +65,15 @@ class World:
     campaigns: dict[str, UUID]
 
 
+def open_on(url: str, clock: SettableClock | None = None) -> Crowdfund:
+    """An application on a SQLite file, as production builds it."""
+    directory = Path(url.removeprefix("sqlite:///")).parent
+    return open_application(Settings(database_url=url, data_dir=directory), clock)
+
+
 def build_world(path: Path) -> World:
     url = f"sqlite:///{path}"
-    app = Crowdfund(env={**eventsourcing_env(url), "CREATE_TABLE": "y"},
-                    clock=SettableClock(START))
+    app = open_on(url, SettableClock(START))
     team = staff(app)
     backers = {
         # Reg CF limit 2,500.00 (income and net worth 50,000.00).
@@ -99,8 +107,7 @@ def open_copy(world: World, path: Path) -> Crowdfund:
     with sqlite3.connect(world.path) as source, sqlite3.connect(path) as target:
         source.backup(target)
     url = f"sqlite:///{path}"
-    return Crowdfund(env={**eventsourcing_env(url), "CREATE_TABLE": "y"},
-                     clock=SettableClock(PLEDGE_TIME))
+    return open_on(url, SettableClock(PLEDGE_TIME))
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +139,8 @@ def one_by_one(
     results: list[Written[UUID] | DomainError] = []
     for r in requests:
         try:
-            results.append(app.pledge(r.backer_id, r.campaign_id, r.amount, r.idempotency_key,
-                                      r.acknowledge_risk))
+            results.append(app.pledges.place(
+                r.backer_id, r.campaign_id, r.amount, r.idempotency_key, r.acknowledge_risk))
         except DomainError as error:
             results.append(error)
     return results
@@ -153,7 +160,7 @@ def assert_same_processing(
     head = alone_app.head_position()
     assert batch_app.head_position() == head
     alone = one_by_one(alone_app, requests)
-    batched = batch_app.pledge_many(requests)
+    batched = batch_app.pledges.place_many(requests)
     assert [answer_of(r) for r in batched] == [answer_of(r) for r in alone]
     # Positions: a new pledge's is the id of its own last event, the same both ways
     # (the batch writes each pledge's events together, in arrival order). A repeated
@@ -238,7 +245,7 @@ def test_several_batches_in_a_row_agree_with_one_by_one(
     alone = one_by_one(alone_app, requests)
     batched: list[Written[UUID] | DomainError] = []
     for start in range(0, len(requests), 3):  # a later batch sees what the earlier ones did
-        batched += batch_app.pledge_many(requests[start:start + 3])
+        batched += batch_app.pledges.place_many(requests[start:start + 3])
     assert [answer_of(r) for r in batched] == [answer_of(r) for r in alone]
     assert rows_after(batch_app, head) == rows_after(alone_app, head)
 
@@ -382,13 +389,13 @@ def test_batch_decided_again_after_another_instance_wrote(
 ) -> None:
     first = open_copy(world, tmp_path / "shared.db")
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    second = Crowdfund(env={**eventsourcing_env(url)}, clock=SettableClock(PLEDGE_TIME))
+    second = open_on(url, SettableClock(PLEDGE_TIME))
     try:
         cid, a = world.campaigns["reg_cf"], world.backers["accredited"]
         first.campaign(cid)  # both caches hold the campaign
         second.campaign(cid)
-        second.pledge(a, cid, "2500.00", "elsewhere")  # first's cached campaign is now stale
-        results = first.pledge_many([
+        second.pledges.place(a, cid, "2500.00", "elsewhere")  # first's cached campaign is now stale
+        results = first.pledges.place_many([
             PledgeRequest(a, cid, "600.00", "here-1"),  # only 500.00 left in the store
             PledgeRequest(a, cid, "500.00", "here-2"),
             PledgeRequest(a, cid, "2500.00", "elsewhere"),  # made by the other instance
@@ -397,7 +404,7 @@ def test_batch_decided_again_after_another_instance_wrote(
             ("error", "MaxTargetExceeded"), ("ok", pledge_id_for(str(a), "here-2")),
             ("ok", pledge_id_for(str(a), "elsewhere")),
         ]
-        assert Crowdfund(env={**eventsourcing_env(url)}).campaign(cid).held == D("3000.00")
+        assert open_on(url).campaign(cid).held == D("3000.00")
     finally:
         first.close()
         second.close()
@@ -408,11 +415,11 @@ def test_a_pledge_unknown_to_the_cache_is_found_on_retry(world: World, tmp_path:
     another instance makes the insert conflict, and the retry finds the pledge."""
     first = open_copy(world, tmp_path / "shared.db")
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    second = Crowdfund(env={**eventsourcing_env(url)}, clock=SettableClock(PLEDGE_TIME))
+    second = open_on(url, SettableClock(PLEDGE_TIME))
     try:
         cid, a = world.campaigns["reg_cf"], world.backers["accredited"]
-        made = second.pledge(a, cid, "300.00", "retry-me")
-        results = first.pledge_many([
+        made = second.pledges.place(a, cid, "300.00", "retry-me")
+        results = first.pledges.place_many([
             PledgeRequest(a, cid, "100.00", "new-one"),
             PledgeRequest(a, cid, "300.00", "retry-me"),
             PledgeRequest(a, cid, "400.00", "retry-me"),
@@ -440,7 +447,7 @@ def test_snapshots_taken_in_memory_equal_a_replay(
     cid = live_campaign(app, team, max_target="100000.00")
     clock.advance(hours=1)
     for start in range(0, 450, 150):  # the campaign crosses versions 200 and 400 mid-batch
-        app.pledge_many([PledgeRequest(backers[n % 3], cid, "100.00", f"s{n}")
+        app.pledges.place_many([PledgeRequest(backers[n % 3], cid, "100.00", f"s{n}")
                          for n in range(start, start + 150)])
     assert app.snapshots is not None
     snapshots = list(app.snapshots.get(cid))
@@ -460,7 +467,7 @@ def test_snapshots_taken_in_memory_equal_a_replay(
 def test_fast_deep_copy_is_deep_where_it_matters(app: Crowdfund, team: Staff) -> None:
     backer = verified_backer(app, team)
     cid = live_campaign(app, team)
-    app.pledge(backer, cid, "100.00", "one")
+    app.pledges.place(backer, cid, "100.00", "one")
     original = app.user(backer)
     clone = copy.deepcopy(original)
     assert vars(clone) == vars(original)

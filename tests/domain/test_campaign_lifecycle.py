@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from domain.application import Crowdfund
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
 from domain.campaign import CampaignStatus
-from domain.clock import SettableClock
 from domain.errors import InvalidStateError, NotAllowedError, ValidationError
 from domain.pledge import PledgeStatus
 from domain.rulebook import add_business_days
@@ -46,11 +46,11 @@ def test_draft_submit_approve_launch(app: Crowdfund, team: Staff, clock: Settabl
     assert campaign.status is CampaignStatus.DRAFT
     assert (campaign.currency, campaign.founder_id) == ("USD", str(team.founder))
     assert campaign.terms.max_target == D("10000.00")
-    app.submit_campaign(team.founder, cid)
+    app.offerings.submit(team.founder, cid)
     assert app.campaign(cid).status is CampaignStatus.IN_REVIEW
-    app.approve_campaign(team.risk_officer, cid)
+    app.offerings.approve(team.risk_officer, cid)
     assert app.campaign(cid).status is CampaignStatus.APPROVED
-    app.launch_campaign(team.founder, cid)
+    app.offerings.launch(team.founder, cid)
     campaign = app.campaign(cid)
     assert campaign.status is CampaignStatus.LIVE
     assert campaign.launched_at == clock.now()
@@ -62,56 +62,56 @@ def test_ecsp_campaigns_are_in_euro(app: Crowdfund, team: Staff) -> None:
 
 def test_rejected_campaign_can_be_edited_and_resubmitted(app: Crowdfund, team: Staff) -> None:
     cid = draft_campaign(app, team)
-    app.submit_campaign(team.founder, cid)
-    app.reject_campaign(team.risk_officer, cid, "Explain the use of funds.")
+    app.offerings.submit(team.founder, cid)
+    app.offerings.reject(team.risk_officer, cid, "Explain the use of funds.")
     assert app.campaign(cid).status is CampaignStatus.REJECTED
-    app.amend_campaign(team.founder, cid, {"summary": "Now with a use of funds."})
+    app.offerings.amend(team.founder, cid, {"summary": "Now with a use of funds."})
     assert app.campaign(cid).terms.summary == "Now with a use of funds."
-    app.submit_campaign(team.founder, cid)
-    app.approve_campaign(team.risk_officer, cid)
+    app.offerings.submit(team.founder, cid)
+    app.offerings.approve(team.risk_officer, cid)
     assert app.campaign(cid).status is CampaignStatus.APPROVED
 
 
 def test_only_a_risk_officer_approves_or_rejects(app: Crowdfund, team: Staff) -> None:
     cid = draft_campaign(app, team)
-    app.submit_campaign(team.founder, cid)
+    app.offerings.submit(team.founder, cid)
     for someone in (team.founder, team.admin, register(app)):
         with pytest.raises(NotAllowedError):
-            app.approve_campaign(someone, cid)
+            app.offerings.approve(someone, cid)
         with pytest.raises(NotAllowedError):
-            app.reject_campaign(someone, cid, "no")
+            app.offerings.reject(someone, cid, "no")
     assert app.campaign(cid).status is CampaignStatus.IN_REVIEW
 
 
 def test_a_risk_officer_cannot_approve_their_own_campaign(app: Crowdfund, team: Staff) -> None:
-    app.grant_role(team.admin, team.founder, Role.RISK_OFFICER)
+    app.accounts.grant_role(team.admin, team.founder, Role.RISK_OFFICER)
     cid = draft_campaign(app, team)
-    app.submit_campaign(team.founder, cid)
+    app.offerings.submit(team.founder, cid)
     with pytest.raises(NotAllowedError):
-        app.approve_campaign(team.founder, cid)
-    app.approve_campaign(team.risk_officer, cid)
+        app.offerings.approve(team.founder, cid)
+    app.offerings.approve(team.risk_officer, cid)
 
 
 def test_founder_only_steps(app: Crowdfund, team: Staff) -> None:
     other = register(app, "intruder")
     cid = draft_campaign(app, team)
     with pytest.raises(NotAllowedError):
-        app.submit_campaign(other, cid)
+        app.offerings.submit(other, cid)
     with pytest.raises(NotAllowedError):
-        app.amend_campaign(other, cid, {"title": "Mine now"})
-    app.submit_campaign(team.founder, cid)
-    app.approve_campaign(team.risk_officer, cid)
+        app.offerings.amend(other, cid, {"title": "Mine now"})
+    app.offerings.submit(team.founder, cid)
+    app.offerings.approve(team.risk_officer, cid)
     with pytest.raises(NotAllowedError):
-        app.launch_campaign(other, cid)
+        app.offerings.launch(other, cid)
     with pytest.raises(NotAllowedError):
-        app.launch_campaign(team.risk_officer, cid)
-    app.launch_campaign(team.founder, cid)
+        app.offerings.launch(team.risk_officer, cid)
+    app.offerings.launch(team.founder, cid)
     with pytest.raises(NotAllowedError):
-        app.post_update(other, cid, "Hi", "Not my campaign")
+        app.offerings.post_update(other, cid, "Hi", "Not my campaign")
     with pytest.raises(NotAllowedError):
-        app.close_early(other, cid, app.clock.now() + timedelta(days=10))
+        app.offerings.close_early(other, cid, app.clock.now() + timedelta(days=10))
     with pytest.raises(NotAllowedError):
-        app.cancel_campaign(other, cid, "I do not like it")
+        app.offerings.cancel(other, cid, "I do not like it")
     assert app.campaign(cid).status is CampaignStatus.LIVE
 
 
@@ -123,13 +123,13 @@ def test_steps_out_of_order_are_invalid_state(
     app: Crowdfund, team: Staff, step: str, status: str
 ) -> None:
     cid = draft_campaign(app, team)
-    app.submit_campaign(team.founder, cid)
-    app.approve_campaign(team.risk_officer, cid)
-    app.launch_campaign(team.founder, cid)
+    app.offerings.submit(team.founder, cid)
+    app.offerings.approve(team.risk_officer, cid)
+    app.offerings.launch(team.founder, cid)
     do = {
-        "submit": lambda: app.submit_campaign(team.founder, cid),
-        "approve": lambda: app.approve_campaign(team.risk_officer, cid),
-        "launch": lambda: app.launch_campaign(team.founder, cid),
+        "submit": lambda: app.offerings.submit(team.founder, cid),
+        "approve": lambda: app.offerings.approve(team.risk_officer, cid),
+        "launch": lambda: app.offerings.launch(team.founder, cid),
     }
     with pytest.raises(InvalidStateError):
         do[step]()
@@ -139,18 +139,18 @@ def test_steps_out_of_order_are_invalid_state(
 def test_launch_before_approval_is_refused(app: Crowdfund, team: Staff) -> None:
     cid = draft_campaign(app, team)
     with pytest.raises(InvalidStateError) as caught:
-        app.launch_campaign(team.founder, cid)
+        app.offerings.launch(team.founder, cid)
     assert caught.value.code == "CAMPAIGN_NOT_APPROVED"
 
 
 def test_reg_cf_needs_21_days_ecsp_does_not(app: Crowdfund, team: Staff) -> None:
     short = approved_campaign(app, team, days=20)
     with pytest.raises(InvalidStateError) as caught:
-        app.launch_campaign(team.founder, short)
+        app.offerings.launch(team.founder, short)
     assert caught.value.code == "OFFERING_PERIOD_TOO_SHORT"
     assert app.campaign(short).status is CampaignStatus.APPROVED
     ecsp = approved_campaign(app, team, regime="ECSP", days=3)
-    app.launch_campaign(team.founder, ecsp)
+    app.offerings.launch(team.founder, ecsp)
     assert app.campaign(ecsp).status is CampaignStatus.LIVE
 
 
@@ -160,7 +160,7 @@ def test_launch_after_the_deadline_passed_is_refused(
     cid = approved_campaign(app, team, regime="ECSP", days=3)
     clock.advance(days=3)
     with pytest.raises(InvalidStateError) as caught:
-        app.launch_campaign(team.founder, cid)
+        app.offerings.launch(team.founder, cid)
     assert caught.value.code == "DEADLINE_PASSED"
 
 
@@ -191,7 +191,7 @@ def test_offering_limit_is_5_million_inclusive(app: Crowdfund, team: Staff, regi
 
 def test_amending_a_draft_is_a_plain_edit(app: Crowdfund, team: Staff) -> None:
     cid = draft_campaign(app, team)
-    app.amend_campaign(team.founder, cid, {"maxTarget": "20000.00", "title": "Bigger"})
+    app.offerings.amend(team.founder, cid, {"maxTarget": "20000.00", "title": "Bigger"})
     campaign = app.campaign(cid)
     assert campaign.terms.max_target == D("20000.00")
     assert campaign.terms.title == "Bigger"
@@ -204,24 +204,24 @@ def test_amending_a_draft_is_a_plain_edit(app: Crowdfund, team: Staff) -> None:
 def test_amendments_that_change_nothing_or_name_no_term(app: Crowdfund, team: Staff) -> None:
     cid = draft_campaign(app, team)
     with pytest.raises(ValidationError) as caught:
-        app.amend_campaign(team.founder, cid, {"title": "Test offering"})
+        app.offerings.amend(team.founder, cid, {"title": "Test offering"})
     assert caught.value.code == "NOTHING_CHANGED"
     with pytest.raises(ValidationError) as caught:
-        app.amend_campaign(team.founder, cid, {})
+        app.offerings.amend(team.founder, cid, {})
     assert caught.value.code == "NOTHING_CHANGED"
     with pytest.raises(ValidationError) as caught:
-        app.amend_campaign(team.founder, cid, {"founderId": "me"})
+        app.offerings.amend(team.founder, cid, {"founderId": "me"})
     assert caught.value.field == "founderId"
 
 
 def test_amendment_in_review_or_approved_is_refused(app: Crowdfund, team: Staff) -> None:
     cid = draft_campaign(app, team)
-    app.submit_campaign(team.founder, cid)
+    app.offerings.submit(team.founder, cid)
     with pytest.raises(InvalidStateError):
-        app.amend_campaign(team.founder, cid, {"title": "Sneaky"})
-    app.approve_campaign(team.risk_officer, cid)
+        app.offerings.amend(team.founder, cid, {"title": "Sneaky"})
+    app.offerings.approve(team.risk_officer, cid)
     with pytest.raises(InvalidStateError):
-        app.amend_campaign(team.founder, cid, {"title": "Sneaky"})
+        app.offerings.amend(team.founder, cid, {"title": "Sneaky"})
 
 
 def test_material_change_while_live_asks_every_open_pledge_to_reconfirm(
@@ -231,9 +231,9 @@ def test_material_change_while_live_asks_every_open_pledge_to_reconfirm(
     cid = live_campaign(app, team)
     first = pledge(app, backer, cid, "500.00")
     second = pledge(app, backer, cid, "300.00")
-    app.cancel_pledge(backer, second)
+    app.pledges.cancel(backer, second)
     clock.advance(days=2)  # Wednesday
-    app.amend_campaign(team.founder, cid, {"minTarget": "2000.00"})
+    app.offerings.amend(team.founder, cid, {"minTarget": "2000.00"})
     campaign = app.campaign(cid)
     assert campaign.terms.min_target == D("2000.00")
     assert campaign.terms_version == 2
@@ -251,7 +251,7 @@ def test_live_campaign_price_is_locked_once_pledged(app: Crowdfund, team: Staff)
     cid = live_campaign(app, team)
     pledge(app, backer, cid, "500.00")
     with pytest.raises(InvalidStateError) as caught:
-        app.amend_campaign(team.founder, cid, {"pricePerShare": "20.00"})
+        app.offerings.amend(team.founder, cid, {"pricePerShare": "20.00"})
     assert caught.value.code == "PRICE_LOCKED"
 
 
@@ -260,9 +260,9 @@ def test_live_max_target_cannot_drop_below_what_is_held(app: Crowdfund, team: St
     cid = live_campaign(app, team)
     pledge(app, backer, cid, "5000.00")
     with pytest.raises(ValidationError) as caught:
-        app.amend_campaign(team.founder, cid, {"maxTarget": "4990.00", "minTarget": "1000.00"})
+        app.offerings.amend(team.founder, cid, {"maxTarget": "4990.00", "minTarget": "1000.00"})
     assert caught.value.field == "maxTarget"
-    app.amend_campaign(team.founder, cid, {"maxTarget": "5000.00"})
+    app.offerings.amend(team.founder, cid, {"maxTarget": "5000.00"})
     assert app.campaign(cid).terms.max_target == D("5000.00")
 
 
@@ -270,9 +270,9 @@ def test_live_deadline_moves_only_later(app: Crowdfund, team: Staff) -> None:
     cid = live_campaign(app, team, days=30)
     deadline = app.campaign(cid).terms.deadline
     with pytest.raises(ValidationError) as caught:
-        app.amend_campaign(team.founder, cid, {"deadline": deadline - timedelta(days=1)})
+        app.offerings.amend(team.founder, cid, {"deadline": deadline - timedelta(days=1)})
     assert caught.value.field == "deadline"
-    app.amend_campaign(team.founder, cid, {"deadline": deadline + timedelta(days=7)})
+    app.offerings.amend(team.founder, cid, {"deadline": deadline + timedelta(days=7)})
     assert app.campaign(cid).terms.deadline == deadline + timedelta(days=7)
 
 
@@ -283,25 +283,25 @@ def test_close_early_rules(app: Crowdfund, team: Staff, clock: SettableClock) ->
     # Target not met.
     clock.set(launched + timedelta(days=21))
     with pytest.raises(InvalidStateError) as caught:
-        app.close_early(team.founder, cid, clock.now() + timedelta(days=10))
+        app.offerings.close_early(team.founder, cid, clock.now() + timedelta(days=10))
     assert caught.value.code == "TARGET_NOT_MET"
     pledge(app, backer, cid, "1000.00")
     # Open less than 21 days (one second short).
     clock.set(launched + timedelta(days=21, seconds=-1))
     with pytest.raises(InvalidStateError) as caught:
-        app.close_early(team.founder, cid, clock.now() + timedelta(days=10))
+        app.offerings.close_early(team.founder, cid, clock.now() + timedelta(days=10))
     assert caught.value.code == "OFFERING_PERIOD_TOO_SHORT"
     # 21 days exactly: allowed, but only with 5 business days' notice.
     clock.set(launched + timedelta(days=21))  # a Monday
     earliest = add_business_days(clock.now(), 5)
     assert earliest == clock.now() + timedelta(days=7)
     with pytest.raises(ValidationError) as caught:
-        app.close_early(team.founder, cid, earliest - timedelta(seconds=1))
+        app.offerings.close_early(team.founder, cid, earliest - timedelta(seconds=1))
     assert caught.value.field == "newDeadline"
     old_deadline = app.campaign(cid).terms.deadline
     with pytest.raises(ValidationError):
-        app.close_early(team.founder, cid, old_deadline)
-    app.close_early(team.founder, cid, earliest)
+        app.offerings.close_early(team.founder, cid, old_deadline)
+    app.offerings.close_early(team.founder, cid, earliest)
     campaign = app.campaign(cid)
     assert campaign.terms.deadline == earliest
     assert campaign.status is CampaignStatus.LIVE
@@ -317,27 +317,27 @@ def test_close_early_notice_counts_business_days_over_the_weekend(
     assert clock.now().weekday() == 5
     friday = clock.now() + timedelta(days=6)
     with pytest.raises(ValidationError):
-        app.close_early(team.founder, cid, friday - timedelta(seconds=1))
-    app.close_early(team.founder, cid, friday)
+        app.offerings.close_early(team.founder, cid, friday - timedelta(seconds=1))
+    app.offerings.close_early(team.founder, cid, friday)
     assert app.campaign(cid).terms.deadline == friday
 
 
 def test_cancel_campaign_by_founder_or_staff(app: Crowdfund, team: Staff) -> None:
     for who in (team.founder, team.risk_officer, team.admin):
         cid = live_campaign(app, team)
-        app.cancel_campaign(who, cid, "Withdrawn")
+        app.offerings.cancel(who, cid, "Withdrawn")
         assert app.campaign(cid).status is CampaignStatus.CANCELLED
     with pytest.raises(InvalidStateError):
-        app.cancel_campaign(team.founder, cid, "Again")
+        app.offerings.cancel(team.founder, cid, "Again")
     with pytest.raises(ValidationError):
-        app.cancel_campaign(team.founder, live_campaign(app, team), "   ")
+        app.offerings.cancel(team.founder, live_campaign(app, team), "   ")
 
 
 def test_cancelling_a_live_campaign_refunds_every_backer(app: Crowdfund, team: Staff) -> None:
     alice, bob = verified_backer(app, team), verified_backer(app, team)
     cid = live_campaign(app, team)
     p1, p2 = pledge(app, alice, cid, "500.00"), pledge(app, bob, cid, "700.00")
-    app.cancel_campaign(team.risk_officer, cid, "Fraud suspected")
+    app.offerings.cancel(team.risk_officer, cid, "Fraud suspected")
     campaign = app.campaign(cid)
     assert campaign.status is CampaignStatus.CANCELLED
     assert (campaign.held, campaign.refunded, campaign.open_pledges) == (0, D("1200.00"), 0)
@@ -349,46 +349,46 @@ def test_cancelling_a_live_campaign_refunds_every_backer(app: Crowdfund, team: S
 def test_updates_only_while_live_or_later(app: Crowdfund, team: Staff) -> None:
     cid = draft_campaign(app, team)
     with pytest.raises(InvalidStateError):
-        app.post_update(team.founder, cid, "News", "Body")
-    app.submit_campaign(team.founder, cid)
-    app.approve_campaign(team.risk_officer, cid)
-    app.launch_campaign(team.founder, cid)
-    update_id = app.post_update(team.founder, cid, "News", "Body").value
+        app.offerings.post_update(team.founder, cid, "News", "Body")
+    app.offerings.submit(team.founder, cid)
+    app.offerings.approve(team.risk_officer, cid)
+    app.offerings.launch(team.founder, cid)
+    update_id = app.offerings.post_update(team.founder, cid, "News", "Body").value
     last = list(app.events.get(cid))[-1]
     assert (type(last).__name__, last.update_id, last.material) == ("UpdatePosted", update_id,
                                                                     False)
     with pytest.raises(ValidationError):
-        app.post_update(team.founder, cid, "", "Body")
+        app.offerings.post_update(team.founder, cid, "", "Body")
     with pytest.raises(ValidationError):
-        app.post_update(team.founder, cid, "News", "x" * 20001)
+        app.offerings.post_update(team.founder, cid, "News", "x" * 20001)
 
 
 def test_roles_and_kyc(app: Crowdfund, team: Staff) -> None:
     someone = register(app)
     with pytest.raises(NotAllowedError):
-        app.grant_role(team.founder, someone, Role.RISK_OFFICER)
+        app.accounts.grant_role(team.founder, someone, Role.RISK_OFFICER)
     backer = register(app, "backer")
     submit_profile(app, backer)
     with pytest.raises(NotAllowedError):
-        app.verify_investor(someone, backer)
+        app.accounts.verify_investor(someone, backer)
     with pytest.raises(NotAllowedError):
-        app.verify_investor(team.admin, backer)  # admin is not a risk officer
-    app.grant_role(team.admin, someone, Role.RISK_OFFICER)
+        app.accounts.verify_investor(team.admin, backer)  # admin is not a risk officer
+    app.accounts.grant_role(team.admin, someone, Role.RISK_OFFICER)
     submit_profile(app, someone)
     with pytest.raises(NotAllowedError):  # nobody reviews their own profile
-        app.verify_investor(someone, someone)
-    app.verify_investor(someone, backer)
+        app.accounts.verify_investor(someone, someone)
+    app.accounts.verify_investor(someone, backer)
     with pytest.raises(InvalidStateError) as caught:
-        app.verify_investor(someone, backer)
+        app.accounts.verify_investor(someone, backer)
     assert caught.value.code == "KYC_NOT_PENDING"
 
 
 def test_bootstrap_admin_is_idempotent(app: Crowdfund) -> None:
-    first = app.bootstrap_admin("root@example.test", "hash")
-    again = app.bootstrap_admin("ROOT@example.test", "hash")
+    first = app.accounts.bootstrap_admin("root@example.test", "hash")
+    again = app.accounts.bootstrap_admin("ROOT@example.test", "hash")
     assert first == again
     assert app.user(first).has_role(Role.ADMIN)
     plain = register(app, "later-admin")
     email = app.user(plain).email
-    assert app.bootstrap_admin(email, "hash") == plain
+    assert app.accounts.bootstrap_admin(email, "hash") == plain
     assert app.user(plain).has_role(Role.ADMIN)

@@ -11,9 +11,9 @@ from uuid import UUID
 import pytest
 from eventsourcing.cipher import AESCipher
 
-from domain.application import Crowdfund
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
 from domain.chain import GENESIS, hash_of
-from domain.clock import SettableClock
 from tests.conftest import Store
 from tests.scenario import chain_break, live_campaign, pledge, staff, verified_backer
 
@@ -31,11 +31,11 @@ def busy_platform(app: Crowdfund, clock: SettableClock) -> tuple[UUID, UUID, UUI
     cid = live_campaign(app, team, min_target="500.00")
     pid = pledge(app, backer, cid, "500.00")
     pledge(app, backer, cid, "300.00")
-    app.amend_campaign(team.founder, cid, {"summary": "Material change."})
-    app.reconfirm_pledge(backer, pid)
+    app.offerings.amend(team.founder, cid, {"summary": "Material change."})
+    app.pledges.reconfirm(backer, pid)
     clock.set(app.campaign(cid).terms.deadline)
-    app.run_due()
-    app.declare_distribution(team.founder, cid, "10.00")
+    app.due.run()
+    app.offerings.declare_distribution(team.founder, cid, "10.00")
     return backer, cid, pid
 
 

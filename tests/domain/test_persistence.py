@@ -12,9 +12,10 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 import domain.pledge
-from domain.application import Crowdfund, PledgeRequest
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from application.pledges import PledgeRequest
 from domain.campaign import CampaignStatus
-from domain.clock import SettableClock
 from domain.errors import ConcurrencyConflict, DomainError
 from domain.offering_calendar import CALENDAR_ID
 from domain.pledge import PledgeStatus
@@ -50,8 +51,8 @@ def test_round_trip_of_every_aggregate(store: Store, clock: SettableClock) -> No
     p1 = pledge(app, alice, funded, "1500.25")
     p2 = pledge(app, bob, ecsp, "3000.00")
     run_to_deadline(app, clock, funded)
-    app.amend_campaign(team.founder, ecsp, {"summary": "Material change."})
-    app.declare_distribution(team.founder, funded, "0.03")
+    app.offerings.amend(team.founder, ecsp, {"summary": "Material change."})
+    app.offerings.declare_distribution(team.founder, funded, "0.03")
 
     fresh = store.open(clock)  # a new process: empty cache, everything from the store
     assert fresh.head_position() == app.head_position()
@@ -79,7 +80,7 @@ def test_positions_are_the_global_log(store: Store, clock: SettableClock) -> Non
     team = staff(app)
     backer = verified_backer(app, team)
     cid = live_campaign(app, team)
-    written = app.pledge(backer, cid, "100.00", "k")
+    written = app.pledges.place(backer, cid, "100.00", "k")
     notifications = app.recorder.select_notifications(1, 1000)
     assert [n.id for n in notifications] == list(range(1, len(notifications) + 1))
     assert written.position == notifications[-1].id == app.head_position()
@@ -104,8 +105,8 @@ def test_snapshots_round_trip_and_the_chain_continues(
     fresh = store.open(clock)
     assert state(fresh.user(backer)) == state(app.user(backer))
     with pytest.raises(domain.errors.InvestmentLimitExceeded):
-        fresh.pledge(backer, cid, "101.00", "over")  # the cap survives the snapshot
-    fresh.pledge(backer, cid, "100.00", "last")
+        fresh.pledges.place(backer, cid, "101.00", "over")  # the cap survives the snapshot
+    fresh.pledges.place(backer, cid, "100.00", "last")
     again = store.open(clock)
     assert again.user(backer).version == 8
     assert again.reg_cf_headroom(backer).used == 2500
@@ -148,7 +149,7 @@ def test_a_pledge_saves_three_aggregates_or_none(
     head = app.head_position()
     monkeypatch.setattr(Crowdfund, "max_attempts", 1)
     with pytest.raises(ConcurrencyConflict):
-        app.pledge(backer, cid, "200.00", "atomic")
+        app.pledges.place(backer, cid, "200.00", "atomic")
     pid = domain.pledge.pledge_id_for(str(backer), "atomic")
     assert store.rows(pid) == []  # no pledge...
     assert len(store.rows(cid)) == campaign_rows  # ...no PledgeAccepted...
@@ -158,7 +159,7 @@ def test_a_pledge_saves_three_aggregates_or_none(
     assert app.campaign(cid).held == 100  # the cache was not left with the failed decision
     # With retries allowed the same request now succeeds, exactly once.
     monkeypatch.setattr(Crowdfund, "max_attempts", 12)
-    assert app.pledge(backer, cid, "200.00", "atomic").value == pid
+    assert app.pledges.place(backer, cid, "200.00", "atomic").value == pid
     assert len(store.rows(pid)) == 1
     assert len(store.rows(cid)) == campaign_rows + 1
     assert len(store.rows(backer)) == backer_rows + 2
@@ -184,7 +185,7 @@ def test_a_conflict_mid_save_is_retried_from_fresh_state(
             raise
 
     app.save = observed_save  # type: ignore[method-assign]
-    assert app.pledge(backer, cid, "200.00", "retried").value == pid
+    assert app.pledges.place(backer, cid, "200.00", "retried").value == pid
     assert seen == [("failed", 0, campaign_rows)]
     assert len(store.rows(pid)) == 1
     assert len(store.rows(cid)) == campaign_rows + 1
@@ -205,11 +206,11 @@ def test_a_group_commit_is_one_transaction(
     monkeypatch.setattr(Crowdfund, "max_attempts", 1)
     requests = [PledgeRequest(b, cid, "100.00", f"batch-{i}")
                 for i, b in enumerate([*others, backer])]
-    results = app.pledge_many(requests)
+    results = app.pledges.place_many(requests)
     assert all(isinstance(r, ConcurrencyConflict) for r in results)
     assert app.head_position() == head + 1  # only the injected row
     monkeypatch.setattr(Crowdfund, "max_attempts", 12)
-    results = app.pledge_many(requests)
+    results = app.pledges.place_many(requests)
     assert not any(isinstance(r, DomainError) for r in results)
     assert store.open().campaign(cid).held == 400
 
@@ -222,9 +223,9 @@ def test_idempotency_keys_hold_across_instances(store: Store, clock: SettableClo
     team = staff(first)
     backer = verified_backer(first, team)
     cid = live_campaign(first, team)
-    original = first.pledge(backer, cid, "100.00", "same").value
-    assert second.pledge(backer, cid, "100.00", "same").value == original
-    batch = second.pledge_many([PledgeRequest(backer, cid, "100.00", "same")])
+    original = first.pledges.place(backer, cid, "100.00", "same").value
+    assert second.pledges.place(backer, cid, "100.00", "same").value == original
+    batch = second.pledges.place_many([PledgeRequest(backer, cid, "100.00", "same")])
     assert not isinstance(batch[0], DomainError) and batch[0].value == original
     assert store.open().campaign(cid).open_pledges == 1
 
@@ -237,7 +238,7 @@ def test_a_stale_cache_in_one_instance_does_not_refuse_a_valid_pledge(
     backer = register(api_a, "backer")
     submit_profile(api_a, backer)  # api_a caches the backer as PENDING
     cid = live_campaign(api_a, team)
-    api_b.verify_investor(team.risk_officer, backer)  # verified through another instance
+    api_b.accounts.verify_investor(team.risk_officer, backer)  # verified through another instance
     pid = pledge(api_a, backer, cid, "100.00")
     assert store.open().pledge_record(pid).status is PledgeStatus.ACTIVE
 
@@ -251,7 +252,7 @@ def test_a_stale_cache_does_not_refuse_room_freed_elsewhere(
     bob = verified_backer(api_a, team)
     cid = live_campaign(api_a, team, max_target="1000.00")
     full = pledge(api_a, alice, cid, "1000.00")  # api_a caches the campaign as full
-    api_b.cancel_pledge(alice, full)
+    api_b.pledges.cancel(alice, full)
     pledge(api_a, bob, cid, "500.00")
     assert store.open().campaign(cid).held == 500
 
@@ -263,11 +264,11 @@ def test_the_scheduler_sees_campaigns_launched_by_other_instances(
     team = staff(api)
     backer = verified_backer(api, team)
     first = live_campaign(api, team, days=40)
-    scheduler.run_due()  # the scheduler has read the calendar once
+    scheduler.due.run()  # the scheduler has read the calendar once
     second = live_campaign(api, team, days=25)  # scheduled by another instance
     pledge(api, backer, second, "1000.00")
     clock.set(api.campaign(second).terms.deadline)
-    scheduler.run_due()
+    scheduler.due.run()
     fresh = store.open(clock)
     assert fresh.campaign(second).status is CampaignStatus.SETTLED
     assert fresh.campaign(first).status is CampaignStatus.LIVE
@@ -281,8 +282,8 @@ def test_a_stale_cache_does_not_refuse_a_valid_group_commit(
     backer = register(api_a, "backer")
     submit_profile(api_a, backer)  # api_a caches the backer as PENDING
     cid = live_campaign(api_a, team)
-    api_b.verify_investor(team.risk_officer, backer)
-    results = api_a.pledge_many([PledgeRequest(backer, cid, "100.00", "batched")])
+    api_b.accounts.verify_investor(team.risk_officer, backer)
+    results = api_a.pledges.place_many([PledgeRequest(backer, cid, "100.00", "batched")])
     assert not isinstance(results[0], DomainError), results[0]
     assert store.open().campaign(cid).held == 100
 
@@ -302,13 +303,13 @@ def test_stale_pledges_in_the_schedulers_cache_do_not_count_at_the_deadline(
         assert scheduler.pledge_record(pid).status is PledgeStatus.ACTIVE  # now cached
     scheduler.campaign(cid)
     clock.set(api.campaign(cid).terms.deadline - timedelta(days=1))
-    api.amend_campaign(team.founder, cid, {"summary": "Material change."})
+    api.offerings.amend(team.founder, cid, {"summary": "Material change."})
     # The scheduler's instance writes to the campaign (so its copy of the campaign is
     # fresh again) but never re-reads the pledges, whose copies stay ACTIVE.
-    scheduler.post_update(team.founder, cid, "News", "Still on track.")
-    api.reconfirm_pledge(alice, kept)
+    scheduler.offerings.post_update(team.founder, cid, "News", "Still on track.")
+    api.pledges.reconfirm(alice, kept)
     clock.set(api.campaign(cid).terms.deadline)
-    scheduler.run_due()
+    scheduler.due.run()
     fresh = store.open(clock)
     assert fresh.pledge_record(lapsed).status is PledgeStatus.CANCELLED
     assert fresh.campaign(cid).status is CampaignStatus.FAILED  # 600 < 1,000

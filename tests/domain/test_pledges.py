@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from domain.application import Crowdfund, PledgeRequest
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from application.pledges import PledgeRequest
 from domain.campaign import CampaignStatus
-from domain.clock import SettableClock
 from domain.errors import (
     DomainError,
     InvalidStateError,
@@ -43,7 +44,7 @@ def team(app: Crowdfund) -> Staff:
 def test_an_accepted_pledge(app: Crowdfund, team: Staff, clock: SettableClock) -> None:
     backer = verified_backer(app, team)
     cid = live_campaign(app, team)
-    written = app.pledge(backer, cid, "250.00", "key-1")
+    written = app.pledges.place(backer, cid, "250.00", "key-1")
     record = app.pledge_record(written.value)
     assert record.status is PledgeStatus.ACTIVE
     assert (record.amount, record.shares, record.currency) == (D("250.00"), 25, "USD")
@@ -67,11 +68,11 @@ def test_kyc_must_be_verified(app: Crowdfund, team: Staff, kyc: str) -> None:
     if kyc != "NOT_SUBMITTED":
         submit_profile(app, backer)
     if kyc == "REJECTED":
-        app.reject_investor(team.risk_officer, backer, "Documents do not match.")
+        app.accounts.reject_investor(team.risk_officer, backer, "Documents do not match.")
     cid = live_campaign(app, team)
     head = app.head_position()
     with pytest.raises(InvalidStateError) as caught:
-        app.pledge(backer, cid, "100.00", "k")
+        app.pledges.place(backer, cid, "100.00", "k")
     assert caught.value.code == "KYC_NOT_VERIFIED"
     assert app.head_position() == head
 
@@ -81,14 +82,14 @@ def test_campaign_must_be_live(app: Crowdfund, team: Staff, status: str) -> None
     backer = verified_backer(app, team)
     cid = draft_campaign(app, team)
     if status != "DRAFT":
-        app.submit_campaign(team.founder, cid)
+        app.offerings.submit(team.founder, cid)
     if status in ("APPROVED", "CANCELLED"):
-        app.approve_campaign(team.risk_officer, cid)
+        app.offerings.approve(team.risk_officer, cid)
     if status == "CANCELLED":
-        app.cancel_campaign(team.founder, cid, "Withdrawn")
+        app.offerings.cancel(team.founder, cid, "Withdrawn")
     assert app.campaign(cid).status.value == status
     with pytest.raises(InvalidStateError) as caught:
-        app.pledge(backer, cid, "100.00", "k")
+        app.pledges.place(backer, cid, "100.00", "k")
     assert caught.value.code == "CAMPAIGN_NOT_LIVE"
 
 
@@ -102,7 +103,7 @@ def test_no_pledge_at_or_after_the_deadline(
     pledge(app, backer, cid, "100.00")
     clock.set(deadline)
     with pytest.raises(InvalidStateError) as caught:
-        app.pledge(backer, cid, "100.00", "late")
+        app.pledges.place(backer, cid, "100.00", "late")
     assert caught.value.code == "CAMPAIGN_CLOSED"
 
 
@@ -110,10 +111,10 @@ def test_minimum_pledge_and_whole_shares(app: Crowdfund, team: Staff) -> None:
     backer = verified_backer(app, team)
     cid = live_campaign(app, team, min_pledge="100.00", price_per_share="2.50")
     with pytest.raises(ValidationError) as caught:
-        app.pledge(backer, cid, "99.99", "a")
+        app.pledges.place(backer, cid, "99.99", "a")
     assert (caught.value.code, caught.value.field) == ("BELOW_MIN_PLEDGE", "amount")
     with pytest.raises(ValidationError) as caught:
-        app.pledge(backer, cid, "101.00", "b")
+        app.pledges.place(backer, cid, "101.00", "b")
     assert (caught.value.code, caught.value.field) == ("NOT_WHOLE_SHARES", "amount")
     exact = pledge(app, backer, cid, "100.00")
     assert app.pledge_record(exact).shares == 40
@@ -125,14 +126,14 @@ def test_open_pledges_never_exceed_the_max_target(app: Crowdfund, team: Staff) -
     cid = live_campaign(app, team, max_target="2000.00", min_target="1000.00")
     pledge(app, rich, cid, "1500.00")
     with pytest.raises(MaxTargetExceeded) as caught:
-        app.pledge(rich, cid, "510.00", "over")
+        app.pledges.place(rich, cid, "510.00", "over")
     assert caught.value.remaining == D("500.00")
     last = pledge(app, rich, cid, "500.00")  # exactly to the max target
     assert app.campaign(cid).held == D("2000.00")
     with pytest.raises(MaxTargetExceeded) as caught:
-        app.pledge(rich, cid, "100.00", "full")
+        app.pledges.place(rich, cid, "100.00", "full")
     assert caught.value.remaining == 0
-    app.cancel_pledge(rich, last)  # a cancellation frees room again
+    app.pledges.cancel(rich, last)  # a cancellation frees room again
     pledge(app, rich, cid, "500.00")
     assert app.campaign(cid).held == D("2000.00")
 
@@ -148,20 +149,20 @@ def test_reg_cf_cap_exactly_then_one_share_more(app: Crowdfund, team: Staff) -> 
     pledge(app, backer, a, "2000.00")
     pledge(app, backer, b, "999.00")
     with pytest.raises(InvestmentLimitExceeded) as caught:
-        app.pledge(backer, a, "2.00", "over")
+        app.pledges.place(backer, a, "2.00", "over")
     assert (caught.value.limit, caught.value.remaining) == (D("3000.00"), D("1.00"))
     pledge(app, backer, b, "1.00")  # exactly at the limit, across two campaigns
     headroom = app.reg_cf_headroom(backer)
     assert (headroom.used, headroom.remaining) == (D("3000.00"), D("0.00"))
     with pytest.raises(InvestmentLimitExceeded):
-        app.pledge(backer, a, "1.00", "one-more")
+        app.pledges.place(backer, a, "1.00", "one-more")
 
 
 def test_declared_other_investments_count(app: Crowdfund, team: Staff) -> None:
     backer = verified_backer(app, team, other_reg_cf_investments_12m="2200.00")
     cid = live_campaign(app, team)
     with pytest.raises(InvestmentLimitExceeded) as caught:
-        app.pledge(backer, cid, "400.00", "a")
+        app.pledges.place(backer, cid, "400.00", "a")
     assert caught.value.remaining == D("300.00")
     pledge(app, backer, cid, "300.00")
     assert app.reg_cf_headroom(backer).used == D("2500.00")
@@ -176,11 +177,11 @@ def test_cancelled_and_refunded_commitments_release_the_cap(
     cancelled = pledge(app, backer, other, "1000.00")
     pledge(app, backer, failing, "1500.00")
     assert app.reg_cf_headroom(backer).remaining == 0
-    app.cancel_pledge(backer, cancelled)
+    app.pledges.cancel(backer, cancelled)
     assert app.reg_cf_headroom(backer).used == D("1500.00")
     pledge(app, backer, other, "1000.00")
     clock.set(app.campaign(failing).terms.deadline)
-    app.run_due()
+    app.due.run()
     assert app.campaign(failing).status is CampaignStatus.FAILED
     assert app.reg_cf_headroom(backer).used == D("1000.00")
     pledge(app, backer, other, "1500.00")
@@ -194,11 +195,11 @@ def test_settled_commitments_keep_counting(
     later = live_campaign(app, team, days=60)
     pledge(app, backer, funded, "2000.00")
     clock.set(app.campaign(funded).terms.deadline)
-    app.run_due()
+    app.due.run()
     assert app.campaign(funded).status is CampaignStatus.SETTLED
     assert app.reg_cf_headroom(backer).used == D("2000.00")
     with pytest.raises(InvestmentLimitExceeded):
-        app.pledge(backer, later, "600.00", "over")
+        app.pledges.place(backer, later, "600.00", "over")
 
 
 def test_commitments_drop_out_after_twelve_months_to_the_second(
@@ -210,7 +211,7 @@ def test_commitments_drop_out_after_twelve_months_to_the_second(
     pledge(app, backer, long_running, "2500.00")
     clock.set(start.replace(year=start.year + 1) - timedelta(seconds=1))
     with pytest.raises(InvestmentLimitExceeded):
-        app.pledge(backer, long_running, "100.00", "too-soon")
+        app.pledges.place(backer, long_running, "100.00", "too-soon")
     clock.set(start.replace(year=start.year + 1))
     assert app.reg_cf_headroom(backer).used == 0
     pledge(app, backer, long_running, "2500.00")
@@ -222,7 +223,7 @@ def test_accredited_investors_have_no_cap_but_the_max_target(app: Crowdfund, tea
     pledge(app, backer, cid, "400000.00")
     assert app.reg_cf_headroom(backer).limit is None
     with pytest.raises(MaxTargetExceeded):
-        app.pledge(backer, cid, "100010.00", "over")
+        app.pledges.place(backer, cid, "100010.00", "over")
 
 
 def test_ecsp_pledges_do_not_count_against_the_reg_cf_cap(app: Crowdfund, team: Staff) -> None:
@@ -241,7 +242,7 @@ def test_ecsp_needs_the_knowledge_test_unless_sophisticated(app: Crowdfund, team
     cid = live_campaign(app, team, regime="ECSP")
     novice = verified_backer(app, team, knowledge_test_passed=False, country="DE")
     with pytest.raises(InvalidStateError) as caught:
-        app.pledge(novice, cid, "100.00", "k")
+        app.pledges.place(novice, cid, "100.00", "k")
     assert caught.value.code == "KNOWLEDGE_TEST_REQUIRED"
     pro = verified_backer(app, team, knowledge_test_passed=False, sophisticated=True,
                           net_worth="0")
@@ -254,7 +255,7 @@ def test_ecsp_risk_acknowledgement_above_the_threshold(app: Crowdfund, team: Sta
     at = pledge(app, backer, cid, "2000.00")
     assert app.pledge_record(at).risk_acknowledged is False
     with pytest.raises(RiskAcknowledgementRequired) as caught:
-        app.pledge(backer, cid, "2001.00", "above")
+        app.pledges.place(backer, cid, "2001.00", "above")
     assert caught.value.threshold == D("2000.00")
     above = pledge(app, backer, cid, "2001.00", acknowledge_risk=True)
     assert app.pledge_record(above).risk_acknowledged is True
@@ -262,7 +263,7 @@ def test_ecsp_risk_acknowledgement_above_the_threshold(app: Crowdfund, team: Sta
     poor = verified_backer(app, team, net_worth="0")
     pledge(app, poor, cid, "1000.00")
     with pytest.raises(RiskAcknowledgementRequired) as caught:
-        app.pledge(poor, cid, "1001.00", "above")
+        app.pledges.place(poor, cid, "1001.00", "above")
     assert caught.value.threshold == D("1000.00")
 
 
@@ -279,9 +280,9 @@ def test_ecsp_has_no_investment_cap(app: Crowdfund, team: Staff) -> None:
 def test_same_key_same_pledge_nothing_new_stored(app: Crowdfund, team: Staff) -> None:
     backer = verified_backer(app, team)
     cid = live_campaign(app, team)
-    first = app.pledge(backer, cid, "500.00", "order-42")
+    first = app.pledges.place(backer, cid, "500.00", "order-42")
     head = app.head_position()
-    again = app.pledge(backer, cid, "500", " order-42 ")
+    again = app.pledges.place(backer, cid, "500", " order-42 ")
     assert again.value == first.value
     assert app.head_position() == head
     assert again.position >= first.position
@@ -291,11 +292,11 @@ def test_same_key_same_pledge_nothing_new_stored(app: Crowdfund, team: Staff) ->
 def test_same_key_different_pledge_is_refused(app: Crowdfund, team: Staff) -> None:
     backer = verified_backer(app, team)
     cid, other = live_campaign(app, team), live_campaign(app, team)
-    app.pledge(backer, cid, "500.00", "order-42")
+    app.pledges.place(backer, cid, "500.00", "order-42")
     head = app.head_position()
     for campaign, amount in ((cid, "600.00"), (other, "500.00")):
         with pytest.raises(ValidationError) as caught:
-            app.pledge(backer, campaign, amount, "order-42")
+            app.pledges.place(backer, campaign, amount, "order-42")
         assert (caught.value.code, caught.value.field) == ("IDEMPOTENCY_KEY_REUSED",
                                                            "idempotencyKey")
     assert app.head_position() == head
@@ -304,7 +305,8 @@ def test_same_key_different_pledge_is_refused(app: Crowdfund, team: Staff) -> No
 def test_keys_belong_to_one_backer(app: Crowdfund, team: Staff) -> None:
     alice, bob = verified_backer(app, team), verified_backer(app, team)
     cid = live_campaign(app, team)
-    assert app.pledge(alice, cid, "500.00", "k").value != app.pledge(bob, cid, "500.00", "k").value
+    alices = app.pledges.place(alice, cid, "500.00", "k").value
+    assert alices != app.pledges.place(bob, cid, "500.00", "k").value
     assert app.campaign(cid).open_pledges == 2
 
 
@@ -313,8 +315,8 @@ def test_a_repeated_key_returns_the_pledge_even_once_the_campaign_is_full(
 ) -> None:
     backer = verified_backer(app, team, accredited=True)
     cid = live_campaign(app, team, max_target="1000.00")
-    first = app.pledge(backer, cid, "1000.00", "fill")
-    assert app.pledge(backer, cid, "1000.00", "fill").value == first.value
+    first = app.pledges.place(backer, cid, "1000.00", "fill")
+    assert app.pledges.place(backer, cid, "1000.00", "fill").value == first.value
 
 
 # Cancellation and reconfirmation by the backer -----------------------------------------
@@ -325,13 +327,13 @@ def test_only_the_backer_cancels_and_only_once(app: Crowdfund, team: Staff) -> N
     cid = live_campaign(app, team)
     pid = pledge(app, alice, cid, "500.00")
     with pytest.raises(NotAllowedError):
-        app.cancel_pledge(bob, pid)
+        app.pledges.cancel(bob, pid)
     with pytest.raises(NotAllowedError):
-        app.cancel_pledge(team.founder, pid)
-    app.cancel_pledge(alice, pid)
+        app.pledges.cancel(team.founder, pid)
+    app.pledges.cancel(alice, pid)
     assert app.pledge_record(pid).status is PledgeStatus.CANCELLED
     with pytest.raises(InvalidStateError) as caught:
-        app.cancel_pledge(alice, pid)
+        app.pledges.cancel(alice, pid)
     assert caught.value.code == "PLEDGE_CLOSED"
     campaign = app.campaign(cid)
     assert (campaign.held, campaign.refunded, campaign.open_pledges) == (0, D("500.00"), 0)
@@ -343,13 +345,13 @@ def test_reconfirming_after_a_material_change(app: Crowdfund, team: Staff) -> No
     cid = live_campaign(app, team)
     pid = pledge(app, backer, cid, "500.00")
     with pytest.raises(InvalidStateError) as caught:
-        app.reconfirm_pledge(backer, pid)
+        app.pledges.reconfirm(backer, pid)
     assert caught.value.code == "NOT_PENDING_RECONFIRMATION"
-    app.amend_campaign(team.founder, cid, {"summary": "New use of funds."})
+    app.offerings.amend(team.founder, cid, {"summary": "New use of funds."})
     assert app.pledge_record(pid).status is PledgeStatus.PENDING_RECONFIRMATION
     with pytest.raises(NotAllowedError):
-        app.reconfirm_pledge(team.founder, pid)
-    app.reconfirm_pledge(backer, pid)
+        app.pledges.reconfirm(team.founder, pid)
+    app.pledges.reconfirm(backer, pid)
     record = app.pledge_record(pid)
     assert (record.status, record.terms_version, record.reconfirm_by) == (
         PledgeStatus.ACTIVE, 2, None,
@@ -373,7 +375,7 @@ def test_pledge_many_answers_each_request_as_if_alone(app: Crowdfund, team: Staf
         PledgeRequest(alice, cid, "2000.00", "a1"),  # repeat of the first
         PledgeRequest(bob, cid, "500.00", "a1"),  # bob's own "a1": a new pledge, but full
     ]
-    results = app.pledge_many(requests)
+    results = app.pledges.place_many(requests)
     kinds = [type(r).__name__ for r in results]
     assert kinds == [
         "Written", "InvestmentLimitExceeded", "Written", "ValidationError",
@@ -395,8 +397,8 @@ def test_pledge_many_answers_each_request_as_if_alone(app: Crowdfund, team: Staf
     alone = []
     for r in requests:
         try:
-            alone.append(type(app.pledge(who[r.backer_id], cid2, r.amount, r.idempotency_key))
-                         .__name__)
+            placed = app.pledges.place(who[r.backer_id], cid2, r.amount, r.idempotency_key)
+            alone.append(type(placed).__name__)
         except DomainError as error:
             alone.append(type(error).__name__)
     assert alone == kinds
@@ -408,10 +410,10 @@ def test_a_retried_request_with_the_id_spelt_differently_is_the_same_pledge(
     backer = verified_backer(app, team)
     cid = live_campaign(app, team)
     shouted = str(cid).upper()  # a client may send any spelling of the same UUID
-    first = app.pledge(backer, shouted, "500.00", "retry-me")
+    first = app.pledges.place(backer, shouted, "500.00", "retry-me")
     assert app.pledge_record(first.value).campaign_id == str(cid)
-    assert app.pledge(backer, shouted, "500.00", "retry-me").value == first.value
-    assert app.pledge(str(backer).upper(), cid, "500.00", "retry-me").value == first.value
+    assert app.pledges.place(backer, shouted, "500.00", "retry-me").value == first.value
+    assert app.pledges.place(str(backer).upper(), cid, "500.00", "retry-me").value == first.value
     assert app.campaign(cid).open_pledges == 1
 
 
@@ -425,7 +427,7 @@ def test_a_closed_or_pending_pledge_refuses_further_transitions(
     backer = verified_backer(app, team)
     cid = live_campaign(app, team)
     pid = pledge(app, backer, cid, "100.00")
-    app.amend_campaign(team.founder, cid, {"summary": "A material change."})
+    app.offerings.amend(team.founder, cid, {"summary": "A material change."})
     pending = app.pledge_record(pid)
     with business_time(clock.now()):
         with pytest.raises(Refused, match="Only an ACTIVE pledge can be settled"):

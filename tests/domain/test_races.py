@@ -24,9 +24,10 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from domain.application import Crowdfund, PledgeRequest
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from application.pledges import PledgeRequest
 from domain.campaign import CampaignStatus
-from domain.clock import SettableClock
 from domain.errors import (
     ConcurrencyConflict,
     DomainError,
@@ -84,7 +85,7 @@ def place(app: Crowdfund, out: Outcomes, backer: UUID, campaign: UUID, amount: s
           key: str) -> None:
     for _ in range(CLIENT_RETRIES):
         try:
-            written = app.pledge(backer, campaign, amount, key)
+            written = app.pledges.place(backer, campaign, amount, key)
         except ConcurrencyConflict:
             with out.lock:
                 out.conflicts += 1
@@ -257,7 +258,7 @@ def test_group_commits_race_too(store: Store, clock: SettableClock) -> None:
                 requests = [PledgeRequest(backers[2 * i + j % 2], cid, rng.choice(AMOUNTS),
                                           f"g{i}-{round_}-{j}") for j in range(5)]
                 for _ in range(CLIENT_RETRIES):
-                    results = apps[i].pledge_many(requests)
+                    results = apps[i].pledges.place_many(requests)
                     if not any(isinstance(r, ConcurrencyConflict) for r in results):
                         break
                     with out.lock:
@@ -297,7 +298,7 @@ def test_schedulers_race_to_settle_a_campaign_once(store: Store, clock: Settable
 
     def tick(app: Crowdfund) -> None:
         try:
-            app.run_due()
+            app.due.run()
         except BaseException as error:
             crashes.append(error)
 
@@ -313,7 +314,7 @@ def test_schedulers_race_to_settle_a_campaign_once(store: Store, clock: Settable
     assert {fresh.pledge_record(p).status for p in pids} == {PledgeStatus.SETTLED}
     names = Counter(type(e).__name__ for e in fresh.events.get(cid))
     assert (names["CampaignFunded"], names["CampaignSettled"]) == (1, 1)
-    assert fresh.run_due() == 0
+    assert fresh.due.run() == 0
 
 
 def test_separate_processes_race_for_the_last_places(store: Store, clock: SettableClock) -> None:
@@ -330,7 +331,8 @@ def test_separate_processes_race_for_the_last_places(store: Store, clock: Settab
     procs = []
     for p in range(processes):
         spec = {
-            "url": store.url, "now": clock.now().isoformat(), "start_at": start_at,
+            "url": store.url, "data_dir": str(store.directory), "now": clock.now().isoformat(),
+            "start_at": start_at,
             "pledges": [[str(backers[p]), str(cid), rng.choice(AMOUNTS), f"proc{p}-{n}"]
                         for n in range(per_process)],
         }

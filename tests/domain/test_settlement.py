@@ -10,11 +10,11 @@ from uuid import UUID
 
 import pytest
 
-import domain.due_work
-from domain.application import Crowdfund
+import application.due_work
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
 from domain.campaign import Campaign, CampaignStatus
 from domain.cap_table import CapTable
-from domain.clock import SettableClock
 from domain.errors import InvalidStateError, NotAllowedError, ValidationError
 from domain.offering_calendar import CALENDAR_ID
 from domain.pledge import PledgeStatus
@@ -66,7 +66,7 @@ def test_funded_campaign_settles_into_the_cap_table(
     a1, a2 = pledge(app, alice, cid, "500.00"), pledge(app, alice, cid, "250.00")
     b1 = pledge(app, bob, cid, "400.00")
     c1 = pledge(app, carol, cid, "300.00")
-    app.cancel_pledge(carol, c1)
+    app.pledges.cancel(carol, c1)
     run_to_deadline(app, clock, cid)
     campaign = assert_escrow(app, cid)
     assert campaign.status is CampaignStatus.SETTLED
@@ -82,8 +82,8 @@ def test_funded_campaign_settles_into_the_cap_table(
     assert table.total_shares * table.price_per_share == campaign.released
     tail = names(app, cid)[-3:]
     assert tail == ["CampaignFunded", "EscrowReleased", "CampaignSettled"]
-    assert str(cid) not in app._calendar().due
-    assert app.run_due() == 0  # nothing left to do; a second run writes nothing
+    assert str(cid) not in app.calendar().due
+    assert app.due.run() == 0  # nothing left to do; a second run writes nothing
     assert app.reg_cf_headroom(alice).used == D("750.00")  # settled still counts
 
 
@@ -111,8 +111,8 @@ def test_one_share_short_fails_and_refunds_everyone(
     assert app.cap_table(cid) is None
     assert app.reg_cf_headroom(alice).used == 0
     assert "CampaignFailed" in names(app, cid)
-    assert app.run_due() == 0
-    assert str(cid) not in app._calendar().due
+    assert app.due.run() == 0
+    assert str(cid) not in app.calendar().due
 
 
 def test_pending_reconfirmations_lapse_before_the_target_is_compared(
@@ -126,10 +126,10 @@ def test_pending_reconfirmations_lapse_before_the_target_is_compared(
     # it, so the deadline moves out to the end of the reconfirmation window.
     old_deadline = app.campaign(cid).terms.deadline
     clock.set(old_deadline - timedelta(days=1))
-    app.amend_campaign(team.founder, cid, {"summary": "Late material change."})
+    app.offerings.amend(team.founder, cid, {"summary": "Late material change."})
     campaign = app.campaign(cid)
     assert campaign.terms.deadline == campaign.reconfirm_by > old_deadline
-    app.reconfirm_pledge(alice, kept)
+    app.pledges.reconfirm(alice, kept)
     run_to_deadline(app, clock, cid)
     campaign = assert_escrow(app, cid)
     # 1,200 was pledged, but only 600 was still confirmed at the deadline.
@@ -146,9 +146,9 @@ def test_reconfirmed_pledges_count_at_the_deadline(
     alice, bob = verified_backer(app, team), verified_backer(app, team)
     cid = live_campaign(app, team, min_target="1000.00")
     p1, p2 = pledge(app, alice, cid, "600.00"), pledge(app, bob, cid, "600.00")
-    app.amend_campaign(team.founder, cid, {"summary": "Material."})
-    app.reconfirm_pledge(alice, p1)
-    app.reconfirm_pledge(bob, p2)
+    app.offerings.amend(team.founder, cid, {"summary": "Material."})
+    app.pledges.reconfirm(alice, p1)
+    app.pledges.reconfirm(bob, p2)
     run_to_deadline(app, clock, cid)
     assert app.campaign(cid).status is CampaignStatus.SETTLED
 
@@ -156,7 +156,7 @@ def test_reconfirmed_pledges_count_at_the_deadline(
 def test_settlement_and_refunds_in_chunks(
     app: Crowdfund, team: Staff, clock: SettableClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(domain.due_work, "CHUNK", 2)
+    monkeypatch.setattr(application.due_work, "CHUNK", 2)
     backers = [verified_backer(app, team) for _ in range(5)]
     funded = live_campaign(app, team, min_target="1000.00")
     failed = live_campaign(app, team, min_target="9000.00")
@@ -181,13 +181,13 @@ def test_the_escrow_invariant_through_a_busy_life(
     cid = live_campaign(app, team, min_target="2000.00", max_target="5000.00")
     pids = [pledge(app, b, cid, f"{(i + 1) * 300}.00") for i, b in enumerate(backers)]
     assert_escrow(app, cid)
-    app.cancel_pledge(backers[0], pids[0])
+    app.pledges.cancel(backers[0], pids[0])
     assert_escrow(app, cid)
-    app.amend_campaign(team.founder, cid, {"summary": "Material."})
-    app.reconfirm_pledge(backers[1], pids[1])
-    app.reconfirm_pledge(backers[3], pids[3])
+    app.offerings.amend(team.founder, cid, {"summary": "Material."})
+    app.pledges.reconfirm(backers[1], pids[1])
+    app.pledges.reconfirm(backers[3], pids[3])
     clock.set(app.campaign(cid).reconfirm_by)  # type: ignore[arg-type]
-    app.run_due()  # pids[2] lapses
+    app.due.run()  # pids[2] lapses
     assert_escrow(app, cid)
     pledge(app, backers[2], cid, "900.00")
     assert app.campaign(cid).held == D("2700.00")
@@ -214,7 +214,7 @@ def test_a_distribution_that_does_not_divide_evenly(
     app: Crowdfund, team: Staff, settled: tuple[UUID, list[UUID]]
 ) -> None:
     cid, backers = settled
-    written = app.declare_distribution(team.founder, cid, "100.00")
+    written = app.offerings.declare_distribution(team.founder, cid, "100.00")
     table = app.cap_table(cid)
     assert table is not None and table.distributions == 1
     event: Any = list(app.events.get(table.id))[-1]
@@ -233,15 +233,15 @@ def test_distribution_rules(
     cid, backers = settled
     head = app.head_position()
     with pytest.raises(NotAllowedError):
-        app.declare_distribution(backers[0], cid, "100.00")
+        app.offerings.declare_distribution(backers[0], cid, "100.00")
     for bad in ("0", "-1.00", "10.001", "abc"):
         with pytest.raises(ValidationError):
-            app.declare_distribution(team.founder, cid, bad)
+            app.offerings.declare_distribution(team.founder, cid, bad)
     assert app.head_position() == head
     live = live_campaign(app, team)
     head = app.head_position()
     with pytest.raises(InvalidStateError) as caught:
-        app.declare_distribution(team.founder, live, "100.00")
+        app.offerings.declare_distribution(team.founder, live, "100.00")
     assert caught.value.code == "CAMPAIGN_NOT_SETTLED"
     assert app.head_position() == head
     assert app.cap_table(cid).distributions == 0  # type: ignore[union-attr]
@@ -255,6 +255,6 @@ def test_the_calendar_tracks_what_falls_due(
     assert calendar.due[str(cid)] == app.campaign(cid).terms.deadline
     backer = verified_backer(app, team)
     pledge(app, backer, cid, "100.00")
-    app.amend_campaign(team.founder, cid, {"summary": "Material."})
+    app.offerings.amend(team.founder, cid, {"summary": "Material."})
     calendar = app.repository.get(CALENDAR_ID)
     assert calendar.due[str(cid)] == app.campaign(cid).reconfirm_by

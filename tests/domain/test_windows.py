@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from domain.application import Crowdfund
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
 from domain.campaign import CampaignStatus
-from domain.clock import SettableClock
 from domain.errors import InvalidStateError
 from domain.pledge import PledgeStatus
 from tests.scenario import Staff, approved_campaign, live_campaign, pledge, staff, verified_backer
@@ -38,11 +38,11 @@ def test_reg_cf_cancellation_until_one_second_before_the_cutoff(
     early, late = pledge(app, backer, cid, "100.00"), pledge(app, backer, cid, "200.00")
     assert app.pledge_record(early).cancellable_until == cutoff
     clock.set(cutoff - SECOND)
-    app.cancel_pledge(backer, early)
+    app.pledges.cancel(backer, early)
     assert app.pledge_record(early).status is PledgeStatus.CANCELLED
     clock.set(cutoff)
     with pytest.raises(InvalidStateError) as caught:
-        app.cancel_pledge(backer, late)
+        app.pledges.cancel(backer, late)
     assert closed_window(caught)
     assert app.pledge_record(late).status is PledgeStatus.ACTIVE
 
@@ -60,7 +60,7 @@ def test_reg_cf_pledges_in_the_final_48_hours_cannot_be_cancelled(
     at_cutoff = pledge(app, backer, cid, "100.00")
     assert app.pledge_record(at_cutoff).cancellable_until is None
     with pytest.raises(InvalidStateError) as caught:
-        app.cancel_pledge(backer, at_cutoff)
+        app.pledges.cancel(backer, at_cutoff)
     assert closed_window(caught)
 
 
@@ -71,10 +71,10 @@ def test_reg_cf_window_follows_an_extended_deadline(
     cid = live_campaign(app, team)
     deadline = app.campaign(cid).terms.deadline
     pid = pledge(app, backer, cid, "100.00")
-    app.amend_campaign(team.founder, cid, {"deadline": deadline + timedelta(days=7)})
-    app.reconfirm_pledge(backer, pid)
+    app.offerings.amend(team.founder, cid, {"deadline": deadline + timedelta(days=7)})
+    app.pledges.reconfirm(backer, pid)
     clock.set(deadline - timedelta(hours=48))  # the old cutoff
-    app.cancel_pledge(backer, pid)
+    app.pledges.cancel(backer, pid)
 
 
 # ECSP: 4 calendar days to revoke (Art. 22) -----------------------------------------------
@@ -89,10 +89,10 @@ def test_ecsp_reflection_period_is_four_days_to_the_second(
     first, second = pledge(app, backer, cid, "100.00"), pledge(app, backer, cid, "200.00")
     assert app.pledge_record(first).cancellable_until == placed + timedelta(days=4)
     clock.set(placed + timedelta(days=4) - SECOND)
-    app.cancel_pledge(backer, first)
+    app.pledges.cancel(backer, first)
     clock.set(placed + timedelta(days=4))
     with pytest.raises(InvalidStateError) as caught:
-        app.cancel_pledge(backer, second)
+        app.pledges.cancel(backer, second)
     assert closed_window(caught)
 
 
@@ -106,8 +106,8 @@ def test_ecsp_reflection_period_runs_per_pledge(
     second = pledge(app, backer, cid, "100.00")
     clock.advance(days=2)  # 5 days after the first, 2 after the second
     with pytest.raises(InvalidStateError):
-        app.cancel_pledge(backer, first)
-    app.cancel_pledge(backer, second)
+        app.pledges.cancel(backer, first)
+    app.pledges.cancel(backer, second)
 
 
 def test_ecsp_reflection_period_ends_at_the_deadline(
@@ -122,10 +122,10 @@ def test_ecsp_reflection_period_ends_at_the_deadline(
     # The pledge keeps its whole reflection period; the deadline cuts it short.
     assert app.pledge_record(pid).cancellable_until == deadline + timedelta(days=3)
     clock.set(deadline - SECOND)
-    app.cancel_pledge(backer, pid)
+    app.pledges.cancel(backer, pid)
     clock.set(deadline)
     with pytest.raises(InvalidStateError, match="deadline passed"):
-        app.cancel_pledge(backer, late)
+        app.pledges.cancel(backer, late)
 
 
 def test_ecsp_pledges_are_not_subject_to_the_48_hour_rule(
@@ -136,7 +136,7 @@ def test_ecsp_pledges_are_not_subject_to_the_48_hour_rule(
     clock.set(app.campaign(cid).terms.deadline - timedelta(hours=47))
     pid = pledge(app, backer, cid, "100.00")
     clock.advance(hours=46)
-    app.cancel_pledge(backer, pid)
+    app.pledges.cancel(backer, pid)
 
 
 # Material change: 5 business days to reconfirm (Rule 304(c)) ----------------------------
@@ -154,7 +154,7 @@ def test_reconfirm_by_is_five_business_days_later(
     pid = pledge(app, backer, cid, "100.00")
     clock.advance(days=offset_days)
     changed_at = clock.now()
-    app.amend_campaign(team.founder, cid, {"summary": f"Change on day {offset_days}"})
+    app.offerings.amend(team.founder, cid, {"summary": f"Change on day {offset_days}"})
     reconfirm_by = app.pledge_record(pid).reconfirm_by
     assert reconfirm_by == changed_at + timedelta(days=expected_days)
     assert reconfirm_by.weekday() < 5
@@ -167,26 +167,26 @@ def test_reconfirmation_window_to_the_second(
     backer = verified_backer(app, team)
     cid = live_campaign(app, team)
     in_time, too_late = pledge(app, backer, cid, "100.00"), pledge(app, backer, cid, "200.00")
-    app.amend_campaign(team.founder, cid, {"summary": "Material."})
+    app.offerings.amend(team.founder, cid, {"summary": "Material."})
     reconfirm_by = app.campaign(cid).reconfirm_by
     assert reconfirm_by is not None
     clock.set(reconfirm_by - SECOND)
-    app.reconfirm_pledge(backer, in_time)
-    assert app.run_due() == 0  # not due yet: nothing written
+    app.pledges.reconfirm(backer, in_time)
+    assert app.due.run() == 0  # not due yet: nothing written
     assert app.pledge_record(too_late).status is PledgeStatus.PENDING_RECONFIRMATION
     clock.set(reconfirm_by)
     with pytest.raises(InvalidStateError) as caught:
-        app.reconfirm_pledge(backer, too_late)
+        app.pledges.reconfirm(backer, too_late)
     assert caught.value.code == "RECONFIRMATION_EXPIRED"
     # The scheduler cancels what was not reconfirmed, and frees its room and cap.
-    assert app.run_due() > 0
+    assert app.due.run() > 0
     assert app.pledge_record(too_late).status is PledgeStatus.CANCELLED
     assert app.pledge_record(in_time).status is PledgeStatus.ACTIVE
     campaign = app.campaign(cid)
     assert (campaign.held, campaign.open_pledges, campaign.reconfirm_by) == (100, 1, None)
     assert campaign.status is CampaignStatus.LIVE
     assert app.reg_cf_headroom(backer).used == 100
-    assert app.run_due() == 0  # nothing more is due
+    assert app.due.run() == 0  # nothing more is due
 
 
 def test_a_pending_pledge_may_be_cancelled_inside_the_final_48_hours(
@@ -196,8 +196,8 @@ def test_a_pending_pledge_may_be_cancelled_inside_the_final_48_hours(
     cid = live_campaign(app, team)
     pid = pledge(app, backer, cid, "100.00")
     clock.set(app.campaign(cid).terms.deadline - timedelta(hours=24))
-    app.amend_campaign(team.founder, cid, {"summary": "Late material change."})
-    app.cancel_pledge(backer, pid)
+    app.offerings.amend(team.founder, cid, {"summary": "Late material change."})
+    app.pledges.cancel(backer, pid)
     assert app.pledge_record(pid).status is PledgeStatus.CANCELLED
 
 
@@ -212,11 +212,11 @@ def test_the_deadline_closes_the_campaign_at_that_second(
     pledge(app, backer, cid, "1000.00")
     deadline = app.campaign(cid).terms.deadline
     clock.set(deadline - SECOND)
-    assert app.run_due() == 0
+    assert app.due.run() == 0
     assert app.campaign(cid).status is CampaignStatus.LIVE
     pledge(app, backer, cid, "100.00")
     clock.set(deadline)
-    assert app.run_due() > 0
+    assert app.due.run() > 0
     assert app.campaign(cid).status is CampaignStatus.SETTLED
 
 
@@ -226,7 +226,7 @@ def test_reg_cf_launch_needs_21_days_to_the_second(
     short = approved_campaign(app, team, deadline=clock.now() + timedelta(days=21) - SECOND)
     exact = approved_campaign(app, team, deadline=clock.now() + timedelta(days=21))
     with pytest.raises(InvalidStateError) as caught:
-        app.launch_campaign(team.founder, short)
+        app.offerings.launch(team.founder, short)
     assert caught.value.code == "OFFERING_PERIOD_TOO_SHORT"
-    app.launch_campaign(team.founder, exact)
+    app.offerings.launch(team.founder, exact)
     assert app.campaign(exact).status is CampaignStatus.LIVE

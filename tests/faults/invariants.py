@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from crowdfund.audit import verify_chains
-from domain.application import Crowdfund
+from application.audit import verify_chains
+from application.crowdfund import Crowdfund
 from projections import tables as t
 from projections.db import make_engine
 from projections.rebuild import rebuild_read_models

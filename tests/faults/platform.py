@@ -38,12 +38,12 @@ import httpx
 import psycopg
 from eventsourcing.cipher import AESCipher
 
-from crowdfund.composition import build_application, read_model_url
+from application.clock import SystemClock
+from application.crowdfund import Crowdfund
+from crowdfund.bootstrap import open_application, read_model_url
+from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
-from domain.application import Crowdfund
-from domain.clock import SystemClock
 from projections.queries import ReadModels
-from workers.broker import EmbeddedBroker
 
 CROWDFUND = str(Path(sys.executable).with_name("crowdfund"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -287,7 +287,7 @@ class Platform:
 
     def open_app(self) -> Crowdfund:
         """A fresh application on the event store (its own cache: what a new process sees)."""
-        return build_application(self.settings, SystemClock(), dev=False)
+        return open_application(self.settings, SystemClock(), dev=False)
 
     @property
     def read_model_url(self) -> str:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from crowdfund.runtime import bootstrap_admin
+from application.clock import SystemClock
+from crowdfund.bootstrap import bootstrap_admin
 from crowdfund.settings import Settings
-from domain.clock import SystemClock
 from domain.user import Role
 from tests.conftest import Store
 from tests.faults.platform import READY, Component, Platform, free_port

@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from api.security import TokenSigner
-from domain.application import Crowdfund
-from domain.clock import SystemClock
+from application.clock import SystemClock
+from application.crowdfund import Crowdfund
 from domain.rulebook import reg_cf_limit
 from domain.user import Role
 
@@ -98,20 +98,20 @@ def build_world(app: Crowdfund, secret: str, *, short_waves: int = 1,
 
     def campaign(name: str, regime: str, price: str, min_pledge: str, min_target: str,
                  max_target: str, deadline: datetime) -> None:
-        founder = app.register_user(f"founder-{name}-{tag}@example.test", f"Founder {name}",
+        founder = app.accounts.register(f"founder-{name}-{tag}@example.test", f"Founder {name}",
                                     PASSWORD_HASH).value
-        cid = app.draft_campaign(
+        cid = app.offerings.draft(
             founder, title=f"Fault run {name}", summary="Under fire.", regime=regime,
             min_target=min_target, max_target=max_target, min_pledge=min_pledge,
             price_per_share=price, deadline=deadline,
         ).value
-        app.submit_campaign(founder, cid)
-        app.approve_campaign(officer, cid)
-        app.launch_campaign(founder, cid)
+        app.offerings.submit(founder, cid)
+        app.offerings.approve(officer, cid)
+        app.offerings.launch(founder, cid)
         offerings.append(Offering(name, str(cid), regime, Decimal(price), Decimal(min_pledge),
                                   Decimal(min_target), Decimal(max_target), deadline))
 
-    officer = app.register_user(f"officer-{tag}@example.test", "Officer", PASSWORD_HASH,
+    officer = app.accounts.register(f"officer-{tag}@example.test", "Officer", PASSWORD_HASH,
                                 (Role.BACKER, Role.FOUNDER, Role.RISK_OFFICER)).value
     # The short offerings first: their deadlines are counted from now.
     first = now + SHORT_FIRST_DEADLINE
@@ -132,13 +132,13 @@ def build_world(app: Crowdfund, secret: str, *, short_waves: int = 1,
             number += 1
             email = f"backer{number}-{tag}@faults.example"
             legal = f"Faultrun Backer{number} Q{tag}"
-            uid = app.register_user(email, f"Backer {number}", PASSWORD_HASH).value
-            app.submit_investor_profile(
+            uid = app.accounts.register(email, f"Backer {number}", PASSWORD_HASH).value
+            app.accounts.submit_investor_profile(
                 uid, legal_name=legal, date_of_birth="1971-02-13", country="US",
                 annual_income=income, net_worth=worth, accredited=accredited,
                 knowledge_test_passed=True,
             )
-            app.verify_investor(officer, uid)
+            app.accounts.verify_investor(officer, uid)
             roles = list(app.user(uid).roles)
             backers.append(Backer(str(uid), tokens.issue(str(uid), roles), email, legal,
                                   Decimal(income), Decimal(worth), accredited))

@@ -17,20 +17,21 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crowdfund.composition import read_model_url
+from application.clock import SettableClock
+from crowdfund.bootstrap import event_log, kafka_topic, read_model_url
+from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
-from domain.clock import SettableClock
 from projections import tables as t
 from projections.db import make_engine
 from projections.queries import ReadModels
 from projections.rebuild import rebuild_read_models
 from projections.source import StoreLog
 from tests.conftest import Store
-from workers.broker import EmbeddedBroker
 from workers.projections import ProjectionWorker
 from workers.relay import run_relay
 
 ROOT = Path(__file__).resolve().parents[2]
+CROWDFUND = str(Path(sys.executable).with_name("crowdfund"))
 PARTITIONS = 4
 TRACKING = {"proj_tracking", "relay_progress", "relay_partitions"}
 
@@ -81,6 +82,7 @@ class Pipeline:
         self.clock = clock
         self.bootstrap = bootstrap
         self.cipher_key = cipher_key
+        self.topic = kafka_topic(settings, bootstrap)
         self.running: dict[asyncio.Task[None], asyncio.Event] = {}
         self.workers: dict[int, ProjectionWorker] = {}
         self.tasks_of: dict[int, asyncio.Task[None]] = {}
@@ -93,11 +95,12 @@ class Pipeline:
 
     def start_relay(self) -> asyncio.Task[None]:
         app = self.store.open(self.clock, cipher_key=self.cipher_key)
-        return self._start(lambda stop: run_relay(self.settings, app, self.bootstrap, stop))
+        return self._start(lambda stop: run_relay(
+            read_model_url(self.settings), event_log(app), self.topic, stop))
 
     def start_projections(self, group: str | None = None) -> ProjectionWorker:
         app = self.store.open(self.clock, cipher_key=self.cipher_key)
-        worker = ProjectionWorker(self.settings, StoreLog(app), self.bootstrap,
+        worker = ProjectionWorker(read_model_url(self.settings), event_log(app), self.topic,
                                   group=group or f"g-{self.settings.topic}")
         self.workers[id(worker)] = worker
         task = self._start(worker.run)
@@ -182,7 +185,7 @@ def assert_same(live: dict[str, list[Any]], expected: dict[str, list[Any]]) -> N
 
 
 class Worker:
-    """`python -m workers.<name>` as a child process that can be SIGKILLed."""
+    """`crowdfund worker <name>` as a child process that can be SIGKILLed."""
 
     def __init__(self, name: str, settings: Settings, log_dir: Path) -> None:
         self.name = name
@@ -198,11 +201,12 @@ class Worker:
             "CROWDFUND_TOPIC": self.settings.topic,
             "CROWDFUND_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
             "CROWDFUND_DATA_DIR": str(self.settings.data_dir),
+            "CROWDFUND_SECRET_KEY": "a-worker-secret-that-is-long-enough-to-sign",
         }
         env.pop("CROWDFUND_CIPHER_KEY", None)
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", f"workers.{self.name}", *args], cwd=ROOT, env=env,
+                [CROWDFUND, "worker", self.name, *args], cwd=ROOT, env=env,
                 stdout=out, stderr=subprocess.STDOUT,
             )
         return self

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from crowdfund.composition import read_model_url
+from application.clock import SettableClock
+from crowdfund.bootstrap import kafka_topic, read_model_url
 from crowdfund.settings import Settings
-from domain.clock import SettableClock
 from domain.rulebook import Regime
 from projections.envelope import (
     MAX_MESSAGE_BYTES,
@@ -142,8 +142,8 @@ def test_queries_page_and_derive(
     reg_cf = models.pledge(str(reg_cf_pledge))
     eu = models.pledge(str(ecsp_pledge))
     assert reg_cf is not None and eu is not None
-    assert reg_cf.cancellable_until == START + timedelta(days=30) - timedelta(hours=48)
-    assert eu.cancellable_until == START + timedelta(days=4)  # the reflection period
+    assert reg_cf.campaign_deadline == START + timedelta(days=30)  # the window follows it
+    assert eu.reflection_ends == START + timedelta(days=4)  # the reflection period
     page = models.pledges_for_campaign(str(campaigns[0]), first=10)
     assert page.total_count == 1 and page.items[0].id == str(reg_cf_pledge)
     assert [p.id for p in models.pledges_for_backer(str(backer))] == [
@@ -172,7 +172,9 @@ def test_an_oversized_event_travels_without_its_payload(
     assert len(value) < MAX_MESSAGE_BYTES and b"filler" not in value
     message = decode(value)
     assert not message.complete and message.record.position == record.position
-    worker = ProjectionWorker(settings, history_log, "127.0.0.1:9")
+    worker = ProjectionWorker(
+        read_model_url(settings), history_log, kafka_topic(settings, "127.0.0.1:9")
+    )
     (completed,) = worker._completed([message])
     assert completed.complete and completed.record == record  # read from the store
     worker.projector.engine.dispose()

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from application.clock import SettableClock
+from crowdfund.bootstrap import read_model_url
 from crowdfund.settings import Settings
-from domain.clock import SettableClock
 from projections.queries import ReadModels
-from projections.rebuild import rebuild
+from projections.rebuild import rebuild_read_models
+from projections.source import StoreLog
 from tests.conftest import Store
 from tests.projections.conftest import Pipeline, assert_same, caught_up, dump, reference
 from tests.projections.workload import realistic
@@ -29,10 +31,16 @@ async def test_rebuild_equals_live_row_for_row(
     live = dump(read_models.engine)
     assert live["rm_pledges"] and live["rm_distributions"] and live["rm_holdings"]
 
-    report = await asyncio.to_thread(rebuild, settings, None)  # a fresh app, as the CLI does
+    report = await asyncio.to_thread(  # a fresh app, as the CLI does
+        rebuild_read_models, read_model_url(settings), StoreLog(store.open()), None,
+        settings.topic_partitions,
+    )
     assert report.through == app.head_position() and len(report.models) == 8
     assert dump(read_models.engine) == live
-    await asyncio.to_thread(rebuild, settings, "pledges", app=app)
+    await asyncio.to_thread(
+        rebuild_read_models, read_model_url(settings), StoreLog(app), "pledges",
+        settings.topic_partitions,
+    )
     assert dump(read_models.engine) == live
 
     # The live workers carry on from where the rebuild left the tables.
@@ -43,4 +51,4 @@ async def test_rebuild_equals_live_row_for_row(
 
 def test_rebuild_names_a_read_model(store: Store, settings: Settings) -> None:
     with pytest.raises(KeyError, match="no read model 'nope'"):
-        rebuild(settings, "nope")
+        rebuild_read_models(read_model_url(settings), StoreLog(store.open()), "nope", 2)

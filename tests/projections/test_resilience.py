@@ -11,10 +11,11 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from crowdfund.composition import read_model_url
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from crowdfund.bootstrap import read_model_url
+from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
-from domain.application import Crowdfund
-from domain.clock import SettableClock
 from projections import tables as t
 from projections.queries import ReadModels
 from tests.conftest import Store
@@ -30,7 +31,6 @@ from tests.projections.conftest import (
 )
 from tests.projections.workload import realistic
 from tests.scenario import live_campaign, pledge, staff, verified_backer
-from workers.broker import EmbeddedBroker
 
 
 def hot_campaign(app: Crowdfund, backers: int = 8) -> tuple[UUID, list[UUID]]:

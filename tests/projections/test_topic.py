@@ -8,8 +8,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from eventsourcing.cipher import AESCipher
 
+from application.clock import SettableClock
+from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
-from domain.clock import SettableClock
 from domain.user import User
 from projections.envelope import partition_for
 from projections.queries import ReadModels
@@ -17,7 +18,6 @@ from tests.conftest import Store
 from tests.projections.conftest import PARTITIONS, Pipeline, caught_up
 from tests.projections.workload import EMAIL_DOMAIN, INCOMES, LEGAL_NAME, NET_WORTHS, realistic
 from tests.scenario import PASSWORD_HASH
-from workers.broker import EmbeddedBroker
 
 KEYS = {"schema", "position", "streamId", "streamType", "version", "type", "occurredAt",
         "payload", "hash", "prevHash"}

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
-from domain.application import Crowdfund
-from domain.clock import SettableClock
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
 from domain.rulebook import Regime
 from tests.scenario import (
     approved_campaign,
@@ -50,10 +50,10 @@ def realistic(app: Crowdfund, clock: SettableClock) -> History:
     live = live_campaign(app, team, title="Stays live", days=200)
     approved_campaign(app, team, title="Approved only")
     rejected = draft_campaign(app, team, title="Rejected")
-    app.submit_campaign(team.founder, rejected)
-    app.reject_campaign(team.risk_officer, rejected, "Incomplete disclosures")
+    app.offerings.submit(team.founder, rejected)
+    app.offerings.reject(team.risk_officer, rejected, "Incomplete disclosures")
     in_review_2 = draft_campaign(app, team, title="In review")
-    app.submit_campaign(team.founder, in_review_2)
+    app.offerings.submit(team.founder, in_review_2)
     history = History(settled, failed, in_review_2, live, backers)
     for n, backer in enumerate(backers):
         history.pledges.append(pledge(app, backer, settled, f"{(n + 1) * 400}.00"))
@@ -61,18 +61,18 @@ def realistic(app: Crowdfund, clock: SettableClock) -> History:
         history.pledges.append(pledge(app, backer, live, "100.00"))
     extra = pledge(app, backers[0], settled, "100.00")
     history.cancelled = extra
-    app.cancel_pledge(backers[0], extra)
+    app.pledges.cancel(backers[0], extra)
     clock.advance(days=1)
-    app.amend_campaign(team.founder, settled, {"maxTarget": "9000.00"})
-    app.post_update(team.founder, settled, "Progress", "We hired a CFO.")
+    app.offerings.amend(team.founder, settled, {"maxTarget": "9000.00"})
+    app.offerings.post_update(team.founder, settled, "Progress", "We hired a CFO.")
     pledges_on_settled = [history.pledges[i] for i in (0, 3)]
     for backer, pid in zip(backers[:2], pledges_on_settled, strict=True):
-        app.reconfirm_pledge(backer, pid)
+        app.pledges.reconfirm(backer, pid)
     clock.advance(days=10)  # backer 3's reconfirmation lapses
-    app.run_due()
+    app.due.run()
     clock.advance(days=15)
-    app.run_due()  # ECSP campaign fails: refunds
+    app.due.run()  # ECSP campaign fails: refunds
     clock.set(app.campaign(settled).terms.deadline + timedelta(minutes=1))
-    app.run_due()  # REG_CF campaign funded and settled
-    app.declare_distribution(team.founder, settled, "123.45")
+    app.due.run()  # REG_CF campaign funded and settled
+    app.offerings.declare_distribution(team.founder, settled, "123.45")
     return history

@@ -18,8 +18,9 @@ from uuid import UUID
 
 import psycopg
 
-from crowdfund.settings import eventsourcing_env
-from domain.application import Crowdfund, Written
+from adapters.event_store import eventsourcing_env
+from application.crowdfund import Crowdfund
+from application.unit_of_work import Written
 from domain.chain import GENESIS, hash_of
 from domain.clock import Clock
 from domain.errors import DomainError

@@ -39,10 +39,12 @@ from uuid import UUID
 
 import pytest
 
-from domain.application import Crowdfund, PledgeRequest, Written
-from domain.clock import SettableClock
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from application.pledge_desk import PledgeDesk
+from application.pledges import PledgeRequest
+from application.unit_of_work import Written
 from domain.errors import ConcurrencyConflict, DomainError
-from domain.pledge_desk import PledgeDesk
 from domain.user import Role
 from tests.reliability import model as m
 from tests.reliability.support import (
@@ -132,35 +134,35 @@ class World:
 def build_world(schema: Schema) -> World:
     clock = SettableClock(START)
     app = schema.open(clock)
-    admin = app.register_user("admin@example.test", "Admin", PASSWORD_HASH,
+    admin = app.accounts.register("admin@example.test", "Admin", PASSWORD_HASH,
                               (Role.BACKER, Role.FOUNDER, Role.ADMIN)).value
-    officer = app.register_user("officer@example.test", "Officer", PASSWORD_HASH).value
-    app.grant_role(admin, officer, Role.RISK_OFFICER)
-    founder = str(app.register_user("founder@example.test", "Founder", PASSWORD_HASH).value)
+    officer = app.accounts.register("officer@example.test", "Officer", PASSWORD_HASH).value
+    app.accounts.grant_role(admin, officer, Role.RISK_OFFICER)
+    founder = str(app.accounts.register("founder@example.test", "Founder", PASSWORD_HASH).value)
     model = m.Model(staff={str(admin), str(officer)})
     backers = []
     for n, (income, worth, accredited, sophisticated, other) in enumerate(BACKERS):
-        bid = str(app.register_user(f"backer{n}@example.test", f"B{n}", PASSWORD_HASH).value)
-        app.submit_investor_profile(
+        bid = str(app.accounts.register(f"backer{n}@example.test", f"B{n}", PASSWORD_HASH).value)
+        app.accounts.submit_investor_profile(
             bid, legal_name=f"Backer {n}", date_of_birth="1985-01-01", country="US",
             annual_income=income, net_worth=worth, accredited=accredited,
             sophisticated=sophisticated, other_reg_cf_investments_12m=other,
             knowledge_test_passed=True,
         )
-        app.verify_investor(officer, bid)
+        app.accounts.verify_investor(officer, bid)
         model.add_backer(bid, m.Profile(Decimal(income), Decimal(worth), accredited,
                                         sophisticated, True, Decimal(other)), m.KYC_VERIFIED)
         backers.append(bid)
     campaigns = {}
     for name, (regime, low, high, min_pledge, price, days) in CAMPAIGNS.items():
         deadline = START + timedelta(days=days)
-        cid = app.draft_campaign(
+        cid = app.offerings.draft(
             founder, title=f"Campaign {name}", summary="Races.", regime=regime, min_target=low,
             max_target=high, min_pledge=min_pledge, price_per_share=price, deadline=deadline,
         ).value
-        app.submit_campaign(founder, cid)
-        app.approve_campaign(officer, cid)
-        app.launch_campaign(founder, cid)
+        app.offerings.submit(founder, cid)
+        app.offerings.approve(officer, cid)
+        app.offerings.launch(founder, cid)
         model.add_campaign(str(cid), founder, regime, m.Terms(
             f"Campaign {name}", Decimal(low), Decimal(high), Decimal(min_pledge),
             Decimal(price), deadline), START)
@@ -211,7 +213,7 @@ class Client:
                 self.world.sent.append(args)
         request = (args["backer"], args["campaign"], args["amount"], args["key"], args["ack"])
         desk = self.desk if not retry or RETRIES_RACE else None
-        place = desk.pledge if desk is not None else self.app.pledge
+        place = desk.pledge if desk is not None else self.app.pledges.place
         self.call("pledge", args, lambda: place(*request))
         if not RETRIES_RACE:
             with self.world.lock:
@@ -221,7 +223,7 @@ class Client:
         batch = [self.new_pledge() for _ in range(self.rng.randint(2, 4))]
         start = self.app.head_position()
         now = self.world.clock.now()
-        answers = self.app.pledge_many([
+        answers = self.app.pledges.place_many([
             PledgeRequest(a["backer"], a["campaign"], a["amount"], a["key"], a["ack"])
             for a in batch
         ])
@@ -252,7 +254,7 @@ class Client:
             backer, key, pledge_id, _ = self.rng.choice(pool)
         actor = backer if self.rng.random() < 0.9 else self.rng.choice(self.world.backers)
         args = {"actor": actor, "pledge": (backer, key)}
-        command = self.app.cancel_pledge if kind == "cancel" else self.app.reconfirm_pledge
+        command = self.app.pledges.cancel if kind == "cancel" else self.app.pledges.reconfirm
         self.call(kind, args, lambda: command(actor, pledge_id))
 
     def run(self, ops: int) -> None:
@@ -470,7 +472,7 @@ def check_races(schema: Schema, seed: int) -> None:
         for _ in range(1 if REFUSALS_FRESH else 5):
             op = client.call("amend", {"actor": world.founder, "campaign": world.campaigns["C"],
                                        "changes": changes},
-                             lambda: processes[0].amend_campaign(world.founder,
+                             lambda: processes[0].offerings.amend(world.founder,
                                                                 world.campaigns["C"], changes))
             if op.ok or op.refusal is None or op.refusal[1] != "PLEDGE_CLOSED":
                 break
@@ -487,7 +489,7 @@ def check_races(schema: Schema, seed: int) -> None:
         for now, extra in rounds:
             if now > world.clock.now():
                 world.clock.set(now)
-                processes[0].run_due()
+                processes[0].due.run()
                 world.model.advance(now)
             world.asked = [(key[0], key[1], names.pledge_ids[key], p.campaign)
                            for key, p in world.model.pledges.items() if p.status == m.PENDING]
@@ -509,7 +511,7 @@ def check_races(schema: Schema, seed: int) -> None:
 
     def scheduler(app: Crowdfund) -> None:
         barrier.wait()
-        app.run_due()
+        app.due.run()
 
     threads = [threading.Thread(target=scheduler, args=(app,)) for app in processes]
     for thread in threads:

@@ -37,10 +37,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from domain.application import Crowdfund, PledgeRequest, Written
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from application.pledges import PledgeRequest
+from application.unit_of_work import Written
 from domain.campaign import Campaign
 from domain.cap_table import CapTable
-from domain.clock import SettableClock
 from domain.errors import DomainError
 from domain.offering_calendar import OfferingCalendar
 from domain.user import Role, User
@@ -81,7 +83,7 @@ class SnapshottingCrowdfund(Crowdfund):
     so that every example also loads aggregates from snapshots."""
 
     name = "Crowdfund"  # the same tables as the production class
-    snapshotting_intervals = {Campaign: 5, User: 4, CapTable: 2, OfferingCalendar: 3}
+    snapshot_intervals = {Campaign: 5, User: 4, CapTable: 2, OfferingCalendar: 3}
 
 
 # Inputs ------------------------------------------------------------------------------------
@@ -167,12 +169,12 @@ class CrowdfundMachine(RuleBasedStateMachine):
         self.keys = itertools.count()
         self.unchecked = True  # until a step's comparison passed
         app = self.app
-        self.admin = str(app.register_user("admin@example.test", "Admin", PASSWORD_HASH,
+        self.admin = str(app.accounts.register("admin@example.test", "Admin", PASSWORD_HASH,
                                            (Role.BACKER, Role.FOUNDER, Role.ADMIN)).value)
-        self.officer = str(app.register_user("officer@example.test", "Officer",
+        self.officer = str(app.accounts.register("officer@example.test", "Officer",
                                              PASSWORD_HASH).value)
-        app.grant_role(self.admin, self.officer, Role.RISK_OFFICER)
-        self.founder = str(app.register_user("founder@example.test", "Founder",
+        app.accounts.grant_role(self.admin, self.officer, Role.RISK_OFFICER)
+        self.founder = str(app.accounts.register("founder@example.test", "Founder",
                                              PASSWORD_HASH).value)
         self.model.staff = {self.admin, self.officer}
 
@@ -199,7 +201,7 @@ class CrowdfundMachine(RuleBasedStateMachine):
         )
 
     def submit_profile(self, backer: str, profile: m.Profile) -> None:
-        self.app.submit_investor_profile(
+        self.app.accounts.submit_investor_profile(
             backer, legal_name="Model Backer", date_of_birth="1980-05-17", country="US",
             annual_income=str(profile.annual_income), net_worth=str(profile.net_worth),
             accredited=profile.accredited, sophisticated=profile.sophisticated,
@@ -214,14 +216,14 @@ class CrowdfundMachine(RuleBasedStateMachine):
         if regime == "REG_CF" and deadline < self.now + m.REG_CF_MIN_OPEN:
             deadline = self.now + m.REG_CF_MIN_OPEN + timedelta(hours=spec["hours"])
         app = self.app
-        cid = app.draft_campaign(
+        cid = app.offerings.draft(
             self.founder, title="Test offering", summary="Model-based test.", regime=regime,
             min_target=min_target, max_target=max_target, min_pledge=spec["min_pledge"],
             price_per_share=spec["price_per_share"], deadline=deadline,
         ).value
-        app.submit_campaign(self.founder, cid)
-        app.approve_campaign(self.officer, cid)
-        app.launch_campaign(self.founder, cid)
+        app.offerings.submit(self.founder, cid)
+        app.offerings.approve(self.officer, cid)
+        app.offerings.launch(self.founder, cid)
         terms = m.Terms("Test offering", Decimal(min_target), Decimal(max_target),
                         Decimal(spec["min_pledge"]), Decimal(spec["price_per_share"]), deadline)
         self.model.add_campaign(str(cid), self.founder, regime, terms, self.now)
@@ -234,7 +236,7 @@ class CrowdfundMachine(RuleBasedStateMachine):
         expected = model_outcome(
             lambda: self.model.pledge(backer, campaign, amount, key, acknowledge_risk, now)
         )
-        real = real_outcome(lambda: self.app.pledge(backer, campaign, amount, key,
+        real = real_outcome(lambda: self.app.pledges.place(backer, campaign, amount, key,
                                                     acknowledge_risk))
         self.both("pledge", real, expected, f"pledge {amount} by {backer} to {campaign} ({key})")
         if not real.ok:
@@ -246,14 +248,14 @@ class CrowdfundMachine(RuleBasedStateMachine):
     def cancel_pledge(self, actor: str, pledge: tuple[str, str]) -> None:
         now = self.now
         expected = model_outcome(lambda: self.model.cancel(actor, pledge, now))
-        real = real_outcome(lambda: self.app.cancel_pledge(actor, self.names.pledge_ids[pledge]))
+        real = real_outcome(lambda: self.app.pledges.cancel(actor, self.names.pledge_ids[pledge]))
         self.both("cancel", real, expected, f"cancel {pledge} by {actor}")
 
     def reconfirm_pledge(self, actor: str, pledge: tuple[str, str]) -> None:
         now = self.now
         expected = model_outcome(lambda: self.model.reconfirm(actor, pledge, now))
         real = real_outcome(
-            lambda: self.app.reconfirm_pledge(actor, self.names.pledge_ids[pledge])
+            lambda: self.app.pledges.reconfirm(actor, self.names.pledge_ids[pledge])
         )
         self.both("reconfirm", real, expected, f"reconfirm {pledge} by {actor}")
 
@@ -270,12 +272,12 @@ class CrowdfundMachine(RuleBasedStateMachine):
     @initialize(people=st.lists(st.tuples(profiles, kyc_states), min_size=2, max_size=5))
     def make_backers(self, people: list[tuple[m.Profile, str]]) -> None:
         for n, (profile, kyc) in enumerate([*ARCHETYPES, *people]):
-            bid = str(self.app.register_user(f"backer{n}@example.test", f"Backer {n}",
+            bid = str(self.app.accounts.register(f"backer{n}@example.test", f"Backer {n}",
                                              PASSWORD_HASH).value)
             if kyc != m.KYC_NONE:
                 self.submit_profile(bid, profile)
             if kyc == m.KYC_VERIFIED:
-                self.app.verify_investor(self.officer, bid)
+                self.app.accounts.verify_investor(self.officer, bid)
             self.model.add_backer(bid, profile if kyc != m.KYC_NONE else None, kyc)
 
 
@@ -380,7 +382,7 @@ class CrowdfundMachine(RuleBasedStateMachine):
             campaign = data.draw(st.sampled_from(list(self.model.campaigns)), label="campaign")
             batch.append(PledgeRequest(backer, campaign, amount, f"k{next(self.keys)}", ack))
         now = self.now
-        answers = self.app.pledge_many(batch)
+        answers = self.app.pledges.place_many(batch)
         placed = []
         for request, answer in zip(batch, answers, strict=True):
             key = request.idempotency_key
@@ -451,7 +453,7 @@ class CrowdfundMachine(RuleBasedStateMachine):
         actor = self.founder if by_founder else self.officer
         now = self.now
         expected = model_outcome(lambda: self.model.amend(actor, campaign, amendment, now))
-        real = real_outcome(lambda: self.app.amend_campaign(actor, campaign, dict(amendment)))
+        real = real_outcome(lambda: self.app.offerings.amend(actor, campaign, dict(amendment)))
         self.both("amend", real, expected, f"amend {campaign} with {amendment} by {actor}")
         # The backers hear of it: some answer at once, the rest later or never.
         asked = [k for k in self.pledges_in(m.PENDING)
@@ -476,7 +478,9 @@ class CrowdfundMachine(RuleBasedStateMachine):
         expected = model_outcome(
             lambda: self.model.close_early(self.founder, campaign, new_deadline, now)
         )
-        real = real_outcome(lambda: self.app.close_early(self.founder, campaign, new_deadline))
+        real = real_outcome(
+            lambda: self.app.offerings.close_early(self.founder, campaign, new_deadline)
+        )
         self.both("close early", real, expected, f"close {campaign} early: {new_deadline}")
 
     def may_close_early(self, campaign: str) -> bool:
@@ -491,7 +495,7 @@ class CrowdfundMachine(RuleBasedStateMachine):
                  "backer": next(iter(self.model.backers))}[who]
         now = self.now
         expected = model_outcome(lambda: self.model.cancel_campaign(actor, campaign, now))
-        real = real_outcome(lambda: self.app.cancel_campaign(actor, campaign, "Withdrawn."))
+        real = real_outcome(lambda: self.app.offerings.cancel(actor, campaign, "Withdrawn."))
         self.both("cancel campaign", real, expected, f"cancel {campaign} by {who}")
 
     def founder_acts(self, data: st.DataObject) -> None:
@@ -522,9 +526,11 @@ class CrowdfundMachine(RuleBasedStateMachine):
         if verdict is None:
             return
         if verdict == m.KYC_VERIFIED:
-            real = real_outcome(lambda: self.app.verify_investor(self.officer, backer))
+            real = real_outcome(lambda: self.app.accounts.verify_investor(self.officer, backer))
         else:
-            real = real_outcome(lambda: self.app.reject_investor(self.officer, backer, "No."))
+            real = real_outcome(
+                lambda: self.app.accounts.reject_investor(self.officer, backer, "No.")
+            )
         expected = model_outcome(lambda: self.model.review(backer, verdict))
         self.both("kyc", real, expected, f"KYC review {verdict}")
 
@@ -540,7 +546,7 @@ class CrowdfundMachine(RuleBasedStateMachine):
         if when <= self.now:
             return
         self.clock.set(when)
-        self.app.run_due()
+        self.app.due.run()
         self.model.advance(when)
         for c in self.model.campaigns.values():
             SEEN[f"campaign seen {c.status}"] += 1

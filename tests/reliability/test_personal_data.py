@@ -2,7 +2,7 @@
 never in what the relay would publish.
 
 The application is built the way every entry point builds it
-(`crowdfund.composition.build_application` from `CROWDFUND_*` settings), once with
+(`crowdfund.bootstrap.open_application` from `CROWDFUND_*` settings), once with
 `CROWDFUND_CIPHER_KEY` set and once without. Then the raw bytes are searched for
 distinctive personal values: the SQLite database files as they are on disk, and
 every row of every table in the PostgreSQL schema through plain SQL. With the key
@@ -25,10 +25,10 @@ import pytest
 from eventsourcing.cipher import AESCipher
 from eventsourcing.persistence import MapperDeserialisationError
 
-from crowdfund.composition import build_application
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from crowdfund.bootstrap import open_application
 from crowdfund.settings import Settings
-from domain.application import Crowdfund
-from domain.clock import SettableClock
 from domain.email_index import email_index_id
 from domain.errors import DomainError
 from domain.user import Role
@@ -108,18 +108,18 @@ def open_platform(store: Store, key: str | None, tmp_path: Path,
         monkeypatch.delenv("CROWDFUND_CIPHER_KEY", raising=False)
     else:
         monkeypatch.setenv("CROWDFUND_CIPHER_KEY", key)
-    return build_application(Settings(), SettableClock(START), dev=False)
+    return open_application(Settings(), SettableClock(START), dev=False)
 
 
 def investor_with_a_past(app: Crowdfund) -> UUID:
     """Zebulon registers, declares his finances, is verified, and his user stream is
     snapshotted (so that snapshots are searched too). Refused attempts that carry his
     data must not repeat it in their messages."""
-    admin = app.register_user("admin@example.test", "Admin", "$argon2id$admin",
+    admin = app.accounts.register("admin@example.test", "Admin", "$argon2id$admin",
                               (Role.BACKER, Role.ADMIN)).value
-    officer = app.register_user("officer@example.test", "Officer", "$argon2id$officer").value
-    app.grant_role(admin, officer, Role.RISK_OFFICER)
-    zebulon = app.register_user(EMAIL, "Zeb", PERSONAL["password hash"]).value
+    officer = app.accounts.register("officer@example.test", "Officer", "$argon2id$officer").value
+    app.accounts.grant_role(admin, officer, Role.RISK_OFFICER)
+    zebulon = app.accounts.register(EMAIL, "Zeb", PERSONAL["password hash"]).value
     profile = {
         "legal_name": PERSONAL["legal name"], "date_of_birth": PERSONAL["date of birth"],
         "country": "GB", "annual_income": PERSONAL["annual income"],
@@ -136,13 +136,13 @@ def investor_with_a_past(app: Crowdfund) -> UUID:
     ]
     for mistake in mistakes:
         with pytest.raises(DomainError) as refused:
-            app.submit_investor_profile(zebulon, **{**profile, **mistake})
+            app.accounts.submit_investor_profile(zebulon, **{**profile, **mistake})
         assert not leaked(str(refused.value).encode()), (mistake, str(refused.value))
     with pytest.raises(DomainError) as taken:
-        app.register_user(EMAIL.upper(), "Zeb again", "$argon2id$other")
+        app.accounts.register(EMAIL.upper(), "Zeb again", "$argon2id$other")
     assert not leaked(str(taken.value).encode()), str(taken.value)
-    app.submit_investor_profile(zebulon, **profile)
-    app.verify_investor(officer, zebulon)
+    app.accounts.submit_investor_profile(zebulon, **profile)
+    app.accounts.verify_investor(officer, zebulon)
     app.take_snapshot(zebulon)
     # The application itself still reads it all back.
     user = app.user(zebulon)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
 
-from domain.application import Crowdfund, PledgeRequest, Written
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
+from application.pledge_desk import PledgeDesk
+from application.pledges import PledgeCommands, PledgeRequest
+from application.unit_of_work import Written
 from domain.campaign import CampaignStatus
-from domain.clock import SettableClock
 from domain.errors import DomainError
 from domain.pledge import Pledge
-from domain.pledge_desk import PledgeDesk
 from tests.conftest import START
 from tests.reliability.support import Schema
 from tests.scenario import live_campaign, pledge, staff, verified_backer
@@ -46,9 +49,11 @@ def test_a_retry_through_another_process_desk_gets_its_pledge(schema: Schema) ->
     team = staff(first_node)
     backer = verified_backer(first_node, team, **RICH)
     campaign = live_campaign(first_node, team, max_target="1000.00")
-    placed = first_node.pledge(backer, campaign, "1000.00", "retry-me").value
+    placed = first_node.pledges.place(backer, campaign, "1000.00", "retry-me").value
 
-    answers = second_node.pledge_many([PledgeRequest(backer, campaign, "1000.00", "retry-me")])
+    answers = second_node.pledges.place_many(
+        [PledgeRequest(backer, campaign, "1000.00", "retry-me")]
+    )
     with PledgeDesk(schema.open(clock)) as desk:
         via_desk = desk.submit(PledgeRequest(backer, campaign, "1000.00", "retry-me"))
         via_desk.exception(timeout=30)
@@ -66,11 +71,23 @@ class LookupThenRace(Crowdfund):
     other: Crowdfund
     other_request: tuple[object, ...] = ()
 
-    def _find_pledge(self, pledge_id: UUID) -> Pledge | None:
-        found = super()._find_pledge(pledge_id)
-        if found is None and self.other_request:
-            request, self.other_request = self.other_request, ()
-            self.other.pledge(*request)  # type: ignore[arg-type]
+    def __init__(self, env: dict[str, str] | None = None, clock: Any = None) -> None:
+        super().__init__(env, clock)
+        self.pledges = _LookupThenRacePledges(self)
+
+
+class _LookupThenRacePledges(PledgeCommands):
+    node: LookupThenRace
+
+    def __init__(self, node: LookupThenRace) -> None:
+        super().__init__(node)
+        self.node = node
+
+    def find(self, pledge_id: UUID) -> Pledge | None:
+        found = super().find(pledge_id)
+        if found is None and self.node.other_request:
+            request, self.node.other_request = self.node.other_request, ()
+            self.node.other.pledges.place(*request)  # type: ignore[arg-type]
         return found
 
 
@@ -87,22 +104,22 @@ def test_a_retry_racing_the_original_gets_its_pledge(schema: Schema) -> None:
 
     answer: object
     try:
-        answer = node.pledge(backer, campaign, "1000.00", "same-request").value
+        answer = node.pledges.place(backer, campaign, "1000.00", "same-request").value
     except DomainError as refusal:  # was: MaxTargetExceeded
         answer = refusal
 
-    assert answer == node.other.pledge(backer, campaign, "1000.00", "same-request").value
+    assert answer == node.other.pledges.place(backer, campaign, "1000.00", "same-request").value
 
 
 # The deadline is a deadline, whenever the scheduler gets to it ------------------------------
 
 LATE_COMMANDS = {
-    "extend the deadline": lambda app, founder, cid: app.amend_campaign(
+    "extend the deadline": lambda app, founder, cid: app.offerings.amend(
         founder, cid, {"deadline": app.campaign(cid).terms.deadline + timedelta(days=10)}),
     # Any material change now moves the deadline to the end of its reconfirmation window.
-    "change the title": lambda app, founder, cid: app.amend_campaign(
+    "change the title": lambda app, founder, cid: app.offerings.amend(
         founder, cid, {"title": "A new title"}),
-    "withdraw the offering": lambda app, founder, cid: app.cancel_campaign(
+    "withdraw the offering": lambda app, founder, cid: app.offerings.cancel(
         founder, cid, "Changed my mind after the deadline."),
 }
 
@@ -119,7 +136,7 @@ def test_after_the_deadline_the_outcome_is_fixed(schema: Schema, command: str) -
 
     with contextlib.suppress(DomainError):  # a refusal is the right answer
         LATE_COMMANDS[command](app, team.founder, campaign)
-    app.run_due()
+    app.due.run()
 
     assert app.campaign(campaign).status is CampaignStatus.SETTLED
 
@@ -141,17 +158,17 @@ class BusyNode(Crowdfund):
     def save(self, *objs: object, **kwargs: object) -> object:
         if self.before_save:
             request, self.before_save = self.before_save, ()
-            self.other.pledge(*request)  # type: ignore[arg-type]
+            self.other.pledges.place(*request)  # type: ignore[arg-type]
         return super().save(*objs, **kwargs)  # type: ignore[arg-type]
 
-    def _evict_ids(self, ids: object) -> None:
+    def evict(self, ids: object) -> None:
         evicted = list(ids)  # type: ignore[call-overload]
-        super()._evict_ids(evicted)
+        super().evict(evicted)
         if evicted and not self.before_save and self.while_waiting is not None:
             campaign, backer, pledge_id = self.while_waiting
             self.while_waiting = None
             self.campaign(campaign)  # another request on this node
-            self.other.cancel_pledge(backer, pledge_id)  # type: ignore[arg-type]
+            self.other.pledges.cancel(backer, pledge_id)  # type: ignore[arg-type]
 
 
 def test_a_refusal_after_a_lost_race_rests_on_the_store(schema: Schema) -> None:
@@ -169,7 +186,7 @@ def test_a_refusal_after_a_lost_race_rests_on_the_store(schema: Schema) -> None:
 
     answer: object
     try:
-        answer = node.pledge(third, campaign, "500.00", "third")
+        answer = node.pledges.place(third, campaign, "500.00", "third")
     except DomainError as refusal:  # was: MaxTargetExceeded, "reached its maximum"
         answer = refusal
 
@@ -190,7 +207,7 @@ class AmendingNode(BusyNode):
         ids = super().open_pledge_ids(campaign_id)
         self.scans += 1
         if self.scans == 2 and self.cancel_during_scan is not None:
-            self.other.cancel_pledge(*self.cancel_during_scan)  # type: ignore[arg-type]
+            self.other.pledges.cancel(*self.cancel_during_scan)  # type: ignore[arg-type]
         return ids
 
 
@@ -209,7 +226,7 @@ def test_a_material_change_survives_a_cancellation_meanwhile(schema: Schema) -> 
 
     answer: object
     try:
-        answer = node.amend_campaign(team.founder, campaign, {"max_target": "6000.00"})
+        answer = node.offerings.amend(team.founder, campaign, {"max_target": "6000.00"})
     except DomainError as refusal:  # was: InvalidStateError PLEDGE_CLOSED
         answer = refusal
 
@@ -229,14 +246,14 @@ def test_the_ecsp_reflection_period_survives_an_extension(schema: Schema) -> Non
     clock.set(deadline - timedelta(days=2))
     pid = pledge(app, backer, campaign, "100.00")
     clock.set(deadline - timedelta(days=1))
-    app.amend_campaign(team.founder, campaign, {"deadline": deadline + timedelta(days=7)})
-    app.reconfirm_pledge(backer, pid)
+    app.offerings.amend(team.founder, campaign, {"deadline": deadline + timedelta(days=7)})
+    app.pledges.reconfirm(backer, pid)
     clock.set(deadline + timedelta(hours=12))  # 2.5 days after the pledge, offering live
-    app.run_due()
+    app.due.run()
 
     answer: object
     try:
-        answer = app.cancel_pledge(backer, pid)
+        answer = app.pledges.cancel(backer, pid)
     except DomainError as refusal:  # was: CANCELLATION_WINDOW_CLOSED at the old deadline
         answer = refusal
 

@@ -30,7 +30,7 @@ def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPars
 
 def test_every_command_takes_a_data_dir() -> None:
     leaves = _leaf_parsers(build_parser())
-    assert len(leaves) == 7  # dev api worker schema rebuild verify replay
+    assert len(leaves) == 8  # dev api worker schema rebuild verify replay kafka-ensure-topic
     for leaf in leaves:
         assert "--data-dir" in leaf._option_string_actions, leaf.prog
 

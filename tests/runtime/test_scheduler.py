@@ -18,12 +18,12 @@ from uuid import UUID
 
 import pytest
 
-from domain.application import Crowdfund
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
 from domain.campaign import CampaignStatus
-from domain.clock import SettableClock
 from tests.conftest import Store
 from tests.scenario import Staff, live_campaign, pledge, staff, verified_backer
-from workers.scheduler import run_due_once, run_scheduler
+from workers.scheduler import run_scheduler
 
 WAIT_SECONDS = 30
 
@@ -113,9 +113,9 @@ def _campaigns(
     return ids, funded_pledges, failed_pledges
 
 
-def test_run_due_once_on_an_empty_store(app: Crowdfund) -> None:
+def test_run_due_on_an_empty_store(app: Crowdfund) -> None:
     """Nothing launched yet (no offering calendar): nothing to do, and no error."""
-    assert run_due_once(app) == 0
+    assert app.due.run() == 0
 
 
 def test_scheduler_sees_campaigns_another_process_launched(
@@ -222,7 +222,7 @@ def test_simultaneous_passes_write_each_outcome_once(
     def one_pass(app: Crowdfund) -> None:
         barrier.wait()
         try:
-            written.append(run_due_once(app))
+            written.append(app.due.run())
         except BaseException as exc:
             errors.append(exc)
 

@@ -34,8 +34,8 @@ from hypothesis_graphql import Mode, mutations, nodes, queries
 
 from api.app import create_app
 from api.schema import sdl
-from domain.application import Crowdfund
-from domain.clock import SettableClock
+from application.clock import SettableClock
+from application.crowdfund import Crowdfund
 from domain.user import Role
 from projections.queries import encode_cursor
 from tests.api.conftest import Api, make_services
@@ -73,34 +73,34 @@ class Platform:
     def populate(self) -> None:
         """One of everyone, and a campaign in each interesting state."""
         app, now = self.app, self.clock.now()
-        admin = app.bootstrap_admin("admin@fuzz.example", HASH)
-        officer = app.register_user("officer@fuzz.example", "Officer", HASH,
+        admin = app.accounts.bootstrap_admin("admin@fuzz.example", HASH)
+        officer = app.accounts.register("officer@fuzz.example", "Officer", HASH,
                                     (Role.BACKER, Role.FOUNDER, Role.RISK_OFFICER)).value
-        auditor = app.register_user("auditor@fuzz.example", "Auditor", HASH,
+        auditor = app.accounts.register("auditor@fuzz.example", "Auditor", HASH,
                                     (Role.BACKER, Role.FOUNDER, Role.AUDITOR)).value
-        founder = app.register_user("founder@fuzz.example", "Founder", HASH).value
-        backer = app.register_user("backer@fuzz.example", "Backer", HASH).value
-        pending = app.register_user("pending@fuzz.example", "Pending", HASH).value
+        founder = app.accounts.register("founder@fuzz.example", "Founder", HASH).value
+        backer = app.accounts.register("backer@fuzz.example", "Backer", HASH).value
+        pending = app.accounts.register("pending@fuzz.example", "Pending", HASH).value
         for user in (backer, pending):
-            app.submit_investor_profile(
+            app.accounts.submit_investor_profile(
                 user, legal_name="Fuzz Person", date_of_birth="1980-01-01", country="US",
                 annual_income="90000.00", net_worth="90000.00", knowledge_test_passed=True)
-        app.verify_investor(officer, backer)
+        app.accounts.verify_investor(officer, backer)
 
         def campaign(regime: str, steps: int) -> str:
-            cid = app.draft_campaign(
+            cid = app.offerings.draft(
                 founder, title=f"Fuzz {regime} {steps}", summary="S.", regime=regime,
                 min_target="1000.00", max_target="20000.00", min_pledge="100.00",
                 price_per_share="10.00", deadline=now + timedelta(days=30)).value
-            for step in (app.submit_campaign, app.approve_campaign,
-                         app.launch_campaign)[:steps]:
-                step(officer if step == app.approve_campaign else founder, cid)
+            for step in (app.offerings.submit, app.offerings.approve,
+                         app.offerings.launch)[:steps]:
+                step(officer if step == app.offerings.approve else founder, cid)
             return str(cid)
 
         live = campaign("REG_CF", 3)
         ecsp = campaign("ECSP", 3)
         drafts = [campaign("REG_CF", 0), campaign("ECSP", 1), campaign("REG_CF", 2)]
-        placed = app.pledge(backer, live, "200.00", "fuzz-1").value
+        placed = app.pledges.place(backer, live, "200.00", "fuzz-1").value
         for name, uid in (("admin", admin), ("officer", officer), ("auditor", auditor),
                           ("founder", founder), ("backer", backer), ("pending", pending)):
             self.tokens[name] = self.token(uid)

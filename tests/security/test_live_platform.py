@@ -37,8 +37,8 @@ import pytest
 import websockets
 from aiokafka import TopicPartition
 
+from adapters import kafka
 from tests.faults.platform import ADMIN_EMAIL, ADMIN_PASSWORD, Platform, running_platform
-from workers import kafka
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 

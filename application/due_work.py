@@ -9,6 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from application.unit_of_work import Decision, UnitOfWork
 from domain.campaign import Campaign, CampaignStatus
 from domain.cap_table import CapTable, cap_table_id
 from domain.errors import (
@@ -17,7 +18,7 @@ from domain.errors import (
 from domain.money import ZERO
 from domain.offering_calendar import CALENDAR_ID, OfferingCalendar
 from domain.pledge import Pledge, PledgeStatus
-from domain.unit_of_work import Decision, UnitOfWork
+from domain.pledging import release_pledge
 from domain.user import User
 
 # Bulk work (settlement, refunds, reconfirmation requests) is saved in chunks
@@ -25,24 +26,27 @@ from domain.user import User
 CHUNK = 500
 
 
-class DueWork(UnitOfWork):
+class DueWork:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
     # What falls due: deadlines, reconfirmations, settlement, refunds ----------------
 
-    def run_due(self) -> int:
+    def run(self) -> int:
         """Do everything that has fallen due; returns the last position written (0: none)."""
         last = 0
         try:
-            calendar = self._load(OfferingCalendar, CALENDAR_ID, "calendar")
+            calendar = self.uow.load(OfferingCalendar, CALENDAR_ID, "calendar")
         except NotFoundError:
             return 0  # nothing was ever scheduled
         # Other processes schedule campaigns too: never miss one for a stale copy.
-        if self._refresh_if_stale([(calendar.id, calendar.version)]):
-            calendar = self._calendar()
-        for campaign_id in calendar.due_by(self.clock.now()):
-            last = max(last, self.run_due_for(campaign_id))
+        if self.uow.refresh_if_stale([(calendar.id, calendar.version)]):
+            calendar = self.uow.calendar()
+        for campaign_id in calendar.due_by(self.uow.clock.now()):
+            last = max(last, self.run_for(campaign_id))
         return last
 
-    def run_due_for(self, campaign_id: UUID | str) -> int:
+    def run_for(self, campaign_id: UUID | str) -> int:
         """Advance one campaign as far as the clock allows; safe to repeat or race."""
         last = 0
         steps: list[Callable[[str, datetime], Decision[bool]]] = [
@@ -51,7 +55,7 @@ class DueWork(UnitOfWork):
         ]
         for step in steps:
             while True:
-                written = self._run(partial(step, str(campaign_id)))
+                written = self.uow.run(partial(step, str(campaign_id)))
                 if not written.value:
                     break
                 last = max(last, written.position)
@@ -59,8 +63,8 @@ class DueWork(UnitOfWork):
 
     def _pending_pledges(self, campaign: Campaign, limit: int) -> list[Pledge]:
         pending = []
-        for pid in self.open_pledge_ids(campaign.id):
-            pledge = self.pledge_record(pid)
+        for pid in self.uow.open_pledge_ids(campaign.id):
+            pledge = self.uow.pledge_record(pid)
             if pledge.status is PledgeStatus.PENDING_RECONFIRMATION:
                 pending.append(pledge)
                 if len(pending) >= limit:
@@ -71,16 +75,15 @@ class DueWork(UnitOfWork):
         touched: list[Aggregate] = []
         backers: dict[str, User] = {}
         for pledge in self._pending_pledges(campaign, CHUNK):
-            backer = backers.get(pledge.backer_id) or self.user(pledge.backer_id)
+            backer = backers.get(pledge.backer_id) or self.uow.user(pledge.backer_id)
             backers[pledge.backer_id] = backer
             pledge.cancel(reason)
-            campaign.release_pledge(str(pledge.id), pledge.backer_id, pledge.amount, "cancelled")
-            backer.release_investment(str(pledge.id))
+            release_pledge(campaign, pledge, backer, "cancelled")
             touched.append(pledge)
         return [*touched, *backers.values()]
 
     def _expire_reconfirmations(self, campaign_id: str, now: datetime) -> Decision[bool]:
-        campaign = self.campaign(campaign_id)
+        campaign = self.uow.campaign(campaign_id)
         if campaign.status is not CampaignStatus.LIVE or not campaign.reconfirmation_window_closed(
             now
         ):
@@ -91,7 +94,7 @@ class DueWork(UnitOfWork):
         return True, [campaign, *touched]
 
     def _close_at_deadline(self, campaign_id: str, now: datetime) -> Decision[bool]:
-        campaign = self.campaign(campaign_id)
+        campaign = self.uow.campaign(campaign_id)
         if not campaign.is_due_to_close(now):
             return False, []
         # Pending reconfirmations lapse before the target is compared.
@@ -101,14 +104,14 @@ class DueWork(UnitOfWork):
         return True, [campaign, *touched]
 
     def _settle_chunk(self, campaign_id: str, now: datetime) -> Decision[bool]:
-        campaign = self.campaign(campaign_id)
+        campaign = self.uow.campaign(campaign_id)
         if campaign.status is not CampaignStatus.FUNDED:
             return False, []
-        table = self.cap_table(campaign.id) or CapTable(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
+        table = self.uow.cap_table(campaign.id) or CapTable(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
             campaign_id=str(campaign.id), price_per_share=campaign.terms.price_per_share,
             currency=campaign.currency, id=cap_table_id(str(campaign.id)),
         )
-        pledges = [self.pledge_record(p) for p in self.open_pledge_ids(campaign.id)[:CHUNK]]
+        pledges = [self.uow.pledge_record(p) for p in self.uow.open_pledge_ids(campaign.id)[:CHUNK]]
         if not pledges:
             campaign.settle()
             return True, [campaign, table]
@@ -125,10 +128,10 @@ class DueWork(UnitOfWork):
         return True, [campaign, table, *pledges]
 
     def _refund_chunk(self, campaign_id: str, now: datetime) -> Decision[bool]:
-        campaign = self.campaign(campaign_id)
+        campaign = self.uow.campaign(campaign_id)
         if campaign.status not in (CampaignStatus.FAILED, CampaignStatus.CANCELLED):
             return False, []
-        pledge_ids = self.open_pledge_ids(campaign.id)[:CHUNK]
+        pledge_ids = self.uow.open_pledge_ids(campaign.id)[:CHUNK]
         if not pledge_ids:
             return False, []
         failed = campaign.status is CampaignStatus.FAILED
@@ -136,29 +139,28 @@ class DueWork(UnitOfWork):
         touched: list[Aggregate] = [campaign]
         backers: dict[str, User] = {}
         for pid in pledge_ids:
-            pledge = self.pledge_record(pid)
-            backer = backers.get(pledge.backer_id) or self.user(pledge.backer_id)
+            pledge = self.uow.pledge_record(pid)
+            backer = backers.get(pledge.backer_id) or self.uow.user(pledge.backer_id)
             backers[pledge.backer_id] = backer
             pledge.refund(reason)
-            campaign.release_pledge(pid, pledge.backer_id, pledge.amount, "refunded")
-            backer.release_investment(pid)
+            release_pledge(campaign, pledge, backer, "refunded")
             touched.append(pledge)
         return True, [*touched, *backers.values()]
 
     def _update_calendar(self, campaign_id: str, now: datetime) -> Decision[bool]:
-        campaign = self.campaign(campaign_id)
-        calendar = self._calendar()
+        campaign = self.uow.campaign(campaign_id)
+        calendar = self.uow.calendar()
         done = campaign.open_pledges == 0 and campaign.status in (
             CampaignStatus.SETTLED, CampaignStatus.FAILED, CampaignStatus.CANCELLED
         )
         if done:
             calendar.unschedule(campaign_id)
         elif campaign.status is CampaignStatus.LIVE:
-            calendar.schedule(campaign_id, self._next_due(campaign))
+            calendar.schedule(campaign_id, next_due(campaign))
         return False, [calendar]
 
-    @staticmethod
-    def _next_due(campaign: Campaign) -> datetime:
-        if campaign.reconfirm_by is not None:
-            return min(campaign.terms.deadline, campaign.reconfirm_by)
-        return campaign.terms.deadline
+
+def next_due(campaign: Campaign) -> datetime:
+    if campaign.reconfirm_by is not None:
+        return min(campaign.terms.deadline, campaign.reconfirm_by)
+    return campaign.terms.deadline

@@ -4,13 +4,13 @@ A hot campaign takes thousands of pledges a second. Deciding and saving them
 one transaction at a time serialises on the event table's lock; the desk
 instead queues the pledges of each campaign and lets one writer thread take
 whatever has arrived since its last save as the next batch
-(`Crowdfund.pledge_many`): one transaction, one table lock, every pledge
+(`PledgeCommands.place_many`): one transaction, one table lock, every pledge
 decided in arrival order against the same in-memory campaign. While a batch is
 being written, the next one gathers, so batches grow with the load by themselves.
 
 Every caller still gets its own answer: its `Written` (pledge id and the
 position of its pledge's last event) or its own `DomainError`, exactly as if it
-had called `Crowdfund.pledge` at the moment its batch reached it. Between
+had called `PledgeCommands.place` at the moment its batch reached it. Between
 processes, the version check on save is the guard: a batch that loses a race is
 decided again from the store.
 """
@@ -24,15 +24,12 @@ from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 from uuid import UUID
 
-from domain.application import (
-    Crowdfund,
-    PledgeRequest,
-    Pledging,
-    Written,
-    parse_id,
-    parse_pledge,
-)
+from application.crowdfund import Crowdfund
+from application.pledges import PledgeRequest, parse_pledge
+from application.unit_of_work import Written
 from domain.errors import DomainError, NotFoundError
+from domain.input import parse_id
+from domain.pledging import Pledging
 
 # Writers of campaigns that went quiet stop after this long; the next pledge starts one.
 IDLE_SECONDS = 30.0
@@ -83,7 +80,7 @@ _STOP = object()
 
 
 class PledgeDesk:
-    """Thread-safe group commit in front of `Crowdfund.pledge_many`.
+    """Thread-safe group commit in front of `PledgeCommands.place_many`.
 
     `max_batch` bounds one transaction. `max_wait` (seconds) lets a writer wait
     for more pledges before saving a batch that is not full; the default 0
@@ -111,7 +108,7 @@ class PledgeDesk:
         self, backer_id: UUID | str, campaign_id: UUID | str, amount: object,
         idempotency_key: str, acknowledge_risk: bool = False, timeout: float | None = None,
     ) -> Written[UUID]:
-        """Same contract as `Crowdfund.pledge`: blocks until this pledge's batch is saved."""
+        """Same contract as `PledgeCommands.place`: blocks until this pledge's batch is saved."""
         request = PledgeRequest(backer_id, campaign_id, amount, idempotency_key, acknowledge_risk)
         # Input checks need no aggregate: done on the caller's thread.
         ticket = _Ticket(parse_pledge(request), None)
@@ -229,7 +226,7 @@ class _Lane:
 
     def _write(self, batch: Sequence[_Ticket]) -> None:
         try:
-            outcomes = self.desk.app.pledge_many([t.pledging for t in batch])
+            outcomes = self.desk.app.pledges.place_many([t.pledging for t in batch])
         except BaseException as error:  # the store is down, a bug: every caller hears of it
             for ticket in batch:
                 ticket.settle(error)

@@ -15,11 +15,11 @@ from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from domain.application import Crowdfund, parse_id
+from application.unit_of_work import UnitOfWork
 from domain.campaign import Campaign
 from domain.chain import GENESIS, event_payload, hash_of
+from domain.input import parse_id
 
 # A type name for events the store holds but cannot decode (tampered ciphertext
 # or JSON): the log stays browsable and `verify_chains` reports the position.
@@ -83,7 +83,7 @@ def stream_type_of(event: Any) -> str:
     return type(event).__qualname__.split(".")[0]
 
 
-def _decode(app: Crowdfund, notification: Notification) -> Any | None:
+def _decode(app: UnitOfWork, notification: Notification) -> Any | None:
     """The domain event, or None when the stored bytes no longer decode."""
     try:
         return app.mapper.to_domain_event(notification)
@@ -91,7 +91,7 @@ def _decode(app: Crowdfund, notification: Notification) -> Any | None:
         return None
 
 
-def _audit_event(app: Crowdfund, notification: Notification) -> AuditEvent:
+def _audit_event(app: UnitOfWork, notification: Notification) -> AuditEvent:
     event = _decode(app, notification)
     if event is None:
         return AuditEvent(
@@ -116,58 +116,8 @@ def _audit_event(app: Crowdfund, notification: Notification) -> AuditEvent:
 # --- one stream, with positions --------------------------------------------------------------
 
 
-def _stream_notifications(app: Crowdfund, stream_id: UUID) -> list[Notification]:
-    """A stream's stored events with their global positions, in version order.
-
-    The library's `select_events` drops the notification id, so this asks the
-    recorder's own table: SQLite's rowid, PostgreSQL's notification_id.
-    """
-    recorder = app.recorder
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        statement = (
-            "SELECT rowid AS position, originator_version, topic, state "
-            f"FROM {recorder.events_table_name} WHERE originator_id=? "
-            "ORDER BY originator_version"
-        )
-        key: Any = stream_id.hex if recorder.datastore.originator_id_type == "uuid" else str(
-            stream_id
-        )
-        with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, [key])
-            rows = [dict(r) for r in cursor.fetchall()]
-    else:
-        rows = _postgres_stream_rows(recorder, stream_id)
-    return [
-        Notification(
-            id=row["position"], originator_id=stream_id,
-            originator_version=row["originator_version"], topic=row["topic"],
-            state=bytes(row["state"]),
-        )
-        for row in rows
-    ]
-
-
-def _postgres_stream_rows(recorder: Any, stream_id: UUID) -> list[dict[str, Any]]:
-    from eventsourcing.postgres import PostgresApplicationRecorder
-    from psycopg.sql import SQL, Identifier
-
-    if not isinstance(recorder, PostgresApplicationRecorder):
-        raise TypeError(f"auditing needs a SQLite or PostgreSQL recorder, not {type(recorder)}")
-    statement = SQL(
-        "SELECT notification_id AS position, originator_version, topic, state "
-        "FROM {schema}.{table} WHERE originator_id = %s ORDER BY originator_version"
-    ).format(
-        schema=Identifier(recorder.datastore.schema),
-        table=Identifier(recorder.events_table_name),
-    )
-    key: Any = stream_id if recorder.datastore.originator_id_type == "uuid" else str(stream_id)
-    with recorder.datastore.transaction(commit=False) as cursor:
-        cursor.execute(statement, [key])
-        return [dict(r) for r in cursor.fetchall()]
-
-
 def audit_trail(
-    app: Crowdfund, stream_id: UUID | str, as_of: datetime | None = None
+    app: UnitOfWork, stream_id: UUID | str, as_of: datetime | None = None
 ) -> list[AuditEvent]:
     """One stream's events in order; with `as_of`, only those that occurred up to then.
 
@@ -175,7 +125,7 @@ def audit_trail(
     """
     _require_aware(as_of)
     uid = parse_id(stream_id, "stream")
-    events = [_audit_event(app, n) for n in _stream_notifications(app, uid)]
+    events = [_audit_event(app, n) for n in app.streams.stream_notifications(uid)]
     if as_of is None:
         return events
     return [e for e in events if e.occurred_at is not None and e.occurred_at <= as_of]
@@ -185,7 +135,7 @@ def audit_trail(
 
 
 def event_log(
-    app: Crowdfund, after: int = 0, limit: int = 100
+    app: UnitOfWork, after: int = 0, limit: int = 100
 ) -> tuple[list[AuditEvent], int | None, int]:
     """Events after position `after`: (events, next `after` or None at the head, head).
 
@@ -203,7 +153,7 @@ def event_log(
     return events, next_position, head
 
 
-def _all_notifications(app: Crowdfund) -> Iterator[Notification]:
+def _all_notifications(app: UnitOfWork) -> Iterator[Notification]:
     after = 0
     while True:
         page = app.recorder.select_notifications(after, PAGE, inclusive_of_start=False)
@@ -223,7 +173,7 @@ class _StreamHead:
     hash: str | None
 
 
-def verify_chains(app: Crowdfund) -> ChainVerification:
+def verify_chains(app: UnitOfWork) -> ChainVerification:
     """Walk the whole log in order and check every stream's hash chain.
 
     An event is bad when it does not decode, when its stored hash differs from
@@ -246,7 +196,7 @@ def verify_chains(app: Crowdfund) -> ChainVerification:
 
 
 def _check_one(
-    app: Crowdfund, notification: Notification, head: _StreamHead | None
+    app: UnitOfWork, notification: Notification, head: _StreamHead | None
 ) -> tuple[bool, str | None]:
     """(does it verify, the hash it stores) for one event given its stream's head."""
     event = _decode(app, notification)
@@ -274,7 +224,9 @@ def _check_one(
 # --- a campaign as of an instant -------------------------------------------------------------
 
 
-def campaign_as_of(app: Crowdfund, campaign_id: UUID | str, as_of: datetime) -> CampaignAsOf | None:
+def campaign_as_of(
+    app: UnitOfWork, campaign_id: UUID | str, as_of: datetime
+) -> CampaignAsOf | None:
     """The campaign replayed from the events it had at `as_of` (None: not yet drafted).
 
     Replays the longest prefix of the stream whose events all occurred by `as_of`

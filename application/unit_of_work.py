@@ -4,6 +4,10 @@ A command loads what it needs, lets the aggregates decide, and saves every
 aggregate it touched in one atomic `save`. A concurrent writer makes that save
 fail with `IntegrityError`; the command then reloads and decides again, so a
 pledge that would break the max target or a cap under a race loses cleanly.
+
+The event store behind it is the eventsourcing library's, with our recorders
+(`adapters.event_store`) chosen by the environment: they add the two reads this
+layer needs beyond the library's interface (`EventLogRecorder`).
 """
 
 from __future__ import annotations
@@ -15,40 +19,44 @@ from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, Recording
 
+from application.clock import SystemClock
+from application.transcodings import domain_transcodings
 from domain.campaign import Campaign
 from domain.cap_table import CapTable, cap_table_id
 from domain.chain import ChainedAggregate
-from domain.clock import Clock, SystemClock, business_time
+from domain.clock import Clock, business_time
 from domain.email_index import EmailIndex, email_index_id
-from domain.errors import (
-    ConcurrencyConflict,
-    DomainError,
-    NotAllowedError,
-    NotFoundError,
-)
+from domain.errors import ConcurrencyConflict, DomainError, NotAllowedError, NotFoundError
 from domain.input import parse_id
 from domain.offering_calendar import CALENDAR_ID, OfferingCalendar
 from domain.pledge import Pledge
-from domain.transcodings import StoredJSONTranscoder, domain_transcodings
 from domain.user import RegCfHeadroom, Role, User
 
 T = TypeVar("T")
 A = TypeVar("A", bound=ChainedAggregate)
 
-
 # What the decision being made has read: (aggregate id, version as loaded). With
 # AGGREGATE_CACHE_FASTFORWARD=n another process's writes are invisible to this
 # cache: the save's version check catches it for what a command writes, and
-# `_refresh_if_stale` for what it only read (refusals and no-ops included).
+# `refresh_if_stale` for what it only read (refusals and no-ops included).
 _READ: ContextVar[list[tuple[UUID, int]] | None] = ContextVar("crowdfund_read", default=None)
 
+
+@runtime_checkable
+class EventLogRecorder(Protocol):
+    """What the unit of work and the audit reads need of a recorder beyond the
+    library's `ApplicationRecorder` (our recorders in `adapters.event_store` have it)."""
+
+    def latest_versions(self, originator_ids: Sequence[UUID]) -> dict[UUID, int]: ...
+
+    def stream_notifications(self, originator_id: UUID) -> list[Notification]: ...
 
 
 @dataclass(frozen=True)
@@ -62,10 +70,22 @@ class Written(Generic[T]):
 Decision = tuple[T, Sequence[Aggregate]]
 
 
-
 class UnitOfWork(Application[UUID]):
     """Loading, deciding under business time, saving atomically, retrying."""
 
+    is_snapshotting_enabled = True
+    # Snapshots are taken from the aggregate just saved (see `_snapshot`), never by
+    # replaying the store, so the library's own `snapshotting_intervals` stay unset.
+    snapshot_intervals: ClassVar[dict[type[Aggregate], int]] = {
+        Campaign: 200, User: 100, CapTable: 50, OfferingCalendar: 100,
+    }
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "50000",
+        # Commands trust their cache: what they write is guarded by the version
+        # check on save, what they only read by `refresh_if_stale`.
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+    }
     # How often a command decides again after losing a race before giving up.
     max_attempts = 12
 
@@ -74,20 +94,23 @@ class UnitOfWork(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         # The at-rest key also keys e-mail index ids (see email_index_id).
         self.email_key: str | None = self.env.get("CIPHER_KEY") or None
-
-    def construct_transcoder(self) -> StoredJSONTranscoder:
-        transcoder = StoredJSONTranscoder()
-        self.register_transcodings(transcoder)
-        return transcoder
+        if not isinstance(self.recorder, EventLogRecorder):
+            raise TypeError(
+                f"{type(self.recorder).__name__} lacks latest_versions/stream_notifications: "
+                "configure a recorder of adapters.event_store"
+            )
+        self.streams: EventLogRecorder = self.recorder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         for transcoding in domain_transcodings():
             transcoder.register(transcoding)
 
-    # The unit of work ------------------------------------------------------------
+    # Deciding and saving -------------------------------------------------------------
 
-    def _run(self, decide: Callable[[datetime], Decision[T]]) -> Written[T]:
+    def run(self, decide: Callable[[datetime], Decision[T]]) -> Written[T]:
+        """`decide(now)` under business time, its aggregates saved atomically; decided
+        again from fresh copies after losing a race (bounded: ConcurrencyConflict)."""
         for attempt in range(self.max_attempts):
             now = self.clock.now()
             read: list[tuple[UUID, int]] = []
@@ -97,7 +120,7 @@ class UnitOfWork(Application[UUID]):
                     value, touched = decide(now)
             except DomainError:
                 # A refusal must not rest on a copy another process has since changed.
-                if self._refresh_if_stale(read):
+                if self.refresh_if_stale(read):
                     continue
                 raise
             finally:
@@ -106,21 +129,48 @@ class UnitOfWork(Application[UUID]):
             # The save's version check covers what is written; what was only read
             # (all of it, for a no-op) must not be a copy changed elsewhere either:
             # e.g. a pledge read as ACTIVE that another process made PENDING.
-            if self._refresh_if_stale([r for r in read if r[0] not in written]):
+            if self.refresh_if_stale([r for r in read if r[0] not in written]):
                 continue
             if not written:
                 return Written(value, self.head_position())
             try:
-                recordings = self.save(*touched)
+                recordings = self.save_all([], touched)
             except IntegrityError:
-                self._evict(touched)
-                self._evict_ids(uid for uid, _ in read)
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                self.evict(a.id for a in touched)
+                self.evict(uid for uid, _ in read)
+                backoff(attempt)
                 continue
             return Written(value, max(r.notification.id for r in recordings))
         raise ConcurrencyConflict("Too many people changed this at the same moment; try again.")
 
-    def _refresh_if_stale(self, read: Iterable[tuple[UUID, int]]) -> bool:
+    def save_all(
+        self, events: Sequence[DomainEventProtocol[UUID]], aggregates: Sequence[Aggregate]
+    ) -> list[Recording[UUID]]:
+        """`events` (already collected, in the order they were decided), then the pending
+        events of `aggregates`, in one transaction; snapshots of those that crossed
+        their interval."""
+        first = _first_versions(events, aggregates)
+        recordings = self.save(*events, *aggregates)
+        self._snapshot(aggregates, first)
+        return recordings
+
+    def _snapshot(self, aggregates: Iterable[Aggregate], first: dict[UUID, int]) -> None:
+        """Snapshot saved aggregates from memory whenever they cross their interval: a
+        batch that crosses a multiple needs one snapshot, at its end."""
+        if self.snapshots is None:
+            return
+        for aggregate in aggregates:
+            interval = self.snapshot_intervals.get(type(aggregate))
+            start = first.get(aggregate.id)
+            if interval and start is not None and aggregate.version // interval > (
+                start - 1
+            ) // interval:
+                snapshot_class: Any = getattr(type(aggregate), "Snapshot", self.snapshot_class)
+                self.snapshots.put([snapshot_class.take(aggregate)])
+
+    # Freshness of cached copies --------------------------------------------------------
+
+    def refresh_if_stale(self, read: Iterable[tuple[UUID, int]]) -> bool:
         """Evict cached aggregates that have newer events in the store; True if any had.
 
         Checked on every attempt, not once per command: after an eviction another
@@ -128,22 +178,15 @@ class UnitOfWork(Application[UUID]):
         attempts are bounded, so a storm of writers ends in ConcurrencyConflict.
         An id read as missing counts as version 0: created meanwhile, it is stale.
         """
-        stale = self._newer_in_store(list(read))
-        self._evict_ids(stale)
+        read = list(read)
+        if not read:
+            return False
+        latest = self.streams.latest_versions([uid for uid, _ in read])
+        stale = {uid for uid, version in read if latest.get(uid, 0) > version}
+        self.evict(stale)
         return bool(stale)
 
-    def _newer_in_store(self, read: Sequence[tuple[UUID, int]]) -> set[UUID]:
-        """The aggregates with events after the version read."""
-        # Our PostgreSQL recorder answers for many streams in one query.
-        latest_versions = getattr(self.recorder, "latest_versions", None)
-        if latest_versions is not None and len(read) > 1:
-            latest = latest_versions([uid for uid, _ in read])
-            return {uid for uid, version in read if latest.get(uid, 0) > version}
-        return {
-            uid for uid, version in read if self.recorder.select_events(uid, gt=version, limit=1)
-        }
-
-    def _evict_ids(self, ids: Iterable[UUID]) -> None:
+    def evict(self, ids: Iterable[UUID]) -> None:
         cache = self.repository.cache
         if cache is None:
             return
@@ -151,39 +194,13 @@ class UnitOfWork(Application[UUID]):
             with contextlib.suppress(KeyError):
                 cache.get(uid, evict=True)
 
-    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
-        """Snapshot saved aggregates from memory whenever they cross their interval.
-
-        The library replays the stream up to each multiple of the interval from
-        the store; the aggregate at hand already holds the state just saved,
-        and a batch that crosses a multiple needs one snapshot, at its end.
-        """
-        if self.snapshots is None:
-            return
-        first_version: dict[UUID, int] = {}
-        for event in processing_event.events:
-            first_version.setdefault(event.originator_id, event.originator_version)
-        for aggregate_id, first in first_version.items():
-            aggregate = processing_event.aggregates.get(aggregate_id)
-            if not isinstance(aggregate, Aggregate):
-                continue
-            interval = self.snapshotting_intervals.get(type(aggregate))
-            if interval and aggregate.version // interval > (first - 1) // interval:
-                snapshot_class: Any = getattr(type(aggregate), "Snapshot", self.snapshot_class)
-                self.snapshots.put([snapshot_class.take(aggregate)])
-
-    def _evict(self, aggregates: Iterable[Aggregate]) -> None:
-        cache = self.repository.cache
-        if cache is None:
-            return
-        for aggregate in aggregates:
-            with contextlib.suppress(KeyError):
-                cache.get(aggregate.id, evict=True)
-
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
-    def _load(self, cls: type[A], aggregate_id: UUID | str, what: str) -> A:
+    # Loading -------------------------------------------------------------------------
+
+    def load(self, cls: type[A], aggregate_id: UUID | str, what: str) -> A:
+        """The aggregate, recorded as read by the decision in progress."""
         uid = parse_id(aggregate_id, what)
         read = _READ.get()
         try:
@@ -198,38 +215,42 @@ class UnitOfWork(Application[UUID]):
             raise NotFoundError(f"No {what} with id {aggregate_id}.")
         return aggregate
 
-    def _calendar(self) -> OfferingCalendar:
+    def calendar(self) -> OfferingCalendar:
         try:
-            return self._load(OfferingCalendar, CALENDAR_ID, "calendar")
+            return self.load(OfferingCalendar, CALENDAR_ID, "calendar")
         except NotFoundError:
             return OfferingCalendar(id=CALENDAR_ID)  # type: ignore[call-arg]  # id goes to the aggregate metaclass
 
-    # Reading the write model -----------------------------------------------------
-
     def user(self, user_id: UUID | str) -> User:
-        return self._load(User, user_id, "user")
+        return self.load(User, user_id, "user")
 
     def campaign(self, campaign_id: UUID | str) -> Campaign:
-        return self._load(Campaign, campaign_id, "campaign")
+        return self.load(Campaign, campaign_id, "campaign")
 
     def pledge_record(self, pledge_id: UUID | str) -> Pledge:
-        return self._load(Pledge, pledge_id, "pledge")
+        return self.load(Pledge, pledge_id, "pledge")
 
     def cap_table(self, campaign_id: UUID | str) -> CapTable | None:
         try:
-            return self._load(CapTable, cap_table_id(str(campaign_id)), "cap table")
+            return self.load(CapTable, cap_table_id(str(campaign_id)), "cap table")
         except NotFoundError:
             return None
 
     def user_by_email(self, email: str) -> User | None:
         try:
-            index = self._load(EmailIndex, email_index_id(email, self.email_key), "e-mail")
+            index = self.load(EmailIndex, email_index_id(email, self.email_key), "e-mail")
         except NotFoundError:
             return None
         return self.user(index.user_id)
 
     def reg_cf_headroom(self, user_id: UUID | str) -> RegCfHeadroom:
         return self.user(user_id).reg_cf_headroom(self.clock.now())
+
+    def require_role(self, user_id: UUID | str, role: Role, doing: str) -> User:
+        user = self.user(user_id)
+        if not user.has_role(role):
+            raise NotAllowedError(f"Only a user with the {role.value} role can {doing}.")
+        return user
 
     def open_pledge_ids(self, campaign_id: UUID | str) -> list[str]:
         """Pledges still holding funds, read from the campaign's own stream.
@@ -251,8 +272,19 @@ class UnitOfWork(Application[UUID]):
                     open_ids.pop(pid, None)
         return list(open_ids)
 
-    def _require_role(self, user_id: UUID | str, role: Role, doing: str) -> User:
-        user = self.user(user_id)
-        if not user.has_role(role):
-            raise NotAllowedError(f"Only a user with the {role.value} role can {doing}.")
-        return user
+
+def backoff(attempt: int) -> None:
+    """A short random pause after a lost race, longer with each attempt."""
+    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+
+
+def _first_versions(
+    events: Iterable[DomainEventProtocol[UUID]], aggregates: Iterable[Aggregate]
+) -> dict[UUID, int]:
+    first: dict[UUID, int] = {}
+    for event in events:
+        first.setdefault(event.originator_id, event.originator_version)
+    for aggregate in aggregates:
+        for event in aggregate.pending_events:
+            first.setdefault(event.originator_id, event.originator_version)
+    return first

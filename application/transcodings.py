@@ -7,10 +7,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import Transcoding
 
 from domain.campaign import CampaignStatus, CampaignTerms
-from domain.chain import iso_text, one_shot_encoder
+from domain.chain import iso_text
 from domain.pledge import PledgeStatus
 from domain.rulebook import Regime
 from domain.user import Commitment, InvestorProfile, KycStatus
@@ -51,17 +51,6 @@ class DatetimeAsISO(Transcoding):
 
     def decode(self, data: str) -> datetime:
         return datetime.fromisoformat(data)
-
-
-class StoredJSONTranscoder(JSONTranscoder):
-    """The library's JSON transcoder, byte for byte, with its C encoder built once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._encode_text = one_shot_encoder(self._encode_obj, ensure_ascii=False, sort_keys=False)
-
-    def encode(self, obj: Any) -> bytes:
-        return self._encode_text(obj).encode("utf8")
 
 
 def domain_transcodings() -> list[Transcoding]:

@@ -9,8 +9,9 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from application.due_work import DueWork, next_due
+from application.unit_of_work import Decision, UnitOfWork, Written
 from domain.campaign import Campaign, CampaignStatus, CampaignTerms, deadline_guard
-from domain.due_work import DueWork
 from domain.errors import (
     InvalidStateError,
     ValidationError,
@@ -18,14 +19,17 @@ from domain.errors import (
 from domain.input import parse_regime, parse_term_changes, require_reason
 from domain.money import parse_amount
 from domain.rulebook import RULEBOOKS, Regime
-from domain.unit_of_work import Decision, Written
 from domain.user import Role
 
 
-class OfferingCommands(DueWork):
+class OfferingCommands:
+    def __init__(self, uow: UnitOfWork, due: DueWork) -> None:
+        self.uow = uow
+        self.due = due
+
     # Campaign lifecycle ------------------------------------------------------------
 
-    def draft_campaign(
+    def draft(
         self, founder_id: UUID | str, *, title: str, summary: str, regime: Regime | str,
         min_target: object, max_target: object, min_pledge: object, price_per_share: object,
         deadline: datetime,
@@ -43,22 +47,22 @@ class OfferingCommands(DueWork):
 
         def decide(now: datetime) -> Decision[UUID]:
             deadline_guard(terms.deadline, now)
-            self.user(founder_id)
+            self.uow.user(founder_id)
             campaign = Campaign(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
                 founder_id=str(founder_id), regime=rules.regime.value, currency=rules.currency,
                 id=uuid4(), **terms.as_event_fields(),
             )
             return campaign.id, [campaign]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
-    def amend_campaign(
+    def amend(
         self, founder_id: UUID | str, campaign_id: UUID | str, changes: dict[str, Any]
     ) -> Written[UUID]:
         parsed = parse_term_changes(changes)
 
         def decide(now: datetime) -> Decision[UUID]:
-            campaign = self.campaign(campaign_id)
+            campaign = self.uow.campaign(campaign_id)
             campaign.require_founder(str(founder_id))
             if "deadline" in parsed:
                 deadline_guard(parsed["deadline"], now)
@@ -69,7 +73,7 @@ class OfferingCommands(DueWork):
                 touched += self._request_reconfirmations(campaign, changed)
             return campaign.id, touched
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
     def _request_reconfirmations(self, campaign: Campaign, changed: list[str]) -> list[Aggregate]:
         """A material change: every open pledge must be reconfirmed (Rule 304(c))."""
@@ -82,100 +86,100 @@ class OfferingCommands(DueWork):
             material=True,
         )
         touched: list[Aggregate] = []
-        for pid in self.open_pledge_ids(campaign.id):
-            pledge = self.pledge_record(pid)
+        for pid in self.uow.open_pledge_ids(campaign.id):
+            pledge = self.uow.pledge_record(pid)
             if not pledge.is_open:
                 # Closed since the scan: the campaign's version check on save sees it.
                 continue
             pledge.request_reconfirmation(campaign.reconfirm_by, campaign.terms_version)
             touched.append(pledge)
-        calendar = self._calendar()
+        calendar = self.uow.calendar()
         calendar.schedule(str(campaign.id), min(campaign.terms.deadline, campaign.reconfirm_by))
         return [*touched, calendar]
 
-    def submit_campaign(self, founder_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
+    def submit(self, founder_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
         return self._founder_step(founder_id, campaign_id, lambda c, now: c.submit())
 
-    def launch_campaign(self, founder_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
+    def launch(self, founder_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
         def decide(now: datetime) -> Decision[UUID]:
-            campaign = self.campaign(campaign_id)
+            campaign = self.uow.campaign(campaign_id)
             campaign.require_founder(str(founder_id))
             campaign.launch(now)
-            calendar = self._calendar()
+            calendar = self.uow.calendar()
             calendar.schedule(str(campaign.id), campaign.terms.deadline)
             return campaign.id, [campaign, calendar]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
     def close_early(
         self, founder_id: UUID | str, campaign_id: UUID | str, new_deadline: datetime
     ) -> Written[UUID]:
         def decide(now: datetime) -> Decision[UUID]:
-            campaign = self.campaign(campaign_id)
+            campaign = self.uow.campaign(campaign_id)
             campaign.require_founder(str(founder_id))
             campaign.close_early(new_deadline, now)
-            calendar = self._calendar()
-            calendar.schedule(str(campaign.id), self._next_due(campaign))
+            calendar = self.uow.calendar()
+            calendar.schedule(str(campaign.id), next_due(campaign))
             return campaign.id, [campaign, calendar]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
     def _founder_step(
         self, founder_id: UUID | str, campaign_id: UUID | str,
         step: Callable[[Campaign, datetime], None],
     ) -> Written[UUID]:
         def decide(now: datetime) -> Decision[UUID]:
-            campaign = self.campaign(campaign_id)
+            campaign = self.uow.campaign(campaign_id)
             campaign.require_founder(str(founder_id))
             step(campaign, now)
             return campaign.id, [campaign]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
-    def approve_campaign(self, officer_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
+    def approve(self, officer_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
         def decide(now: datetime) -> Decision[UUID]:
-            self._require_role(officer_id, Role.RISK_OFFICER, "approve campaigns")
-            campaign = self.campaign(campaign_id)
+            self.uow.require_role(officer_id, Role.RISK_OFFICER, "approve campaigns")
+            campaign = self.uow.campaign(campaign_id)
             campaign.approve(str(officer_id))
             return campaign.id, [campaign]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
-    def reject_campaign(
+    def reject(
         self, officer_id: UUID | str, campaign_id: UUID | str, reason: str
     ) -> Written[UUID]:
         reason = require_reason(reason)
 
         def decide(now: datetime) -> Decision[UUID]:
-            self._require_role(officer_id, Role.RISK_OFFICER, "reject campaigns")
-            campaign = self.campaign(campaign_id)
+            self.uow.require_role(officer_id, Role.RISK_OFFICER, "reject campaigns")
+            campaign = self.uow.campaign(campaign_id)
             campaign.reject(str(officer_id), reason)
             return campaign.id, [campaign]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
-    def cancel_campaign(
+    def cancel(
         self, actor_id: UUID | str, campaign_id: UUID | str, reason: str
     ) -> Written[UUID]:
         """The founder, a risk officer or an admin withdraws the offering; backers are refunded."""
         reason = require_reason(reason)
 
         def decide(now: datetime) -> Decision[UUID]:
-            actor = self.user(actor_id)
-            campaign = self.campaign(campaign_id)
+            actor = self.uow.user(actor_id)
+            campaign = self.uow.campaign(campaign_id)
             staff = actor.has_role(Role.RISK_OFFICER) or actor.has_role(Role.ADMIN)
             if not staff:
                 campaign.require_founder(str(actor.id))
             campaign.cancel(str(actor.id), reason, now)
-            calendar = self._calendar()
+            calendar = self.uow.calendar()
             if campaign.open_pledges:
                 calendar.schedule(str(campaign.id), now)
             else:
                 calendar.unschedule(str(campaign.id))
             return campaign.id, [campaign, calendar]
 
-        written = self._run(decide)
-        last = self.run_due_for(written.value)
+        written = self.uow.run(decide)
+        last = self.due.run_for(written.value)
         return Written(written.value, max(written.position, last))
 
     def post_update(
@@ -188,7 +192,7 @@ class OfferingCommands(DueWork):
             raise ValidationError("The update needs a body of 1 to 20000 characters.", "body")
 
         def decide(now: datetime) -> Decision[str]:
-            campaign = self.campaign(campaign_id)
+            campaign = self.uow.campaign(campaign_id)
             campaign.require_founder(str(founder_id))
             campaign.require_status(
                 CampaignStatus.LIVE, CampaignStatus.FUNDED, CampaignStatus.SETTLED,
@@ -198,7 +202,7 @@ class OfferingCommands(DueWork):
             campaign.post_update(update_id=update_id, title=title, body=body, material=False)
             return update_id, [campaign]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
     # Distributions -------------------------------------------------------------------
 
@@ -208,14 +212,14 @@ class OfferingCommands(DueWork):
         amount = parse_amount(total, "total")
 
         def decide(now: datetime) -> Decision[UUID]:
-            campaign = self.campaign(campaign_id)
+            campaign = self.uow.campaign(campaign_id)
             campaign.require_founder(str(founder_id))
             campaign.require_status(CampaignStatus.SETTLED, doing="declare a distribution")
-            table = self.cap_table(campaign.id)
+            table = self.uow.cap_table(campaign.id)
             if table is None:
                 raise InvalidStateError("No shares have been issued yet.", "NO_SHAREHOLDERS")
             distribution_id = uuid4()
             table.declare_distribution(str(distribution_id), amount)
             return distribution_id, [table]
 
-        return self._run(decide)
+        return self.uow.run(decide)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID, uuid4
 
+from application.unit_of_work import Decision, UnitOfWork, Written
 from domain.email_index import EmailIndex, email_index_id
 from domain.errors import (
     NotAllowedError,
@@ -14,14 +15,16 @@ from domain.errors import (
 )
 from domain.input import parse_birth_date, require_reason
 from domain.money import parse_amount
-from domain.unit_of_work import Decision, UnitOfWork, Written
 from domain.user import EVERYONE, Role, User
 
 
-class AccountCommands(UnitOfWork):
+class AccountCommands:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
     # Accounts and roles ------------------------------------------------------------
 
-    def register_user(
+    def register(
         self, email: str, display_name: str, password_hash: str, roles: Sequence[Role] = EVERYONE
     ) -> Written[UUID]:
         email = email.strip().lower()
@@ -30,7 +33,7 @@ class AccountCommands(UnitOfWork):
             raise ValidationError("Display name must be 1 to 100 characters.", "displayName")
 
         def decide(now: datetime) -> Decision[UUID]:
-            if self.user_by_email(email) is not None:
+            if self.uow.user_by_email(email) is not None:
                 raise ValidationError(
                     "An account with this e-mail address already exists; sign in instead.",
                     "email", "EMAIL_TAKEN",
@@ -39,19 +42,19 @@ class AccountCommands(UnitOfWork):
                 email=email, display_name=display_name, password_hash=password_hash,
                 roles=[r.value for r in roles], id=uuid4(),
             )
-            index = EmailIndex(user_id=str(user.id), id=email_index_id(email, self.email_key))  # type: ignore[call-arg]  # id goes to the aggregate metaclass
+            index = EmailIndex(user_id=str(user.id), id=email_index_id(email, self.uow.email_key))  # type: ignore[call-arg]  # id goes to the aggregate metaclass
             return user.id, [user, index]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
     def grant_role(self, admin_id: UUID | str, user_id: UUID | str, role: Role) -> Written[UUID]:
         def decide(now: datetime) -> Decision[UUID]:
-            self._require_role(admin_id, Role.ADMIN, "grant roles")
-            user = self.user(user_id)
+            self.uow.require_role(admin_id, Role.ADMIN, "grant roles")
+            user = self.uow.user(user_id)
             user.grant_role(role)
             return user.id, [user]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
     def bootstrap_admin(self, email: str, password_hash: str) -> UUID:
         """The first admin, from the environment: created if absent, made admin if not.
@@ -59,23 +62,23 @@ class AccountCommands(UnitOfWork):
         Several API processes start with the same setting: whoever registers the
         account first wins, and the others make sure it is an admin.
         """
-        if self.user_by_email(email) is None:
+        if self.uow.user_by_email(email) is None:
             roles = (*EVERYONE, Role.ADMIN)
             try:
-                return self.register_user(email, "Administrator", password_hash, roles).value
+                return self.register(email, "Administrator", password_hash, roles).value
             except ValidationError as taken:
                 if taken.code != "EMAIL_TAKEN":
                     raise
 
         def decide(now: datetime) -> Decision[UUID]:
-            found = self.user_by_email(email)
+            found = self.uow.user_by_email(email)
             if found is None:  # the index names a user: never happens, but say so
                 raise NotFoundError("The admin account vanished while being set up.")
-            user = self.user(found.id)
+            user = self.uow.user(found.id)
             user.grant_role(Role.ADMIN)  # no event when it is one already
             return user.id, [user]
 
-        return self._run(decide).value
+        return self.uow.run(decide).value
 
     # Investor profile and KYC ------------------------------------------------------
 
@@ -99,7 +102,7 @@ class AccountCommands(UnitOfWork):
 
         def decide(now: datetime) -> Decision[UUID]:
             born = parse_birth_date(date_of_birth, now)
-            user = self.user(user_id)
+            user = self.uow.user(user_id)
             user.submit_profile(
                 legal_name=legal_name, date_of_birth=born.isoformat(), country=country,
                 annual_income=income, net_worth=worth, accredited=bool(accredited),
@@ -108,7 +111,7 @@ class AccountCommands(UnitOfWork):
             )
             return user.id, [user]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
     def verify_investor(self, officer_id: UUID | str, user_id: UUID | str) -> Written[UUID]:
         def decide(now: datetime) -> Decision[UUID]:
@@ -116,7 +119,7 @@ class AccountCommands(UnitOfWork):
             user.verify(str(officer_id))
             return user.id, [user]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
     def reject_investor(
         self, officer_id: UUID | str, user_id: UUID | str, reason: str
@@ -128,10 +131,10 @@ class AccountCommands(UnitOfWork):
             user.reject(str(officer_id), reason)
             return user.id, [user]
 
-        return self._run(decide)
+        return self.uow.run(decide)
 
     def _kyc_subject(self, officer_id: UUID | str, user_id: UUID | str, doing: str) -> User:
-        self._require_role(officer_id, Role.RISK_OFFICER, doing)
+        self.uow.require_role(officer_id, Role.RISK_OFFICER, doing)
         if str(officer_id) == str(user_id):
             raise NotAllowedError("A risk officer cannot review their own investor profile.")
-        return self.user(user_id)
+        return self.uow.user(user_id)

@@ -1,0 +1,1 @@
+"""Adapters: the event store recorders and transcoder, Kafka clients and topic administration."""

@@ -1,0 +1,31 @@
+"""The application: the event store's unit of work and, over it, the platform's
+commands in four groups (accounts and KYC, offerings, pledges, and the work that
+falls due: deadlines, reconfirmation expiry, settlement, refunds).
+
+    app = Crowdfund(env, clock)          # built by crowdfund.bootstrap
+    app.offerings.launch(founder_id, campaign_id)
+    app.pledges.place(backer_id, campaign_id, "250.00", idempotency_key)
+    app.campaign(campaign_id)            # reads of the write model: the unit of work's
+"""
+
+from __future__ import annotations
+
+from application.accounts import AccountCommands
+from application.due_work import DueWork
+from application.offerings import OfferingCommands
+from application.pledges import PledgeCommands
+from application.unit_of_work import UnitOfWork
+from domain.clock import Clock
+
+
+class Crowdfund(UnitOfWork):
+    # The library names tables and settings after the application: a subclass (tests
+    # inject interleavings that way) must keep this name to use the same tables.
+    name = "Crowdfund"
+
+    def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
+        super().__init__(env, clock)
+        self.accounts = AccountCommands(self)
+        self.due = DueWork(self)
+        self.offerings = OfferingCommands(self, self.due)
+        self.pledges = PledgeCommands(self)

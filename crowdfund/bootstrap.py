@@ -1,0 +1,241 @@
+"""The composition root: every object the platform runs on, built from `Settings`,
+one way for the command line, every worker, `crowdfund dev`, the tests and the
+benchmarks. Nothing below this package builds its own collaborators.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from argon2 import PasswordHasher
+from eventsourcing.cipher import AESCipher
+from eventsourcing.persistence import PersistenceError
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_incrementing
+
+from adapters.event_store import eventsourcing_env
+from adapters.kafka import BrokerUnavailable
+from api.security import (
+    DEFAULT_HASHER,
+    SignInThrottle,
+    TokenSigner,
+    hash_password,
+    normalize_email,
+    validate_email,
+    validate_password,
+)
+from api.services import Services
+from application.clock import SettableClock, SystemClock
+from application.crowdfund import Crowdfund
+from application.pledge_desk import PledgeDesk
+from crowdfund import demo
+from crowdfund.settings import Settings
+from domain.clock import Clock
+from projections.queries import ReadModels
+from projections.source import StoreLog
+from workers.running import KafkaTopic
+
+log = logging.getLogger("crowdfund")
+
+
+class ConfigurationError(Exception):
+    """The settings cannot work; the command line prints the message and exits 2."""
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+def has_dev_cipher_key(settings: Settings) -> bool:
+    return (settings.data_dir / ".cipher_key").exists()
+
+
+def cipher_key(settings: Settings, *, dev: bool) -> str | None:
+    """Personal data is encrypted at rest; `dev` keeps a generated key in its data dir,
+    and every other command on that data dir uses it when CROWDFUND_CIPHER_KEY is unset."""
+    if settings.cipher_key:
+        return settings.cipher_key
+    if not (dev or has_dev_cipher_key(settings)):
+        return None
+    path = settings.data_dir / ".cipher_key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(AESCipher.create_key(num_bytes=32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def secret_key(settings: Settings, *, dev: bool) -> str:
+    """The token signing key: CROWDFUND_SECRET_KEY, or (dev only) one kept in the data dir."""
+    if settings.secret_key:
+        key = settings.secret_key
+    elif dev:
+        key = settings.dev_secret("secret_key")
+    else:
+        raise ConfigurationError(
+            "CROWDFUND_SECRET_KEY is not set. Outside `crowdfund dev` the platform refuses to "
+            "start without a secret to sign bearer tokens; set it to at least 32 random bytes, "
+            "e.g. CROWDFUND_SECRET_KEY=$(python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))')"
+        )
+    if len(key.encode()) < 32:
+        raise ConfigurationError("CROWDFUND_SECRET_KEY must be at least 32 bytes long.")
+    return key
+
+
+def redacted(url: str) -> str:
+    """A database URL without its password, fit for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# --- the event store and the read models -------------------------------------------------
+
+
+# Processes starting together on a new PostgreSQL database race in CREATE TABLE IF
+# NOT EXISTS ("tuple concurrently updated"): the loser tries again and finds the tables.
+_creating_tables = retry(
+    retry=retry_if_exception_type(PersistenceError), stop=stop_after_attempt(5),
+    wait=wait_incrementing(start=0.2, increment=0.2), reraise=True,
+)
+
+
+def application_env(settings: Settings, *, dev: bool) -> dict[str, str]:
+    env = eventsourcing_env(settings.resolved_database_url, cipher_key(settings, dev=dev))
+    env["CREATE_TABLE"] = "y"
+    return env
+
+
+def open_application(
+    settings: Settings, clock: Clock | None = None, *, dev: bool = False,
+    env: dict[str, str] | None = None,
+) -> Crowdfund:
+    """The event store application (`env` adds to or overrides the library's settings)."""
+    options = {**application_env(settings, dev=dev), **(env or {})}
+    try:
+        return _creating_tables(Crowdfund)(env=options, clock=clock)
+    except (PersistenceError, OSError, ValueError) as exc:
+        raise ConfigurationError(
+            f"cannot open the event store at {redacted(settings.resolved_database_url)}: "
+            f"{str(exc).strip() or type(exc).__name__}"
+        ) from None
+
+
+def read_model_url(settings: Settings) -> str:
+    """SQLAlchemy URL of the read models: beside the event store, same engine."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        events = Path(url.removeprefix("sqlite:///"))
+        return f"sqlite:///{events.with_name('readmodels.db')}"
+    return url.replace("postgresql://", "postgresql+psycopg://", 1).replace(
+        "postgres://", "postgresql+psycopg://", 1
+    )
+
+
+def open_read_models(settings: Settings) -> ReadModels:
+    return ReadModels(read_model_url(settings), topic=settings.topic)
+
+
+def event_log(app: Crowdfund) -> StoreLog:
+    return StoreLog(app)
+
+
+# --- Kafka -----------------------------------------------------------------------------------
+
+
+def require_kafka(settings: Settings) -> str:
+    """CROWDFUND_KAFKA_BOOTSTRAP; only `crowdfund dev` may fall back to an embedded broker."""
+    if not settings.kafka_bootstrap:
+        raise BrokerUnavailable(
+            "no Kafka configured: set CROWDFUND_KAFKA_BOOTSTRAP=host:port "
+            "(the embedded broker is started by `crowdfund dev` only)"
+        )
+    return settings.kafka_bootstrap
+
+
+def kafka_topic(settings: Settings, bootstrap: str) -> KafkaTopic:
+    return KafkaTopic(bootstrap, settings.topic, settings.topic_partitions)
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+
+def token_signer(settings: Settings, *, dev: bool) -> TokenSigner:
+    # Tokens expire in real time, not business time: moving the test clock a
+    # month ahead must not sign everybody out.
+    return TokenSigner(secret_key(settings, dev=dev), settings.token_ttl_seconds,
+                       SystemClock().now)
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """How an API process differs from another: `dev` (GraphiQL, introspection), a
+    test clock (setClock), the broker it reports, and tuning for tests."""
+
+    dev: bool = False
+    test_clock: SettableClock | None = None
+    broker: str | None = None
+    broker_check: Any = None
+    hasher: PasswordHasher = DEFAULT_HASHER
+    executor: Executor | None = None
+    subscription_poll_seconds: float = 0.25
+    caught_up_poll_seconds: float = 0.02
+
+
+def build_services(
+    settings: Settings, app: Crowdfund, clock: Clock, options: ApiOptions = ApiOptions(),
+    *, read_models: ReadModels | None = None, extras: dict[str, Any] | None = None,
+) -> Services:
+    return Services(
+        app=app,
+        read_models=read_models or open_read_models(settings),
+        clock=clock,
+        tokens=token_signer(settings, dev=options.dev),
+        throttle=SignInThrottle(),
+        test_clock=options.test_clock,
+        broker=options.broker,
+        dev=options.dev,
+        executor=options.executor,
+        hasher=options.hasher,
+        broker_check=options.broker_check,
+        subscription_poll_seconds=options.subscription_poll_seconds,
+        caught_up_poll_seconds=options.caught_up_poll_seconds,
+        extras=extras or {},
+        desk=PledgeDesk(app),
+    )
+
+
+# --- start-up content -----------------------------------------------------------------------
+
+
+def bootstrap_admin(app: Crowdfund, settings: Settings) -> str | None:
+    """Create (or promote) the admin named by CROWDFUND_ADMIN_EMAIL/PASSWORD; their e-mail."""
+    email, password = settings.admin_email, settings.admin_password
+    if not email and not password:
+        return None
+    if not email or not password:
+        log.warning("set both CROWDFUND_ADMIN_EMAIL and CROWDFUND_ADMIN_PASSWORD for an admin")
+        return None
+    email = normalize_email(email)
+    for problem in (validate_email(email), validate_password(password, email)):
+        if problem:
+            # The operator chose it; say so rather than refuse to start.
+            log.warning("admin account: %s", problem)
+    # An existing account keeps its password; it is only made an admin if it is not.
+    app.accounts.bootstrap_admin(email, hash_password(password))
+    return email
+
+
+def load_demo(app: Crowdfund, settings: Settings) -> None:
+    password = settings.dev_secret("demo_password")
+    loaded = demo.load_demo(app, hash_password(password))
+    if loaded is not None:
+        # No e-mail addresses in logs, not even the demo's: the README names the accounts.
+        log.info("demo loaded: %d live campaigns (demo password in %s)",
+                 len(loaded.campaign_ids), settings.data_dir / ".demo_password")
