@@ -270,7 +270,12 @@ log_keys = sa.Table(
     sa.Column("created_at", Instant, nullable=False),
 )
 
-LOG_TREE_TABLES = (log_tree, log_tree_nodes, log_heads, log_keys)
+# Per topic: every head of a size <= published was acknowledged by the broker.
+log_heads_published = sa.Table(
+    "log_heads_published", log_metadata,
+    sa.Column("topic", sa.String(249), primary_key=True),
+    sa.Column("published", sa.BigInteger, nullable=False),
+)
 TRACKING_TABLES = (tracking,)
 RELAY_TABLES = (relay_progress, relay_partitions)
 

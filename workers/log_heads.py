@@ -5,8 +5,8 @@ every head to `crowdfund.log-heads` for witnesses (docs/audit.md).
 A worker of its own rather than part of the relay: heads need only the database, so
 they keep coming while the broker is away (the publisher catches up afterwards,
 oldest head first), and the relay's latency, which is the read-your-writes delay of
-every page, pays nothing for the tree. Publication is recorded in `relay_progress`
-under the heads topic: every head of a size <= `published` was acknowledged.
+every page, pays nothing for the tree. Publication is recorded in `log_heads_published`:
+every head of a size <= `published` was acknowledged by the broker.
 """
 
 from __future__ import annotations
@@ -77,23 +77,25 @@ class LogHeads:
 
 
 def published(store: SqlLogTree, topic: str) -> int:
+    """The size of the last head the broker acknowledged (-1: none yet)."""
+    progress = t.log_heads_published
     with store.engine.connect() as conn:
-        value = conn.execute(sa.select(t.relay_progress.c.published)
-                             .where(t.relay_progress.c.topic == topic)).scalar()
+        value = conn.execute(sa.select(progress.c.published)
+                             .where(progress.c.topic == topic)).scalar()
     return int(value if value is not None else -1)
 
 
 def mark_published(store: SqlLogTree, topic: str, size: int) -> None:
     """Record that heads up to `size` are acknowledged; never moves backwards."""
-    c = t.relay_progress.c
+    progress = t.log_heads_published
+    c = progress.c
     with store.engine.begin() as conn:
-        done = conn.execute(sa.update(t.relay_progress).where(c.topic == topic)
+        done = conn.execute(sa.update(progress).where(c.topic == topic)
                             .where(c.published < size).values(published=size))
         if done.rowcount == 0 and conn.execute(
             sa.select(c.topic).where(c.topic == topic)
         ).first() is None:
-            conn.execute(sa.insert(t.relay_progress).values(topic=topic, partitions=1,
-                                                            published=size))
+            conn.execute(sa.insert(progress).values(topic=topic, published=size))
 
 
 class HeadPublisher:
