@@ -252,3 +252,24 @@ def test_a_rewritten_stored_tree_cannot_hide_tampering(
 
 def id_column(store: Store) -> str:
     return "notification_id" if store.is_postgres else "rowid"
+
+
+def test_keys_rotate_and_stay_listed(
+    app: Crowdfund, clock: SettableClock, tree: SqlLogTree
+) -> None:
+    h = history(app, clock)
+    old = saved_head(app, tree)
+    rotated = load_signer(new_signing_key())
+    later = START.replace(hour=13)
+    register_key(tree, rotated, later)
+    pledge(app, h.bob, h.campaign, "100.00")
+    grow_fully(app, tree)
+    new = sign_head(tree, rotated, later)
+    assert new is not None and new.key_id == rotated.key_id != old.key_id
+    listed = {k.key_id: k for k in tree.log_keys()}
+    assert set(listed) == {SIGNER.key_id, rotated.key_id}  # the retired key stays listed
+    assert "PRIVATE" not in listed[SIGNER.key_id].public_key_pem
+    for head in (old, new):
+        assert check(app, tree, head) == (Finding.CONSISTENT, None)
+    register_key(tree, rotated, later)  # idempotent
+    assert len(tree.log_keys()) == 2
