@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
 import threading
 import time
 import uuid
@@ -27,12 +25,11 @@ from application.head_check import check_head
 from application.transparency import TreeHead, consistency_proof, rebuild_tree
 from crowdfund.bootstrap import read_model_url
 from crowdfund.embedded_broker import EmbeddedBroker
-from crowdfund.settings import Settings
 from domain import merkle
 from projections.log_tree import SqlLogTree
-from tests.conftest import ROOT, Store
+from tests.conftest import Store
+from tests.projections.conftest import Worker, make_settings
 from tests.scenario import live_campaign, pledge, staff, verified_backer
-from tests.servers import CROWDFUND
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
@@ -43,36 +40,8 @@ def broker() -> Iterator[EmbeddedBroker]:
         yield running
 
 
-class HeadsWorker:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen([CROWDFUND, "worker", "log-heads"], cwd=ROOT,
-                                         env=self.env, stdout=out, stderr=subprocess.STDOUT)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-
 async def eventually(check: Callable[[], Any], timeout: float, what: str,
-                     worker: HeadsWorker) -> Any:
+                     worker: Worker) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = await asyncio.to_thread(check)
@@ -104,20 +73,19 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[d
 
 
 async def test_heads_survive_broker_loss_and_sigkill(
-    postgres_store: Store, clock: SettableClock, broker: EmbeddedBroker, tmp_path: Path
+    postgres_store: Store, clock: SettableClock, broker: EmbeddedBroker, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = postgres_store
     key = new_signing_key()
     topic = f"heads-{uuid.uuid4().hex[:8]}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CROWDFUND_")},
-        "CROWDFUND_DATABASE_URL": store.url, "CROWDFUND_KAFKA_BOOTSTRAP": broker.bootstrap,
-        "CROWDFUND_DATA_DIR": str(tmp_path), "CROWDFUND_LOG_SIGNING_KEY": key,
-        "CROWDFUND_LOG_HEADS_TOPIC": topic, "CROWDFUND_LOG_HEADS_INTERVAL": "0.3",
-        "CROWDFUND_SECRET_KEY": "a-worker-secret-that-is-long-enough-to-sign",
-    }
-    tree = SqlLogTree(read_model_url(Settings(database_url=store.url, data_dir=tmp_path)))
-    worker = HeadsWorker(env, tmp_path / "log-heads.log")
+    # What the worker process reads besides the settings `Worker` passes it.
+    monkeypatch.setenv("CROWDFUND_LOG_SIGNING_KEY", key)
+    monkeypatch.setenv("CROWDFUND_LOG_HEADS_TOPIC", topic)
+    monkeypatch.setenv("CROWDFUND_LOG_HEADS_INTERVAL", "0.3")
+    settings = make_settings(store, tmp_path, broker.bootstrap)
+    tree = SqlLogTree(read_model_url(settings))
+    worker = Worker("log-heads", settings, tmp_path)
     app = store.open(clock)
     team = staff(app)
     campaign = live_campaign(app, team, max_target="4000000.00")
