@@ -49,7 +49,9 @@ from api.resolvers import finance as finance_r
 from api.resolvers import platform as platform_r
 from api.resolvers import pledges as pledges_r
 from api.resolvers import subscriptions as subscriptions_r
+from api.resolvers import transparency as transparency_r
 from api.scalars import SCALARS, Long
+from api.transparency_types import ConsistencyProof, InclusionProof, LogKey, SignedTreeHead
 from api.types import Campaign, CampaignConnection, InvestmentLimit, Pledge, User
 
 log = logging.getLogger("api.errors")
@@ -103,6 +105,25 @@ class Query:
     caught_up: bool = strawberry.field(
         resolver=platform_r.caught_up,
         description="True once every read model has applied `position`; waits up to timeoutMs.",
+    )
+    log_head: SignedTreeHead = strawberry.field(
+        resolver=transparency_r.log_head,
+        description="Anyone: the latest signed tree head (at most a few seconds behind the "
+        "log's head).",
+    )
+    inclusion_proof: InclusionProof = strawberry.field(
+        resolver=transparency_r.inclusion_proof,
+        description="Anyone: proof that the event at `position` is in the tree of `treeSize` "
+        "(default: the latest head).",
+    )
+    consistency_proof: ConsistencyProof = strawberry.field(
+        resolver=transparency_r.consistency_proof,
+        description="Anyone: proof that the tree of `toSize` (default: latest) extends the "
+        "tree of `fromSize`.",
+    )
+    log_keys: list[LogKey] = strawberry.field(
+        resolver=transparency_r.log_keys,
+        description="Anyone: the keys that sign tree heads, current and retired.",
     )
 
 

@@ -20,6 +20,7 @@ Fields (keyword arguments; the first five are required)::
         broker_check=None,             # optional zero-argument callable -> bool: broker reachable?
         subscription_poll_seconds=0.25,
         caught_up_poll_seconds=0.02,
+        log_tree=None,                 # application.transparency.LogTreeStore (proofs, heads)
     )
 """
 
@@ -41,6 +42,7 @@ from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from application.pledge_desk import PledgeDesk
 from application.pledges import PledgeRequest
+from application.transparency import LogTreeStore
 from application.unit_of_work import Written
 from domain.clock import Clock
 from projections.queries import ReadModels
@@ -63,6 +65,8 @@ class Services:
     broker_check: Callable[[], bool] | None = None
     subscription_poll_seconds: float = 0.25
     caught_up_poll_seconds: float = 0.02
+    # The Merkle tree of the log, its signed heads and keys (logHead, proofs, logKeys).
+    log_tree: LogTreeStore | None = None
     # Group commit for pledges: one writer per campaign, many pledges per transaction.
     desk: PledgeDesk | None = None
     # Anything else the runtime wants to pass to resolvers (never read by the API itself).

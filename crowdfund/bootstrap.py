@@ -19,6 +19,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_in
 
 from adapters.event_store import eventsourcing_env
 from adapters.kafka import BrokerUnavailable
+from adapters.signing import Ed25519HeadSigner, SigningKeyError, load_signer, new_signing_key
 from api.security import (
     DEFAULT_HASHER,
     SignInThrottle,
@@ -35,6 +36,7 @@ from application.pledge_desk import PledgeDesk
 from crowdfund import demo
 from crowdfund.settings import Settings
 from domain.clock import Clock
+from projections.log_tree import SqlLogTree
 from projections.queries import ReadModels
 from projections.source import StoreLog
 from workers.running import KafkaTopic
@@ -84,6 +86,30 @@ def secret_key(settings: Settings, *, dev: bool) -> str:
     if len(key.encode()) < 32:
         raise ConfigurationError("CROWDFUND_SECRET_KEY must be at least 32 bytes long.")
     return key
+
+
+def log_signer(settings: Settings, *, dev: bool) -> Ed25519HeadSigner:
+    """The key that signs tree heads: CROWDFUND_LOG_SIGNING_KEY, or (dev only) one kept
+    in the data dir. Rotating it is setting a new one: the old stays listed in logKeys."""
+    text = settings.log_signing_key
+    if not text and dev:
+        path = settings.data_dir / ".log_signing_key"
+        if not path.exists():
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(new_signing_key())
+            path.chmod(0o600)
+        text = path.read_text().strip()
+    if not text:
+        raise ConfigurationError(
+            "CROWDFUND_LOG_SIGNING_KEY is not set. The log-heads worker signs tree heads with "
+            "it (Ed25519: 32 random bytes in base64url, or a PEM private key), e.g. "
+            "CROWDFUND_LOG_SIGNING_KEY=$(python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )
+    try:
+        return load_signer(text)
+    except SigningKeyError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def redacted(url: str) -> str:
@@ -146,6 +172,11 @@ def event_log(app: Crowdfund) -> StoreLog:
     return StoreLog(app)
 
 
+def log_tree(settings: Settings, *, writer: bool = False) -> SqlLogTree:
+    """The Merkle tree of the log, its heads and keys, beside the read models."""
+    return SqlLogTree(read_model_url(settings), writer=writer)
+
+
 # --- Kafka -----------------------------------------------------------------------------------
 
 
@@ -192,9 +223,12 @@ def build_services(
     settings: Settings, app: Crowdfund, clock: Clock, options: ApiOptions = ApiOptions(),
     *, read_models: ReadModels | None = None, extras: dict[str, Any] | None = None,
 ) -> Services:
+    models = read_models or open_read_models(settings)
     return Services(
         app=app,
-        read_models=read_models or open_read_models(settings),
+        read_models=models,
+        # The tree's reads share the read models' engine (same database).
+        log_tree=SqlLogTree(models.engine),
         clock=clock,
         tokens=token_signer(settings, dev=options.dev),
         throttle=SignInThrottle(),

@@ -1,5 +1,5 @@
 """The `crowdfund` command line (runtime.md): dev, api, worker, schema,
-projections rebuild, audit verify / replay, kafka ensure-topic. The platform's
+projections rebuild, audit verify / replay / head, kafka ensure-topic. The platform's
 only command line: each command builds what it needs through `crowdfund.bootstrap`.
 """
 
@@ -17,13 +17,14 @@ from pathlib import Path
 from pydantic import ValidationError as SettingsError
 
 from adapters.kafka import BrokerUnavailable, TopicError, ensure_topic
+from adapters.signing import verify_signature
 from api.schema import sdl
-from application import audit
+from application import audit, head_check, transparency
 from application.crowdfund import Crowdfund
 from crowdfund import bootstrap, runtime
 from crowdfund.bootstrap import ConfigurationError
 from crowdfund.settings import Settings
-from domain.errors import NotFoundError
+from domain.errors import DomainError, NotFoundError
 from projections.rebuild import rebuild_read_models
 
 EXIT_OK = 0
@@ -71,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(run=_api)
 
     worker = commands.add_parser("worker", parents=[common], help="one long-running worker")
-    worker.add_argument("kind", choices=["relay", "projections", "scheduler"])
+    worker.add_argument("kind", choices=["relay", "projections", "scheduler", "log-heads"])
     worker.add_argument("--interval", type=float, default=1.0,
-                        help="scheduler: seconds between passes (default 1)")
+                        help="scheduler: seconds between passes (default 1); log-heads: see "
+                        "CROWDFUND_LOG_HEADS_INTERVAL")
     worker.add_argument("--group", default=None,
                         help="projections: the Kafka consumer group "
                         "(default crowdfund-projections)")
@@ -94,9 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="check and read the event store")
     audit_commands = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = audit_commands.add_parser(
-        "verify", parents=[common], help="recompute every stream's hash chain"
+        "verify", parents=[common],
+        help="recompute every stream's hash chain (and, with --head, the log's Merkle tree)",
     )
+    verify.add_argument("--head", type=Path, default=None, metavar="FILE",
+                        help="a signed tree head saved earlier (`crowdfund audit head`): "
+                        "check that the log still holds every event it covered")
     verify.set_defaults(run=_verify)
+    head = audit_commands.add_parser(
+        "head", parents=[common], help="print the latest signed tree head (JSON)"
+    )
+    head.set_defaults(run=_head)
     replay = audit_commands.add_parser(
         "replay", parents=[common], help="print a stream's events in order (JSON lines)"
     )
@@ -109,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     kafka_commands = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
     topic = kafka_commands.add_parser(
         "ensure-topic", parents=[common],
-        help="create CROWDFUND_TOPIC on CROWDFUND_KAFKA_BOOTSTRAP and wait for its leaders",
+        help="create CROWDFUND_TOPIC and the log-heads topic on CROWDFUND_KAFKA_BOOTSTRAP "
+        "and wait for their leaders",
     )
     topic.add_argument("--timeout", type=float, default=120.0,
                        help="seconds to wait for Kafka (default 120)")
@@ -192,7 +203,9 @@ def _ensure_topic(args: argparse.Namespace, settings: Settings) -> int:
         kafka = bootstrap.require_kafka(settings)
         asyncio.run(ensure_topic(kafka, settings.topic, settings.topic_partitions,
                                  timeout=args.timeout))
+        asyncio.run(ensure_topic(kafka, settings.log_heads_topic, 1, timeout=args.timeout))
     print(f"topic {settings.topic} ready on {kafka}")
+    print(f"topic {settings.log_heads_topic} ready on {kafka}")
     return EXIT_OK
 
 
@@ -213,16 +226,59 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    saved = _read_head(args.head) if args.head is not None else None
     with _event_store(settings) as app:
         result = audit.verify_chains(app)
+        checked = _check_head(app, settings, saved) if saved is not None else None
     if result.ok:
         print(f"ok: {result.checked_events} events verified")
-        return EXIT_OK
-    print(
-        f"FAILED: first bad position {result.first_bad_position} "
-        f"({result.checked_events} events checked)"
-    )
-    return EXIT_FAILED
+    else:
+        print(
+            f"FAILED: first bad position {result.first_bad_position} "
+            f"({result.checked_events} events checked)"
+        )
+    if checked is not None:
+        if checked.ok:
+            print(f"ok: {checked.describe()}")
+        else:
+            print(f"FAILED: {checked.describe()}")
+    return EXIT_OK if result.ok and (checked is None or checked.ok) else EXIT_FAILED
+
+
+def _read_head(path: Path) -> transparency.TreeHead:
+    try:
+        return transparency.TreeHead.from_json(json.loads(path.read_text()))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:  # not JSON
+        raise UsageError(f"{path} is not JSON: {exc}") from None
+    except DomainError as exc:
+        raise UsageError(f"{path}: {exc.message}") from None
+
+
+def _check_head(
+    app: Crowdfund, settings: Settings, saved: transparency.TreeHead
+) -> head_check.HeadCheck:
+    store = bootstrap.log_tree(settings)
+    try:
+        return head_check.check_head(app, store, saved, verify_signature)
+    finally:
+        store.close()
+
+
+def _head(args: argparse.Namespace, settings: Settings) -> int:
+    _require_event_store(settings)
+    store = bootstrap.log_tree(settings)
+    try:
+        head = store.latest_head()
+    finally:
+        store.close()
+    if head is None:
+        print("no signed tree head yet: is `crowdfund worker log-heads` (or `crowdfund dev`) "
+              "running?", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(head.to_json()))
+    return EXIT_OK
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -253,15 +309,19 @@ def _configuration_errors() -> Iterator[None]:
         raise UsageError(str(exc)) from None
 
 
-@contextmanager
-def _event_store(settings: Settings) -> Iterator[Crowdfund]:
-    """The event store as the tools see it (with the dev cipher key if the data dir has one)."""
+def _require_event_store(settings: Settings) -> None:
     url = settings.resolved_database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise UsageError(
             f"no event store at {url}: pass the --data-dir that `crowdfund dev` used, "
             "or set CROWDFUND_DATABASE_URL"
         )
+
+
+@contextmanager
+def _event_store(settings: Settings) -> Iterator[Crowdfund]:
+    """The event store as the tools see it (with the dev cipher key if the data dir has one)."""
+    _require_event_store(settings)
     with _configuration_errors():
         app = bootstrap.open_application(settings)
     try:

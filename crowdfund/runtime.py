@@ -32,6 +32,7 @@ from crowdfund.bootstrap import ApiOptions, ConfigurationError
 from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
 from domain.clock import Clock
+from workers.log_heads import run_log_heads
 from workers.projections import GROUP as PROJECTIONS_GROUP
 from workers.projections import run_projections
 from workers.relay import run_relay
@@ -208,6 +209,7 @@ async def _start_broker(
         kafka = await broker.start_async(port)
     try:
         await ensure_topic(kafka, settings.topic, settings.topic_partitions)
+        await ensure_topic(kafka, settings.log_heads_topic, 1)
     except BaseException:
         if broker is not None:
             await asyncio.to_thread(broker.stop)
@@ -227,7 +229,20 @@ def pipeline_tasks(
         _task(run_relay(url, log_, topic, stop), "relay"),
         _task(run_projections(url, log_, topic, stop), "projections"),
         _task(run_scheduler(app, stop, wake=wake), "scheduler"),
+        _task(_log_heads(settings, app, kafka, stop, dev=True), "log-heads"),
     ]
+
+
+async def _log_heads(
+    settings: Settings, app: Crowdfund, kafka: str | None, stop: asyncio.Event, *, dev: bool
+) -> None:
+    signer = bootstrap.log_signer(settings, dev=dev)
+    store = await asyncio.to_thread(bootstrap.log_tree, settings, writer=True)
+    try:
+        await run_log_heads(app, store, signer, kafka, settings.log_heads_topic, stop,
+                            interval=settings.log_heads_interval)
+    finally:
+        store.close()
 
 
 async def _run_platform(
@@ -328,6 +343,8 @@ def run_worker(
 ) -> int:
     """One long-running worker (`crowdfund worker KIND`) until SIGINT/SIGTERM, then exit 0."""
     bootstrap.secret_key(settings, dev=False)  # runtime.md: workers refuse to start without it
+    if kind == "log-heads":
+        bootstrap.log_signer(settings, dev=False)  # refuse to start without its key
     kafka = None if kind == "scheduler" else bootstrap.require_kafka(settings)
     app = bootstrap.open_application(settings, SystemClock())
     try:
@@ -345,6 +362,8 @@ def _worker(
     if kind == "scheduler":
         return run_scheduler(app, stop, interval)
     assert kafka is not None
+    if kind == "log-heads":
+        return _log_heads(settings, app, kafka, stop, dev=False)
     topic: KafkaTopic = bootstrap.kafka_topic(settings, kafka)
     url, log_ = bootstrap.read_model_url(settings), bootstrap.event_log(app)
     if kind == "relay":

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     admin_email: str | None = None
     admin_password: str | None = None
     token_ttl_seconds: int = 12 * 3600
+    # Signed tree heads (docs/audit.md): the Ed25519 private key, and where heads go.
+    log_signing_key: str | None = None
+    log_heads_topic: str = "crowdfund.log-heads"
+    log_heads_interval: float = Field(default=2.0, gt=0, le=300)
 
     @cached_property
     def resolved_database_url(self) -> str:

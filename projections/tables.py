@@ -231,6 +231,51 @@ relay_partitions = sa.Table(
     sa.Column("last_position", sa.BigInteger, nullable=False),
 )
 
+# --- the tamper-evident log (application.transparency) ----------------------------------
+
+# Apart from the read models' metadata: not a read model (a rebuild of the read models
+# leaves it alone, and comparisons of read models skip it), and append-only.
+log_metadata = sa.MetaData()
+
+# One row: how many leaves (log positions 1..size) the Merkle tree covers.
+log_tree = sa.Table(
+    "log_tree", log_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+
+# Every complete subtree: (level, idx) covers leaves [idx * 2**level, (idx + 1) * 2**level).
+log_tree_nodes = sa.Table(
+    "log_tree_nodes", log_metadata,
+    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+)
+
+# Signed tree heads, one per size; `at` is the ISO 8601 text exactly as signed.
+log_heads = sa.Table(
+    "log_heads", log_metadata,
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root_hash", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("signature", sa.String(128), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+)
+
+# Public keys only: the private key is a setting (CROWDFUND_LOG_SIGNING_KEY).
+log_keys = sa.Table(
+    "log_keys", log_metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("public_key_pem", sa.Text, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+)
+
+# Per topic: every head of a size <= published was acknowledged by the broker.
+log_heads_published = sa.Table(
+    "log_heads_published", log_metadata,
+    sa.Column("topic", sa.String(249), primary_key=True),
+    sa.Column("published", sa.BigInteger, nullable=False),
+)
 TRACKING_TABLES = (tracking,)
 RELAY_TABLES = (relay_progress, relay_partitions)
 
@@ -238,13 +283,13 @@ RELAY_TABLES = (relay_progress, relay_partitions)
 CREATE_ATTEMPTS = 5
 
 
-def create_all(engine: sa.Engine) -> None:
-    """Create what is missing. Processes starting together on a new database race
-    in CREATE TABLE ("tuple concurrently updated", duplicate type names): the
-    losers look again, and then find the tables there."""
+def create_all(engine: sa.Engine, tables: sa.MetaData = metadata) -> None:
+    """Create what is missing (the read models, or `log_metadata`). Processes starting
+    together on a new database race in CREATE TABLE ("tuple concurrently updated",
+    duplicate type names): the losers look again, and then find the tables there."""
     for attempt in range(CREATE_ATTEMPTS):
         try:
-            metadata.create_all(engine, checkfirst=True)
+            tables.create_all(engine, checkfirst=True)
             return
         except sa.exc.DBAPIError:
             if attempt == CREATE_ATTEMPTS - 1:
