@@ -75,11 +75,11 @@ def _scalar(value: object) -> object:
 
 
 def _bounded(*, allow_zero: bool) -> Callable[[decimal.Decimal | None], decimal.Decimal]:
-    def check(amount: decimal.Decimal | None) -> decimal.Decimal:
+    def bounded(amount: decimal.Decimal | None) -> decimal.Decimal:
         # null is zero: the GraphQL default of an optional amount.
         return within_bounds(ZERO if amount is None else amount, allow_zero=allow_zero)
 
-    return check
+    return bounded
 
 
 def _instant(value: object) -> object:
