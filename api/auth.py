@@ -1,7 +1,8 @@
 """Authorization: who may read what (queries raise), who may do what (mutations answer).
 
 Forbidden queries are GraphQL errors with `extensions.code` UNAUTHENTICATED or
-FORBIDDEN; forbidden mutations are the `NotAllowed` union member.
+FORBIDDEN; forbidden mutations are the `NotAllowed` union member (a mutation's
+command raises `NotAllowedError`, see `api.resolvers.common`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from strawberry.types import Info
 
 from api.context import Context, Viewer
 from api.problems import AUDITORS_READ_ONLY, SIGN_IN_FIRST, NotAllowed, not_allowed
-from domain.user import Role
-
-# Who reads a campaign's money and backers, besides its founder.
-CAMPAIGN_INSIDERS = (Role.RISK_OFFICER, Role.AUDITOR)
+from domain.errors import NotAllowedError
+from domain.user import CAMPAIGN_INSIDERS, Role
 
 
 def context(info: Info[Any, Any]) -> Context:
@@ -76,6 +75,12 @@ def require_insider(info: Info[Any, Any], founder_id: str, doing: str) -> Viewer
 
 def is_insider(who: Viewer | None, founder_id: str) -> bool:
     return who is not None and (who.id == founder_id or who.has(*CAMPAIGN_INSIDERS))
+
+
+def check_role(who: Viewer, role: Role, doing: str) -> None:
+    """In a mutation's command: refused (NotAllowed) unless `who` holds `role`."""
+    if not who.has(role):
+        raise NotAllowedError(f"Only a user with the {role.value} role can {doing}.")
 
 
 def actor(info: Info[Any, Any]) -> Viewer | NotAllowed:

@@ -16,7 +16,7 @@ from api.metrics import Metrics
 from api.progress import ProgressHub
 from api.services import Services
 from domain.errors import NotFoundError
-from domain.user import Role
+from domain.user import STAFF, Role
 from domain.user import User as UserRecord
 from projections.views import CampaignView
 
@@ -33,7 +33,7 @@ class Viewer:
 
     @property
     def is_staff(self) -> bool:
-        return self.has(Role.ADMIN, Role.RISK_OFFICER, Role.AUDITOR)
+        return self.has(*STAFF)
 
 
 def _loader(

@@ -64,7 +64,3 @@ PUBLIC_CAMPAIGN_STATUSES = frozenset({
     CampaignStatus.CANCELLED, CampaignStatus.SETTLED,
 })
 
-
-def value_of(member: object) -> str:
-    """The string value of any enum member (domain, API or plain str from a read model)."""
-    return str(getattr(member, "value", member))

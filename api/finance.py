@@ -12,6 +12,7 @@ from strawberry.types import Info
 from api import auth
 from api.scalars import Long
 from api.types import Campaign, User, campaign_from_record, campaign_from_view, load_user
+from domain.distribution import DeclaredDistribution
 from projections.views import DistributionView
 
 
@@ -79,6 +80,15 @@ def distribution_from_view(view: DistributionView, only_backer: str | None = Non
     return Distribution(
         id=strawberry.ID(view.id), total=view.total, declared_at=view.declared_at,
         payouts=payouts, campaign_id=view.campaign_id,
+    )
+
+
+def distribution_from_declared(declared: DeclaredDistribution) -> Distribution:
+    """A distribution as its command declared it (the read models may lag)."""
+    return Distribution(
+        id=strawberry.ID(declared.id), total=declared.total, declared_at=declared.declared_at,
+        payouts=[Payout(amount=a, backer_id=b) for b, a in declared.payouts.items()],
+        campaign_id=declared.campaign_id,
     )
 
 

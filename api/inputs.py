@@ -1,9 +1,13 @@
-"""Mutation inputs: the GraphQL input types and the Pydantic models that check them.
+"""Mutation inputs: the Pydantic models that check them, and the GraphQL input types
+Strawberry derives from those models (names, types, defaults, descriptions).
 
-Every input is validated here before the domain sees it: lengths, formats,
-amounts (the Decimal scalar lets bad text through as `InvalidScalar` so it can
-be answered as a `ValidationProblem` naming the field), and text that would
-break storage or display (NUL, lone surrogates, control characters).
+Every input is validated here before the domain sees it: lengths (`domain.limits`),
+formats, amounts (`domain.money`; the Decimal scalar lets bad text through as
+`InvalidScalar` so it can be answered as a `ValidationProblem` naming the field),
+and text that would break storage or display (NUL, lone surrogates, control
+characters). A model's fields are Python names; their aliases are the API's
+camelCase names, which is what a failure names. `model_dump()` gives the keyword
+arguments of the command the input is for.
 """
 
 from __future__ import annotations
@@ -11,18 +15,25 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import unicodedata
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import pydantic
 import strawberry
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from pydantic.functional_serializers import PlainSerializer
 
 from api.enums import Regime
-from api.problems import ValidationProblem, invalid
 from api.scalars import InvalidScalar
-from domain.money import ABSURD
+from domain import limits
+from domain.errors import ValidationError
+from domain.money import ZERO, within_bounds
 
 M = TypeVar("M", bound=BaseModel)
+
+# An API-only guard: far longer than any password we accept (`api.security`).
+MAX_PASSWORD_INPUT = 1024
 
 
 # ------------------------------------------------------------------------ text checks
@@ -53,55 +64,92 @@ Line = Annotated[str, AfterValidator(single_line)]
 Text = Annotated[str, AfterValidator(multi_line)]
 
 
-def _money(value: object) -> object:
+# ----------------------------------------------------------------- amounts and instants
+
+
+def _scalar(value: object) -> object:
+    """A Decimal or DateTime argument that did not parse: its reason, after the field."""
     if isinstance(value, InvalidScalar):
         raise ValueError(value.reason)
     return value
 
 
-def _non_negative(value: decimal.Decimal) -> decimal.Decimal:
-    if value < 0:
-        raise ValueError("must not be negative")
-    if value >= ABSURD:
-        raise ValueError("is larger than any amount this platform handles")
-    return value
+def _bounded(*, allow_zero: bool) -> Callable[[decimal.Decimal | None], decimal.Decimal]:
+    def bounded(amount: decimal.Decimal | None) -> decimal.Decimal:
+        # null is zero: the GraphQL default of an optional amount.
+        return within_bounds(ZERO if amount is None else amount, allow_zero=allow_zero)
 
-
-def _positive(value: decimal.Decimal) -> decimal.Decimal:
-    if value <= 0:
-        raise ValueError("must be greater than zero")
-    return _non_negative(value)
+    return bounded
 
 
 def _instant(value: object) -> object:
-    if isinstance(value, InvalidScalar):
-        raise ValueError(value.reason)
+    _scalar(value)
     if isinstance(value, dt.datetime) and value.tzinfo is None:
         raise ValueError("needs a timezone offset")
     return value
 
 
-Money = Annotated[decimal.Decimal, BeforeValidator(_money), AfterValidator(_positive)]
-MoneyOrZero = Annotated[decimal.Decimal, BeforeValidator(_money), AfterValidator(_non_negative)]
+Money = Annotated[
+    decimal.Decimal, BeforeValidator(_scalar), AfterValidator(_bounded(allow_zero=False))
+]
+MoneyOrZero = Annotated[
+    decimal.Decimal, BeforeValidator(_scalar), AfterValidator(_bounded(allow_zero=True))
+]
+# `Decimal = "0.00"` in GraphQL: null or absent is zero.
+OptionalMoneyOrZero = Annotated[
+    decimal.Decimal | None, BeforeValidator(_scalar), AfterValidator(_bounded(allow_zero=True))
+]
 Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
+# `Boolean = false` in GraphQL: null or absent is false.
+Flag = Annotated[bool | None, AfterValidator(bool)]
+# The command takes the rulebook's name; the GraphQL enum is the API's own class.
+RegimeName = Annotated[Regime, PlainSerializer(lambda regime: regime.value)]
+
+
+# ---------------------------------------------------------------------------- checking
 
 
 class Checked(BaseModel):
-    """Field names are the API's camelCase names, so a failure names the field."""
+    """Python field names, the API's camelCase names as aliases (what a failure names)."""
 
     model_config = ConfigDict(
-        strict=False, frozen=True, extra="forbid", arbitrary_types_allowed=True
+        strict=False, frozen=True, extra="forbid", arbitrary_types_allowed=True,
+        alias_generator=to_camel, populate_by_name=True,
     )
 
 
-def check(model: type[M], **data: Any) -> M | ValidationProblem:
-    """The validated model, or a ValidationProblem for the first bad field."""
+def check(model: type[M], **data: Any) -> M:
+    """The validated model, or a ValidationError naming the first bad field (the
+    mutation helper answers it as a ValidationProblem)."""
     try:
         return model(**data)
-    except pydantic.ValidationError as e:
-        first = e.errors(include_url=False, include_input=False)[0]
-        field = str(first["loc"][0]) if first["loc"] else None
-        return invalid(_sentence(field or "The input", first), field)
+    except pydantic.ValidationError as error:
+        raise _refusal(model, error) from None
+
+
+class ModelInput(Generic[M]):
+    """A GraphQL input Strawberry derives from the model M
+    (`strawberry.experimental.pydantic.input` gives it `to_pydantic`)."""
+
+    _pydantic_type: ClassVar[type[BaseModel]]
+
+    def to_pydantic(self, **kwargs: Any) -> M:
+        raise NotImplementedError  # replaced by Strawberry's
+
+    def checked(self) -> M:
+        """The validated model, or a ValidationError naming the first bad field."""
+        try:
+            return self.to_pydantic()
+        except pydantic.ValidationError as error:
+            raise _refusal(self._pydantic_type, error) from None
+
+
+def _refusal(model: type[BaseModel], error: pydantic.ValidationError) -> ValidationError:
+    first = error.errors(include_url=False, include_input=False)[0]
+    name = str(first["loc"][0]) if first["loc"] else None
+    known = model.model_fields.get(name) if name else None
+    field = known.alias or name if known is not None else name
+    return ValidationError(_sentence(field or "The input", first), field)
 
 
 def _sentence(field: str, error: Any) -> str:
@@ -118,66 +166,87 @@ def _sentence(field: str, error: Any) -> str:
     return f"{field}: {str(error['msg']).rstrip('.').lower()}."
 
 
-# ---------------------------------------------------------------------------- models
+# ------------------------------------------------- models with a GraphQL input of their own
 
 
 class SignUp(Checked):
-    email: Line = Field(max_length=254)
-    password: str = Field(max_length=1024)
-    displayName: Line = Field(min_length=1, max_length=100)
+    email: Line = Field(max_length=limits.EMAIL)
+    password: str = Field(max_length=MAX_PASSWORD_INPUT)
+    display_name: Line = Field(min_length=1, max_length=limits.DISPLAY_NAME)
 
 
 class Profile(Checked):
-    legalName: Line = Field(min_length=1, max_length=200)
-    dateOfBirth: Line = Field(min_length=1, max_length=32)
-    country: Line = Field(min_length=1, max_length=8)
-    annualIncome: MoneyOrZero
-    netWorth: MoneyOrZero
-    accredited: bool = False
-    sophisticated: bool = False
-    otherRegCfInvestments12m: MoneyOrZero = decimal.Decimal("0")
-    knowledgeTestPassed: bool = False
+    legal_name: Line = Field(min_length=1, max_length=limits.LEGAL_NAME)
+    date_of_birth: Line = Field(min_length=1, max_length=32)
+    country: Line = Field(min_length=1, max_length=8, description="ISO 3166-1 alpha-2.")
+    annual_income: MoneyOrZero
+    net_worth: MoneyOrZero
+    accredited: Flag = Field(
+        default=False, description="US accredited investor (REG_CF limits do not apply)."
+    )
+    sophisticated: Flag = Field(
+        default=False,
+        description="EU sophisticated investor (ECSP warnings and tests do not apply).",
+    )
+    other_reg_cf_investments_12m: OptionalMoneyOrZero = Field(
+        default=decimal.Decimal("0"), alias="otherRegCfInvestments12m",
+        description="Reg CF investments made on other platforms in the last 12 months, in USD.",
+    )
+    knowledge_test_passed: Flag = False
 
 
 class Draft(Checked):
-    title: Line = Field(min_length=1, max_length=200)
-    summary: Text = Field(max_length=5000)
-    regime: str
-    minTarget: Money
-    maxTarget: Money
-    minPledge: Money
-    pricePerShare: Money
+    title: Line = Field(min_length=1, max_length=limits.CAMPAIGN_TITLE)
+    summary: Text = Field(max_length=limits.CAMPAIGN_SUMMARY)
+    regime: RegimeName
+    min_target: Money
+    max_target: Money
+    min_pledge: Money
+    price_per_share: Money
     deadline: Instant
 
 
 class Amend(Checked):
-    title: Line | None = Field(default=None, min_length=1, max_length=200)
-    summary: Text | None = Field(default=None, max_length=5000)
-    minTarget: Money | None = None
-    maxTarget: Money | None = None
-    minPledge: Money | None = None
-    pricePerShare: Money | None = None
+    title: Line | None = Field(default=None, min_length=1, max_length=limits.CAMPAIGN_TITLE)
+    summary: Text | None = Field(default=None, max_length=limits.CAMPAIGN_SUMMARY)
+    min_target: Money | None = None
+    max_target: Money | None = None
+    min_pledge: Money | None = None
+    price_per_share: Money | None = None
     deadline: Instant | None = None
 
 
 class PledgeArgs(Checked):
-    campaignId: Line = Field(min_length=1, max_length=64)
+    campaign_id: Line = Field(min_length=1, max_length=64)
     amount: Money
-    idempotencyKey: Line = Field(min_length=1, max_length=128)
-    acknowledgeRisk: bool = False
+    idempotency_key: Line = Field(
+        min_length=1, max_length=limits.IDEMPOTENCY_KEY,
+        description="The same key from the same backer returns the first pledge instead of "
+        "placing another.",
+    )
+    acknowledge_risk: Flag = Field(
+        default=False, description="ECSP: the backer accepts the risk warning for a large pledge."
+    )
 
 
 class Update(Checked):
-    title: Line = Field(min_length=1, max_length=200)
-    body: Text = Field(min_length=1, max_length=20000)
+    title: Line = Field(min_length=1, max_length=limits.UPDATE_TITLE)
+    body: Text = Field(min_length=1, max_length=limits.UPDATE_BODY)
+
+
+# ---------------------------------------------------------- models of plain arguments
 
 
 class Reason(Checked):
-    reason: Text = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=limits.REASON)
+
+
+def checked_reason(reason: str) -> str:
+    return check(Reason, reason=reason).reason
 
 
 class NewDeadline(Checked):
-    newDeadline: Instant
+    new_deadline: Instant
 
 
 class Total(Checked):
@@ -189,77 +258,39 @@ class ClockArgs(Checked):
 
 
 class EmailArg(Checked):
-    email: Line = Field(min_length=1, max_length=254)
+    email: Line = Field(min_length=1, max_length=limits.EMAIL)
 
 
 # ---------------------------------------------------------------------- GraphQL inputs
 
 
-@strawberry.input
-class SignUpInput:
-    email: str
-    password: str
-    display_name: str
+@strawberry.experimental.pydantic.input(model=SignUp, name="SignUpInput", all_fields=True)
+class SignUpInput(ModelInput[SignUp]):
+    pass
 
 
-@strawberry.input
-class InvestorProfileInput:
-    legal_name: str
-    date_of_birth: str
-    country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
-    annual_income: decimal.Decimal
-    net_worth: decimal.Decimal
-    accredited: bool | None = strawberry.field(
-        default=False, description="US accredited investor (REG_CF limits do not apply)."
-    )
-    sophisticated: bool | None = strawberry.field(
-        default=False,
-        description="EU sophisticated investor (ECSP warnings and tests do not apply).",
-    )
-    other_reg_cf_investments12m: decimal.Decimal | None = strawberry.field(
-        default=decimal.Decimal("0"), name="otherRegCfInvestments12m",
-        description="Reg CF investments made on other platforms in the last 12 months, in USD.",
-    )
-    knowledge_test_passed: bool | None = False
+@strawberry.experimental.pydantic.input(
+    model=Profile, name="InvestorProfileInput", all_fields=True
+)
+class InvestorProfileInput(ModelInput[Profile]):
+    pass
 
 
-@strawberry.input
-class DraftCampaignInput:
-    title: str
-    summary: str
-    regime: Regime
-    min_target: decimal.Decimal
-    max_target: decimal.Decimal
-    min_pledge: decimal.Decimal
-    price_per_share: decimal.Decimal
-    deadline: dt.datetime
+@strawberry.experimental.pydantic.input(model=Draft, name="DraftCampaignInput", all_fields=True)
+class DraftCampaignInput(ModelInput[Draft]):
+    pass
 
 
-@strawberry.input
-class AmendCampaignInput:
-    title: str | None = None
-    summary: str | None = None
-    min_target: decimal.Decimal | None = None
-    max_target: decimal.Decimal | None = None
-    min_pledge: decimal.Decimal | None = None
-    price_per_share: decimal.Decimal | None = None
-    deadline: dt.datetime | None = None
+@strawberry.experimental.pydantic.input(model=Amend, name="AmendCampaignInput", all_fields=True)
+class AmendCampaignInput(ModelInput[Amend]):
+    pass
 
 
-@strawberry.input
-class PledgeInput:
-    campaign_id: strawberry.ID
-    amount: decimal.Decimal
-    idempotency_key: str = strawberry.field(
-        description="The same key from the same backer returns the first pledge instead of "
-        "placing another."
-    )
-    acknowledge_risk: bool | None = strawberry.field(
-        default=False, description="ECSP: the backer accepts the risk warning for a large pledge."
-    )
+@strawberry.experimental.pydantic.input(model=PledgeArgs, name="PledgeInput", all_fields=True)
+class PledgeInput(ModelInput[PledgeArgs]):
+    campaign_id: strawberry.ID  # checked as text, typed ID in the contract
 
 
-@strawberry.input
-class UpdateInput:
-    title: str
-    body: str
+@strawberry.experimental.pydantic.input(model=Update, name="UpdateInput", all_fields=True)
+class UpdateInput(ModelInput[Update]):
+    pass

@@ -132,16 +132,3 @@ RoleResult = Annotated[
     RoleGranted | ValidationProblem | NotAllowed | NotFound, strawberry.union("RoleResult")
 ]
 ClockResult = Annotated[ClockSet | NotAllowed | ValidationProblem, strawberry.union("ClockResult")]
-
-# The problem members each union allows (for `problems.fit`).
-AUTH_PROBLEMS = (ValidationProblem, NotAllowed)
-PROFILE_PROBLEMS = (ValidationProblem, NotAllowed, InvalidState)
-CAMPAIGN_PROBLEMS = (ValidationProblem, NotAllowed, NotFound, InvalidState)
-PLEDGE_PROBLEMS = (
-    ValidationProblem, NotAllowed, NotFound, InvalidState, InvestmentLimitExceeded,
-    MaxTargetExceeded, RiskAcknowledgementRequired,
-)
-UPDATE_PROBLEMS = CAMPAIGN_PROBLEMS
-DISTRIBUTION_PROBLEMS = CAMPAIGN_PROBLEMS
-ROLE_PROBLEMS = (ValidationProblem, NotAllowed, NotFound)
-CLOCK_PROBLEMS = (NotAllowed, ValidationProblem)

@@ -72,10 +72,6 @@ def not_allowed(message: str, code: str = "NOT_ALLOWED") -> NotAllowed:
     return NotAllowed(code=code, message=message)
 
 
-def not_found(message: str, code: str = "NOT_FOUND") -> NotFound:
-    return NotFound(code=code, message=message)
-
-
 SIGN_IN_FIRST = "Sign in first: send your token as 'Authorization: Bearer <token>'."
 AUDITORS_READ_ONLY = "Auditors have read-only access; they cannot change anything."
 

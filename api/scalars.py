@@ -1,57 +1,55 @@
-"""Custom scalars: Decimal (money string), DateTime (offset required), Long, JSON.
+"""Custom scalars: Decimal (money string), DateTime (offset required) and Long.
 
 Bad Decimal and DateTime input does not fail the whole request: parsing yields an
 `InvalidScalar` marker instead, so that a mutation can answer with a
 `ValidationProblem` naming the field (the contract wants business-shaped answers
 for bad amounts and dates). Resolvers must pass such values through
-`api.inputs` (mutations) or `require_datetime` (queries).
+`api.inputs` (mutations) or `api.resolvers.platform.require_instant` (queries).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
-import re
-from dataclasses import dataclass
 from typing import Any, NewType
 
 import strawberry
-from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode
+from graphql import IntValueNode, StringValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
-from domain.money import CENT
+from domain.money import CENT, NOT_AN_AMOUNT, BadAmount, exact_decimal
 
 Long = NewType("Long", int)
 
-_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 # Longer input than any amount or instant we accept: refuse before parsing.
 MAX_SCALAR_TEXT = 64
 
 
-@dataclass(frozen=True)
 class InvalidScalar:
-    """A Decimal or DateTime argument that did not parse; `reason` is a sentence."""
+    """A Decimal or DateTime argument that did not parse; `reason` is a phrase that
+    follows the field's name. Not a dataclass: Strawberry would turn one into a dict
+    on its way into a Pydantic model (`to_pydantic`)."""
 
-    scalar: str
-    reason: str
+    __slots__ = ("reason", "scalar")
+
+    def __init__(self, scalar: str, reason: str) -> None:
+        self.scalar = scalar
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"InvalidScalar({self.scalar!r}, {self.reason!r})"
 
 
 # --------------------------------------------------------------------------- Decimal
 
 
 def parse_decimal(value: object) -> decimal.Decimal | InvalidScalar:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        # Floats are refused: 0.1 + 0.2 is not money.
-        return InvalidScalar("Decimal", "must be a decimal string such as \"2500.00\"")
-    text = str(value)
-    if len(text) > MAX_SCALAR_TEXT or not _PLAIN_DECIMAL.fullmatch(text):
-        # No exponents, NaN, Infinity, spaces or thousands separators: plain digits only.
-        return InvalidScalar("Decimal", "must be a decimal string such as \"2500.00\"")
-    amount = decimal.Decimal(text)
-    if amount != amount.quantize(CENT, rounding=decimal.ROUND_DOWN):
-        return InvalidScalar("Decimal", "can have at most 2 decimal places")
-    return amount
+    """Money's own parser (`domain.money.exact_decimal`): plain text or a whole number."""
+    try:
+        return exact_decimal(value)
+    except BadAmount as bad:
+        return InvalidScalar("Decimal", str(bad))
 
 
 def serialize_decimal(value: object) -> str:
@@ -62,9 +60,7 @@ def serialize_decimal(value: object) -> str:
 def _literal_decimal(node: ValueNode, variables: dict[str, Any] | None = None) -> object:
     if isinstance(node, StringValueNode | IntValueNode):
         return parse_decimal(node.value)
-    if isinstance(node, FloatValueNode):
-        return parse_decimal(1.0)  # a float literal: refused with the same sentence
-    return InvalidScalar("Decimal", "must be a decimal string such as \"2500.00\"")
+    return InvalidScalar("Decimal", NOT_AN_AMOUNT)  # a float literal (not money), a list, …
 
 
 # -------------------------------------------------------------------------- DateTime

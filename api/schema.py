@@ -3,7 +3,7 @@
 `schema` is what the app serves; `sdl()` prints it (`crowdfund schema`).
 Safety: depth, token and alias limits, parser and validation caches, errors
 masked unless they are client errors, introspection off outside `dev`
-(`api.app.GraphQLView` adds the rule per request; see `NoIntrospection`).
+(`IntrospectionGate` adds the rule per operation).
 """
 
 from __future__ import annotations

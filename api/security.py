@@ -1,8 +1,8 @@
 """Authentication primitives: password hashing and policy, bearer tokens, sign-in throttling.
 
 Pure and framework-free so the API layer (and tests) can use them without a request.
-Every clock is injected: the platform has a settable test clock, and throttling needs a
-monotonic one.
+Tokens live on the real clock, never the business one (PyJWT checks exp, iat and nbf);
+throttling takes an injected monotonic clock.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import math
-import re
 import secrets
 import threading
 import time
@@ -21,9 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import email_validator
 import jwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import Argon2Error
+
+from domain import limits
 
 __all__ = [
     "DEFAULT_HASHER",
@@ -164,13 +166,7 @@ def validate_password(password: str, email: str | None = None) -> str | None:
 
 # ------------------------------------------------------------------------------ e-mail
 
-MAX_EMAIL_LENGTH = 254  # RFC 5321 forward-path limit
-MAX_EMAIL_LOCAL_LENGTH = 64
-
-# Structural only: deliverability is proven by a confirmation mail, not by a regex. Unicode
-# letters are allowed (RFC 6531); whitespace, control characters and quoting are not.
-_LOCAL_RE = re.compile(r"[^\s@\"(),:;<>\[\]\\]+")
-_DOMAIN_LABEL_RE = re.compile(r"[^\W_]+(?:-+[^\W_]+)*")  # letters/digits, inner hyphens
+MAX_EMAIL_LENGTH = limits.EMAIL
 
 
 def normalize_email(email: str) -> str:
@@ -179,25 +175,26 @@ def normalize_email(email: str) -> str:
 
 
 def validate_email(email: str) -> str | None:
-    """A sentence explaining why `email` is not an address, or None when it looks like one."""
+    """A sentence explaining why `email` is not an address, or None when it looks like one.
+
+    Syntax only (email-validator, strict: RFC 5321 lengths too): deliverability is
+    proven by a confirmation mail, not by a DNS lookup. Unicode is allowed (RFC 6531);
+    quoting, display names and IP literals are not. `.test` domains are accepted
+    (development and test accounts); other special-use names are not.
+    """
     address = email.strip()
     if not address:
         return "Enter an e-mail address."
     if len(address) > MAX_EMAIL_LENGTH:
         return f"E-mail address must be at most {MAX_EMAIL_LENGTH} characters long."
-    invalid = "Enter an e-mail address like name@example.com."
-    if not address.isprintable():  # control, format and unassigned characters
-        return invalid
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain or len(local) > MAX_EMAIL_LOCAL_LENGTH:
-        return invalid
-    if not _LOCAL_RE.fullmatch(local) or ".." in local or local[0] == "." or local[-1] == ".":
-        return invalid
-    labels = domain.split(".")
-    if len(labels) < 2 or labels[-1].isdigit():
-        return invalid
-    if any(len(label) > 63 or not _DOMAIN_LABEL_RE.fullmatch(label) for label in labels):
-        return invalid
+    try:
+        valid = email_validator.validate_email(
+            address, check_deliverability=False, test_environment=True, strict=True
+        )
+    except email_validator.EmailNotValidError:
+        return "Enter an e-mail address like name@example.com."
+    if "." not in valid.ascii_domain:  # the test environment would take "ann@test"
+        return "Enter an e-mail address like name@example.com."
     return None
 
 
@@ -234,18 +231,17 @@ class TokenClaims:
 
 
 class TokenSigner:
-    """Issues and verifies HS256 bearer tokens against an injected clock."""
+    """Issues and verifies HS256 bearer tokens on the real clock.
 
-    def __init__(
-        self,
-        secret: str,
-        ttl_seconds: int,
-        clock: Callable[[], datetime],
-        *,
-        skew_seconds: int = 0,
-    ) -> None:
-        """`skew_seconds` tolerates an `iat` slightly in the future (replicas whose clocks
-        differ); `exp` is always exact so the TTL stays a hard upper bound."""
+    Tokens expire in real time, not business time: moving the test clock a month
+    ahead must not sign everybody out. PyJWT checks the times: expired exactly at
+    `exp` (RFC 7519 §4.1.4), not valid before `nbf` or an `iat` in the future.
+    """
+
+    def __init__(self, secret: str, ttl_seconds: int, *, skew_seconds: int = 0) -> None:
+        """`skew_seconds` is PyJWT's leeway for replicas whose clocks differ: an `iat`
+        or `nbf` that far in the future is accepted, and so is an `exp` that far in the
+        past. Zero (the default) keeps the TTL a hard upper bound."""
         if len(secret.encode("utf-8")) < _MIN_SECRET_BYTES:
             raise ValueError(f"the token secret must be at least {_MIN_SECRET_BYTES} bytes")
         if ttl_seconds <= 0:
@@ -254,20 +250,12 @@ class TokenSigner:
             raise ValueError("skew_seconds must not be negative")
         self._key = secret.encode("utf-8")
         self._ttl = ttl_seconds
-        self._clock = clock
         self._skew = skew_seconds
-
-    def _now(self) -> float:
-        now = self._clock()
-        if now.tzinfo is None:
-            # A naive datetime's timestamp() silently uses the host's local zone.
-            raise ValueError("the token clock must return timezone-aware datetimes")
-        return now.timestamp()
 
     def issue(self, user_id: str, roles: list[str]) -> str:
         if not user_id:
             raise ValueError("user_id must not be empty")
-        issued_at = math.floor(self._now())  # NumericDate is whole seconds
+        issued_at = math.floor(time.time())  # NumericDate is whole seconds
         payload: dict[str, Any] = {
             "sub": user_id,
             "roles": list(roles),
@@ -289,46 +277,37 @@ class TokenSigner:
                 # Pinned, never taken from the header: rejects `none`, RS256/HS512 confusion.
                 algorithms=[_TOKEN_ALGORITHM],
                 issuer=TOKEN_ISSUER,
-                options={
-                    # PyJWT would compare against the OS clock; times are checked below
-                    # against the injected clock instead.
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "require": ["sub", "iat", "exp", "iss", "jti"],
-                },
+                leeway=self._skew,
+                options={"require": ["sub", "iat", "exp", "iss", "jti"]},
             )
-        except (jwt.PyJWTError, ValueError, TypeError):
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
             return None
-        return self._claims(payload)
+        return _claims(payload)
 
-    def _claims(self, payload: dict[str, Any]) -> TokenClaims | None:
-        sub, jti, roles = payload.get("sub"), payload.get("jti"), payload.get("roles", [])
-        iat, exp = _number(payload.get("iat")), _number(payload.get("exp"))
-        nbf = _number(payload["nbf"]) if "nbf" in payload else iat
-        if not isinstance(sub, str) or not sub or not isinstance(jti, str):
-            return None
-        if iat is None or exp is None or nbf is None:
-            return None
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            return None
-        now = self._now()
-        if now >= exp:  # expired exactly at exp, as RFC 7519 §4.1.4 specifies
-            return None
-        if max(iat, nbf) > now + self._skew:
-            return None  # not yet valid
-        try:
-            expires_at = datetime.fromtimestamp(exp, UTC)
-            issued_at = datetime.fromtimestamp(iat, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-        return TokenClaims(
-            user_id=sub,
-            roles=tuple(roles),
-            expires_at=expires_at,
-            issued_at=issued_at,
-            token_id=jti,
-        )
+
+def _claims(payload: dict[str, Any]) -> TokenClaims | None:
+    """The claims, if each has the type RFC 7519 gives it (PyJWT checked the times but
+    takes e.g. the string "9999999999" for a NumericDate)."""
+    sub, jti, roles = payload.get("sub"), payload.get("jti"), payload.get("roles", [])
+    iat, exp = _number(payload.get("iat")), _number(payload.get("exp"))
+    if not isinstance(sub, str) or not sub or not isinstance(jti, str):
+        return None
+    if iat is None or exp is None or ("nbf" in payload and _number(payload["nbf"]) is None):
+        return None
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        return None
+    try:
+        expires_at = datetime.fromtimestamp(exp, UTC)
+        issued_at = datetime.fromtimestamp(iat, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return TokenClaims(
+        user_id=sub,
+        roles=tuple(roles),
+        expires_at=expires_at,
+        issued_at=issued_at,
+        token_id=jti,
+    )
 
 
 def _number(value: object) -> float | None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from application.unit_of_work import Decision, UnitOfWork, Written
+from domain import limits
 from domain.email_index import EmailIndex, email_index_id
 from domain.errors import (
     NotAllowedError,
@@ -29,8 +30,10 @@ class AccountCommands:
     ) -> Written[UUID]:
         email = email.strip().lower()
         display_name = display_name.strip()
-        if not display_name or len(display_name) > 100:
-            raise ValidationError("Display name must be 1 to 100 characters.", "displayName")
+        if not display_name or len(display_name) > limits.DISPLAY_NAME:
+            raise ValidationError(
+                f"Display name must be 1 to {limits.DISPLAY_NAME} characters.", "displayName"
+            )
 
         def decide(now: datetime) -> Decision[UUID]:
             if self.uow.user_by_email(email) is not None:
@@ -89,8 +92,10 @@ class AccountCommands:
         knowledge_test_passed: bool = False,
     ) -> Written[UUID]:
         legal_name = legal_name.strip()
-        if not legal_name or len(legal_name) > 200:
-            raise ValidationError("Legal name must be 1 to 200 characters.", "legalName")
+        if not legal_name or len(legal_name) > limits.LEGAL_NAME:
+            raise ValidationError(
+                f"Legal name must be 1 to {limits.LEGAL_NAME} characters.", "legalName"
+            )
         country = country.strip().upper()
         if len(country) != 2 or not country.isascii() or not country.isalpha():
             raise ValidationError("Country must be an ISO 3166-1 alpha-2 code such as US or DE.",

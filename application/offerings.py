@@ -11,7 +11,9 @@ from eventsourcing.domain import Aggregate
 
 from application.due_work import DueWork, next_due
 from application.unit_of_work import Decision, UnitOfWork, Written
+from domain import limits
 from domain.campaign import Campaign, CampaignStatus, CampaignTerms, deadline_guard
+from domain.distribution import DeclaredDistribution
 from domain.errors import (
     InvalidStateError,
     ValidationError,
@@ -186,10 +188,14 @@ class OfferingCommands:
         self, founder_id: UUID | str, campaign_id: UUID | str, title: str, body: str
     ) -> Written[str]:
         title, body = title.strip(), body.strip()
-        if not title or len(title) > 200:
-            raise ValidationError("The update needs a title of 1 to 200 characters.", "title")
-        if not body or len(body) > 20000:
-            raise ValidationError("The update needs a body of 1 to 20000 characters.", "body")
+        if not title or len(title) > limits.UPDATE_TITLE:
+            raise ValidationError(
+                f"The update needs a title of 1 to {limits.UPDATE_TITLE} characters.", "title"
+            )
+        if not body or len(body) > limits.UPDATE_BODY:
+            raise ValidationError(
+                f"The update needs a body of 1 to {limits.UPDATE_BODY} characters.", "body"
+            )
 
         def decide(now: datetime) -> Decision[str]:
             campaign = self.uow.campaign(campaign_id)
@@ -208,18 +214,17 @@ class OfferingCommands:
 
     def declare_distribution(
         self, founder_id: UUID | str, campaign_id: UUID | str, total: object
-    ) -> Written[UUID]:
+    ) -> Written[DeclaredDistribution]:
+        """Pays `total` out pro rata; answers with each backer's payout as declared."""
         amount = parse_amount(total, "total")
 
-        def decide(now: datetime) -> Decision[UUID]:
+        def decide(now: datetime) -> Decision[DeclaredDistribution]:
             campaign = self.uow.campaign(campaign_id)
             campaign.require_founder(str(founder_id))
             campaign.require_status(CampaignStatus.SETTLED, doing="declare a distribution")
             table = self.uow.cap_table(campaign.id)
             if table is None:
                 raise InvalidStateError("No shares have been issued yet.", "NO_SHAREHOLDERS")
-            distribution_id = uuid4()
-            table.declare_distribution(str(distribution_id), amount)
-            return distribution_id, [table]
+            return table.declare_distribution(str(uuid4()), amount), [table]
 
         return self.uow.run(decide)

@@ -37,7 +37,8 @@ from domain.errors import ConcurrencyConflict, DomainError, NotAllowedError, Not
 from domain.input import parse_id
 from domain.offering_calendar import CALENDAR_ID, OfferingCalendar
 from domain.pledge import Pledge
-from domain.user import RegCfHeadroom, Role, User
+from domain.rulebook import Regime
+from domain.user import Headroom, Role, User
 
 T = TypeVar("T")
 A = TypeVar("A", bound=ChainedAggregate)
@@ -243,8 +244,12 @@ class UnitOfWork(Application[UUID]):
             return None
         return self.user(index.user_id)
 
-    def reg_cf_headroom(self, user_id: UUID | str) -> RegCfHeadroom:
-        return self.user(user_id).reg_cf_headroom(self.clock.now())
+    def headroom(self, user_id: UUID | str, regime: Regime) -> Headroom:
+        """The investor's limit under `regime` and what counts against it, now."""
+        return self.user(user_id).headroom(regime, self.clock.now())
+
+    def reg_cf_headroom(self, user_id: UUID | str) -> Headroom:
+        return self.headroom(user_id, Regime.REG_CF)
 
     def require_role(self, user_id: UUID | str, role: Role, doing: str) -> User:
         user = self.user(user_id)

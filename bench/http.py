@@ -30,7 +30,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -286,7 +285,7 @@ def main() -> None:
     backers = bulk_backers(app, args.backers)
     app.close()
     secret = new_secret()
-    signer = TokenSigner(secret, 3600, lambda: datetime.now(tz=UTC))
+    signer = TokenSigner(secret, 3600)
     tokens = [signer.issue(str(b), ["BACKER"]) for b in backers]
     print(f"setup: {args.backers} verified backers, 1 live campaign "
           f"in {time.perf_counter() - began:.1f}s")

@@ -30,7 +30,7 @@ from api.security import (
     validate_password,
 )
 from api.services import Services
-from application.clock import SettableClock, SystemClock
+from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from application.pledge_desk import PledgeDesk
 from crowdfund import demo
@@ -198,10 +198,8 @@ def kafka_topic(settings: Settings, bootstrap: str) -> KafkaTopic:
 
 
 def token_signer(settings: Settings, *, dev: bool) -> TokenSigner:
-    # Tokens expire in real time, not business time: moving the test clock a
-    # month ahead must not sign everybody out.
-    return TokenSigner(secret_key(settings, dev=dev), settings.token_ttl_seconds,
-                       SystemClock().now)
+    # Tokens expire in real time, not business time (TokenSigner reads the real clock).
+    return TokenSigner(secret_key(settings, dev=dev), settings.token_ttl_seconds)
 
 
 @dataclass(frozen=True)

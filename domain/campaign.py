@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
+from domain import limits
 from domain.chain import ChainedAggregate
 from domain.errors import InvalidStateError, MaxTargetExceeded, NotAllowedError, ValidationError
 from domain.money import ZERO
@@ -53,10 +54,14 @@ class CampaignTerms:
 
     def check(self, rules: Rulebook) -> None:
         """Terms that make sense on their own and under the regime's rulebook."""
-        if not self.title.strip() or len(self.title) > 200:
-            raise ValidationError("Give the campaign a title of 1 to 200 characters.", "title")
-        if len(self.summary) > 5000:
-            raise ValidationError("The summary can be at most 5000 characters.", "summary")
+        if not self.title.strip() or len(self.title) > limits.CAMPAIGN_TITLE:
+            raise ValidationError(
+                f"Give the campaign a title of 1 to {limits.CAMPAIGN_TITLE} characters.", "title"
+            )
+        if len(self.summary) > limits.CAMPAIGN_SUMMARY:
+            raise ValidationError(
+                f"The summary can be at most {limits.CAMPAIGN_SUMMARY} characters.", "summary"
+            )
         if self.max_target < self.min_target:
             raise ValidationError("maxTarget must be at least minTarget.", "maxTarget")
         if self.max_target > rules.offering_limit:

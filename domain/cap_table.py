@@ -9,7 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import event
 
 from domain.chain import ChainedAggregate
-from domain.distribution import pro_rata
+from domain.distribution import DeclaredDistribution, pro_rata
 from domain.errors import InvalidStateError
 
 
@@ -43,14 +43,16 @@ class CapTable(ChainedAggregate):
                 str(item["amount"])
             )
 
-    def declare_distribution(self, distribution_id: str, total: Decimal) -> dict[str, Decimal]:
+    def declare_distribution(self, distribution_id: str, total: Decimal) -> DeclaredDistribution:
         if not self.holdings:
             raise InvalidStateError("No shares have been issued yet.", "NO_SHAREHOLDERS")
         payouts = pro_rata(total, self.holdings)
         self._distribution_declared(
             distribution_id, total, [{"backer_id": b, "amount": a} for b, a in payouts.items()]
         )
-        return payouts
+        return DeclaredDistribution(
+            distribution_id, self.campaign_id, total, payouts, self.modified_on
+        )
 
     @event("DistributionDeclared")
     def _distribution_declared(

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from domain.money import CENT
+
+
+@dataclass(frozen=True)
+class DeclaredDistribution:
+    """A distribution as the cap table declared it: each backer's payout to the cent."""
+
+    id: str
+    campaign_id: str
+    total: Decimal
+    payouts: dict[str, Decimal]
+    declared_at: datetime
 
 
 def pro_rata(total: Decimal, shares: Mapping[str, int]) -> dict[str, Decimal]:

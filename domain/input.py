@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from domain import limits
 from domain.errors import (
     NotFoundError,
     ValidationError,
@@ -36,9 +37,10 @@ def parse_regime(value: Regime | str) -> Regime:
 
 def parse_idempotency_key(key: str) -> str:
     key = key.strip()
-    if not key or len(key) > 128 or not key.isprintable():
+    if not key or len(key) > limits.IDEMPOTENCY_KEY or not key.isprintable():
         raise ValidationError(
-            "idempotencyKey must be 1 to 128 printable characters.", "idempotencyKey"
+            f"idempotencyKey must be 1 to {limits.IDEMPOTENCY_KEY} printable characters.",
+            "idempotencyKey",
         )
     return key
 
@@ -60,8 +62,8 @@ def parse_birth_date(value: str, now: datetime) -> date:
 
 def require_reason(reason: str) -> str:
     reason = reason.strip()
-    if not reason or len(reason) > 2000:
-        raise ValidationError("Give a reason of 1 to 2000 characters.", "reason")
+    if not reason or len(reason) > limits.REASON:
+        raise ValidationError(f"Give a reason of 1 to {limits.REASON} characters.", "reason")
     return reason
 
 

@@ -72,13 +72,6 @@ REG_CF_LOOKBACK_MONTHS = 12
 ECSP_RISK_FLOOR = Decimal("1000.00")
 ECSP_RISK_RATE = Decimal("0.05")
 
-RISK_WARNING = (
-    "Investing in crowdfunding projects entails risks, including the risk of "
-    "losing the entire money invested. Your investment is not covered by deposit "
-    "guarantee or investor compensation schemes. You may not receive any return "
-    "on your investment, and shares may be impossible to sell."
-)
-
 
 def reg_cf_limit(annual_income: Decimal, net_worth: Decimal, accredited: bool) -> Decimal | None:
     """A backer's 12-month Reg CF investment limit; None for accredited investors."""

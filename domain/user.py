@@ -25,8 +25,12 @@ class Role(Enum):
     ADMIN = "ADMIN"
 
 
+# The roles every new account gets.
 EVERYONE = (Role.BACKER, Role.FOUNDER)
-STAFF = frozenset({Role.ADMIN, Role.RISK_OFFICER, Role.AUDITOR})
+# The platform's own people: they see drafts, campaigns under review and personal data.
+STAFF = (Role.ADMIN, Role.RISK_OFFICER, Role.AUDITOR)
+# Who reads a campaign's money and backers, besides its founder.
+CAMPAIGN_INSIDERS = (Role.RISK_OFFICER, Role.AUDITOR)
 
 
 class KycStatus(Enum):
@@ -58,7 +62,9 @@ class Commitment:
 
 
 @dataclass(frozen=True)
-class RegCfHeadroom:
+class Headroom:
+    """An investor's limit under a regime (None: no limit) and what counts against it."""
+
     limit: Decimal | None
     used: Decimal
 
@@ -143,19 +149,31 @@ class User(ChainedAggregate):
             )
         return self.profile
 
-    def reg_cf_headroom(self, now: datetime) -> RegCfHeadroom:
+    def headroom(self, regime: Regime, now: datetime) -> Headroom:
+        """What counts against the investor's limit over the last 12 months: under
+        REG_CF the limit and the commitments here and elsewhere (17 CFR 227.100(a)(2));
+        ECSP sets no limit, so only the open and settled commitments made here."""
+        if regime is Regime.REG_CF:
+            return self.reg_cf_headroom(now)
+        return Headroom(limit=None, used=self._committed(regime, now))
+
+    def reg_cf_headroom(self, now: datetime) -> Headroom:
         """The 12-month limit and what counts against it (17 CFR 227.100(a)(2))."""
         profile = self.profile
         if profile is None:
-            return RegCfHeadroom(limit=ZERO, used=ZERO)
+            return Headroom(limit=ZERO, used=ZERO)
         limit = reg_cf_limit(profile.annual_income, profile.net_worth, profile.accredited)
+        used = profile.other_reg_cf_investments_12m + self._committed(Regime.REG_CF, now)
+        return Headroom(limit=limit, used=used)
+
+    def _committed(self, regime: Regime, now: datetime) -> Decimal:
+        """This platform's commitments under `regime` made in the lookback window."""
         since = months_before(now, REG_CF_LOOKBACK_MONTHS)
-        reg_cf = Regime.REG_CF.value  # an enum's .value is a property: read it once, not per item
-        used = profile.other_reg_cf_investments_12m + sum(
-            (c.amount for c in self.commitments.values() if c.regime == reg_cf and c.at > since),
+        value = regime.value  # an enum's .value is a property: read it once, not per item
+        return sum(
+            (c.amount for c in self.commitments.values() if c.regime == value and c.at > since),
             ZERO,
         )
-        return RegCfHeadroom(limit=limit, used=used)
 
     @event("InvestmentCommitted")
     def commit_investment(

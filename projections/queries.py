@@ -150,12 +150,6 @@ class ReadModels:
         with self.engine.connect() as conn:
             return {row.id: _user(row) for row in conn.execute(query)}
 
-    def users_pending_kyc(self) -> list[UserView]:
-        u = t.users.c
-        query = sa.select(t.users).where(u.kyc_status == "PENDING").order_by(u.last_position)
-        with self.engine.connect() as conn:
-            return [_user(row) for row in conn.execute(query)]
-
     # Cap tables and distributions ----------------------------------------------------
 
     def holdings(self, campaign_id: str) -> list[HoldingView]:

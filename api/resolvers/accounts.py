@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
@@ -16,16 +16,11 @@ from api.enums import Regime, Role
 from api.inputs import (
     EmailArg,
     InvestorProfileInput,
-    Profile,
-    Reason,
-    SignUp,
     SignUpInput,
     check,
+    checked_reason,
 )
 from api.payloads import (
-    AUTH_PROBLEMS,
-    PROFILE_PROBLEMS,
-    ROLE_PROBLEMS,
     AuthPayload,
     AuthResult,
     InvestorProfileResult,
@@ -33,8 +28,8 @@ from api.payloads import (
     RoleGranted,
     RoleResult,
 )
-from api.problems import NotAllowed, invalid, not_allowed, not_found
-from api.resolvers.common import run_command
+from api.problems import NotAllowed, invalid, not_allowed
+from api.resolvers.common import Outcome, answer, mutate
 from api.scalars import Long
 from api.security import (
     MAX_PASSWORD_LENGTH,
@@ -45,9 +40,10 @@ from api.security import (
     verify_password_or_dummy,
 )
 from api.types import InvestmentLimit, User, load_user, user_from_record
+from application.crowdfund import Crowdfund
 from application.unit_of_work import Written
-from domain.money import ZERO
-from domain.rulebook import REG_CF_LOOKBACK_MONTHS, months_before
+from domain.errors import NotFoundError, ValidationError
+from domain.rulebook import Regime as DomainRegime
 from domain.user import EVERYONE
 from domain.user import Role as DomainRole
 from domain.user import User as UserRecord
@@ -66,28 +62,49 @@ def _signed_in(info: Info[Any, Any], record: UserRecord) -> None:
     ctx.viewer, ctx.token_state = Viewer(str(record.id), frozenset(record.roles)), "valid"
 
 
-async def sign_up(info: Info[Any, Any], input: SignUpInput) -> AuthResult:
+async def _user_record(info: Info[Any, Any], user_id: UUID | str) -> UserRecord:
     services = auth.context(info).services
-    args = check(SignUp, email=input.email, password=input.password,
-                 displayName=input.display_name)
-    if not isinstance(args, SignUp):
-        return args
-    if (problem := validate_email(args.email)) is not None:
-        return invalid(problem, "email")
-    if (problem := validate_password(args.password, args.email)) is not None:
-        return invalid(problem, "password", "WEAK_PASSWORD")
-    password_hash = await services.run(hash_password, args.password, hasher=services.hasher)
-    written = await run_command(
-        info, AUTH_PROBLEMS, services.app.accounts.register, normalize_email(args.email),
-        args.displayName, password_hash, EVERYONE,
-    )
-    if not isinstance(written, Written):
-        return written
-    record = await services.run(services.app.user, written.value)
+    return await services.run(services.app.user, user_id)
+
+
+async def _signed_up(info: Info[Any, Any], written: Written[UUID]) -> AuthPayload:
+    record = await _user_record(info, written.value)
     _signed_in(info, record)
     return AuthPayload(
         token=_issue(info, record), user=user_from_record(record), position=Long(written.position)
     )
+
+
+async def _profile_saved(info: Info[Any, Any], written: Written[UUID]) -> InvestorProfileSaved:
+    record = await _user_record(info, written.value)
+    return InvestorProfileSaved(user=user_from_record(record), position=Long(written.position))
+
+
+async def _role_granted(info: Info[Any, Any], written: Written[UUID]) -> RoleGranted:
+    record = await _user_record(info, written.value)
+    return RoleGranted(user=user_from_record(record), position=Long(written.position))
+
+
+SIGNED_UP = Outcome(AuthResult, _signed_up)
+PROFILE_SAVED = Outcome(InvestorProfileResult, _profile_saved)
+ROLE_GRANTED = Outcome(RoleResult, _role_granted)
+
+
+async def sign_up(info: Info[Any, Any], input: SignUpInput) -> AuthResult:
+    services = auth.context(info).services
+
+    def register() -> Written[UUID]:
+        args = input.checked()
+        if (problem := validate_email(args.email)) is not None:
+            raise ValidationError(problem, "email")
+        if (problem := validate_password(args.password, args.email)) is not None:
+            raise ValidationError(problem, "password", "WEAK_PASSWORD")
+        password_hash = hash_password(args.password, hasher=services.hasher)
+        return services.app.accounts.register(
+            normalize_email(args.email), args.display_name, password_hash, EVERYONE
+        )
+
+    return await answer(info, SIGNED_UP, register)
 
 
 def _locked(wait_seconds: float) -> NotAllowed:
@@ -135,96 +152,38 @@ async def sign_in(info: Info[Any, Any], email: str, password: str) -> AuthResult
 
 
 async def grant_role(info: Info[Any, Any], email: str, role: Role) -> RoleResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    if not who.has(DomainRole.ADMIN):
-        return not_allowed("Only a user with the ADMIN role can grant roles.")
-    args = check(EmailArg, email=email)
-    if not isinstance(args, EmailArg):
-        return args
-    services = auth.context(info).services
-    target = await services.run(services.app.user_by_email, normalize_email(args.email))
-    if target is None:
-        return not_found("No user has that e-mail address.")
-    written = await run_command(
-        info, ROLE_PROBLEMS, services.app.accounts.grant_role, who.id, target.id,
-        DomainRole(role.value),
-    )
-    if not isinstance(written, Written):
-        return written
-    record = await services.run(services.app.user, target.id)
-    return RoleGranted(user=user_from_record(record), position=Long(written.position))
+    def grant(app: Crowdfund, who: Viewer) -> Written[UUID]:
+        auth.check_role(who, DomainRole.ADMIN, "grant roles")
+        target = app.user_by_email(normalize_email(check(EmailArg, email=email).email))
+        if target is None:
+            raise NotFoundError("No user has that e-mail address.")
+        return app.accounts.grant_role(who.id, target.id, DomainRole(role.value))
 
-
-async def _profile_saved(info: Info[Any, Any], written: Written[Any]) -> InvestorProfileSaved:
-    services = auth.context(info).services
-    record = await services.run(services.app.user, written.value)
-    return InvestorProfileSaved(user=user_from_record(record), position=Long(written.position))
+    return await mutate(info, ROLE_GRANTED, grant)
 
 
 async def submit_investor_profile(
     info: Info[Any, Any], input: InvestorProfileInput
 ) -> InvestorProfileResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    args = check(
-        Profile, legalName=input.legal_name, dateOfBirth=input.date_of_birth,
-        country=input.country, annualIncome=input.annual_income, netWorth=input.net_worth,
-        accredited=bool(input.accredited), sophisticated=bool(input.sophisticated),
-        otherRegCfInvestments12m=(
-            input.other_reg_cf_investments12m
-            if input.other_reg_cf_investments12m is not None else Decimal("0")
-        ),
-        knowledgeTestPassed=bool(input.knowledge_test_passed),
+    return await mutate(
+        info, PROFILE_SAVED, lambda app, who: app.accounts.submit_investor_profile(
+            who.id, **input.checked().model_dump()),
     )
-    if not isinstance(args, Profile):
-        return args
-    services = auth.context(info).services
-    written = await run_command(
-        info, PROFILE_PROBLEMS, services.app.accounts.submit_investor_profile, who.id,
-        legal_name=args.legalName, date_of_birth=args.dateOfBirth, country=args.country,
-        annual_income=args.annualIncome, net_worth=args.netWorth, accredited=args.accredited,
-        sophisticated=args.sophisticated,
-        other_reg_cf_investments_12m=args.otherRegCfInvestments12m,
-        knowledge_test_passed=args.knowledgeTestPassed,
-    )
-    if not isinstance(written, Written):
-        return written
-    return await _profile_saved(info, written)
 
 
 async def verify_investor(info: Info[Any, Any], user_id: strawberry.ID) -> InvestorProfileResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    services = auth.context(info).services
-    written = await run_command(
-        info, PROFILE_PROBLEMS, services.app.accounts.verify_investor, who.id, str(user_id)
+    return await mutate(
+        info, PROFILE_SAVED, lambda app, who: app.accounts.verify_investor(who.id, str(user_id))
     )
-    if not isinstance(written, Written):
-        return written
-    return await _profile_saved(info, written)
 
 
 async def reject_investor(
     info: Info[Any, Any], user_id: strawberry.ID, reason: str
 ) -> InvestorProfileResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    args = check(Reason, reason=reason)
-    if not isinstance(args, Reason):
-        return args
-    services = auth.context(info).services
-    written = await run_command(
-        info, PROFILE_PROBLEMS, services.app.accounts.reject_investor, who.id, str(user_id),
-        args.reason,
+    return await mutate(
+        info, PROFILE_SAVED, lambda app, who: app.accounts.reject_investor(
+            who.id, str(user_id), checked_reason(reason)),
     )
-    if not isinstance(written, Written):
-        return written
-    return await _profile_saved(info, written)
 
 
 # Queries ------------------------------------------------------------------------------
@@ -238,22 +197,7 @@ async def me(info: Info[Any, Any]) -> User | None:
 async def investment_limit(info: Info[Any, Any], regime: Regime) -> InvestmentLimit:
     who = auth.require_viewer(info)
     services = auth.context(info).services
-
-    def compute() -> InvestmentLimit:
-        if regime is Regime.REG_CF:
-            headroom = services.app.reg_cf_headroom(who.id)
-            return InvestmentLimit(
-                regime=regime, limit=headroom.limit, used=headroom.used,
-                remaining=headroom.remaining,
-            )
-        # ECSP sets no limit; what counts is the investor's open and settled commitments.
-        user = services.app.user(who.id)
-        since = months_before(services.clock.now(), REG_CF_LOOKBACK_MONTHS)
-        used = sum(
-            (c.amount for c in user.commitments.values()
-             if c.regime == regime.value and c.at > since),
-            ZERO,
-        )
-        return InvestmentLimit(regime=regime, limit=None, used=used, remaining=None)
-
-    return await services.run(compute)
+    headroom = await services.run(services.app.headroom, who.id, DomainRegime(regime.value))
+    return InvestmentLimit(
+        regime=regime, limit=headroom.limit, used=headroom.used, remaining=headroom.remaining
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
@@ -12,25 +13,15 @@ from api import auth
 from api.context import Viewer
 from api.enums import PUBLIC_CAMPAIGN_STATUSES, CampaignStatus
 from api.inputs import (
-    Amend,
     AmendCampaignInput,
-    Draft,
     DraftCampaignInput,
     NewDeadline,
-    Reason,
-    Update,
     UpdateInput,
     check,
+    checked_reason,
 )
-from api.payloads import (
-    CAMPAIGN_PROBLEMS,
-    UPDATE_PROBLEMS,
-    CampaignResult,
-    CampaignSaved,
-    UpdatePosted,
-    UpdateResult,
-)
-from api.resolvers.common import read, run_command
+from api.payloads import CampaignResult, CampaignSaved, UpdatePosted, UpdateResult
+from api.resolvers.common import Outcome, mutate, read
 from api.scalars import Long
 from api.types import (
     Campaign,
@@ -41,151 +32,90 @@ from api.types import (
     campaign_from_view,
     clamp_first,
 )
+from application.crowdfund import Crowdfund
 from application.unit_of_work import Written
-from domain.user import Role
+from domain.user import STAFF, Role
 from projections.queries import InvalidCursor
 from projections.views import CampaignView, Page
 
-STAFF = (Role.ADMIN, Role.RISK_OFFICER, Role.AUDITOR)
+
+async def _campaign_saved(info: Info[Any, Any], written: Written[UUID]) -> CampaignSaved:
+    return CampaignSaved(position=Long(written.position), campaign_id=str(written.value))
 
 
-def _saved(written: Written[Any] | Any) -> CampaignResult:
-    if isinstance(written, Written):
-        return CampaignSaved(position=Long(written.position), campaign_id=str(written.value))
-    return written  # type: ignore[no-any-return]
+async def _update_posted(
+    info: Info[Any, Any], posted: tuple[Written[str], CampaignUpdate]
+) -> UpdatePosted:
+    written, update = posted
+    return UpdatePosted(update=update, position=Long(written.position))
+
+
+CAMPAIGN_SAVED = Outcome(CampaignResult, _campaign_saved)
+UPDATE_POSTED = Outcome(UpdateResult, _update_posted)
 
 
 async def draft_campaign(info: Info[Any, Any], input: DraftCampaignInput) -> CampaignResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    args = check(
-        Draft, title=input.title, summary=input.summary, regime=input.regime.value,
-        minTarget=input.min_target, maxTarget=input.max_target, minPledge=input.min_pledge,
-        pricePerShare=input.price_per_share, deadline=input.deadline,
-    )
-    if not isinstance(args, Draft):
-        return args
-    app = auth.context(info).services.app
-    return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.offerings.draft, who.id, title=args.title,
-        summary=args.summary, regime=args.regime, min_target=args.minTarget,
-        max_target=args.maxTarget, min_pledge=args.minPledge,
-        price_per_share=args.pricePerShare, deadline=args.deadline,
-    ))
+    return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.draft(
+        who.id, **input.checked().model_dump()))
 
 
 async def amend_campaign(
     info: Info[Any, Any], id: strawberry.ID, input: AmendCampaignInput
 ) -> CampaignResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    args = check(
-        Amend, title=input.title, summary=input.summary, minTarget=input.min_target,
-        maxTarget=input.max_target, minPledge=input.min_pledge,
-        pricePerShare=input.price_per_share, deadline=input.deadline,
-    )
-    if not isinstance(args, Amend):
-        return args
-    changes = {k: v for k, v in args.model_dump().items() if v is not None}
-    app = auth.context(info).services.app
-    return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.offerings.amend, who.id, str(id), changes
-    ))
+    def amend(app: Crowdfund, who: Viewer) -> Written[UUID]:
+        changes = input.checked().model_dump(by_alias=True, exclude_none=True)
+        return app.offerings.amend(who.id, str(id), changes)
+
+    return await mutate(info, CAMPAIGN_SAVED, amend)
 
 
 async def submit_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    app = auth.context(info).services.app
-    return _saved(await run_command(info, CAMPAIGN_PROBLEMS, app.offerings.submit, who.id, str(id)))
+    return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.submit(
+        who.id, str(id)))
 
 
 async def approve_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    app = auth.context(info).services.app
-    return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.offerings.approve, who.id, str(id)
-    ))
+    return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.approve(
+        who.id, str(id)))
 
 
 async def reject_campaign(info: Info[Any, Any], id: strawberry.ID, reason: str) -> CampaignResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    args = check(Reason, reason=reason)
-    if not isinstance(args, Reason):
-        return args
-    app = auth.context(info).services.app
-    return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.offerings.reject, who.id, str(id), args.reason
-    ))
+    return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.reject(
+        who.id, str(id), checked_reason(reason)))
 
 
 async def launch_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    app = auth.context(info).services.app
-    return _saved(await run_command(info, CAMPAIGN_PROBLEMS, app.offerings.launch, who.id, str(id)))
+    return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.launch(
+        who.id, str(id)))
 
 
 async def close_early(
     info: Info[Any, Any], id: strawberry.ID, new_deadline: datetime
 ) -> CampaignResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    args = check(NewDeadline, newDeadline=new_deadline)
-    if not isinstance(args, NewDeadline):
-        return args
-    app = auth.context(info).services.app
-    return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.offerings.close_early, who.id, str(id), args.newDeadline
-    ))
+    return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.close_early(
+        who.id, str(id), check(NewDeadline, new_deadline=new_deadline).new_deadline))
 
 
 async def cancel_campaign(info: Info[Any, Any], id: strawberry.ID, reason: str) -> CampaignResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    args = check(Reason, reason=reason)
-    if not isinstance(args, Reason):
-        return args
-    app = auth.context(info).services.app
-    return _saved(await run_command(
-        info, CAMPAIGN_PROBLEMS, app.offerings.cancel, who.id, str(id), args.reason
-    ))
+    return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.cancel(
+        who.id, str(id), checked_reason(reason)))
 
 
 async def post_update(
     info: Info[Any, Any], campaign_id: strawberry.ID, input: UpdateInput
 ) -> UpdateResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    args = check(Update, title=input.title, body=input.body)
-    if not isinstance(args, Update):
-        return args
-    services = auth.context(info).services
-    written = await run_command(
-        info, UPDATE_PROBLEMS, services.app.offerings.post_update, who.id, str(campaign_id),
-        args.title,
-        args.body,
-    )
-    if not isinstance(written, Written):
-        return written
-    # The UpdatePosted event is the campaign's last: its timestamp is the posting instant.
-    record = await services.run(services.app.campaign, str(campaign_id))
-    update = CampaignUpdate(
-        id=strawberry.ID(str(written.value)), posted_at=record.modified_on, title=args.title,
-        body=args.body, material=False,
-    )
-    return UpdatePosted(update=update, position=Long(written.position))
+    def post(app: Crowdfund, who: Viewer) -> tuple[Written[str], CampaignUpdate]:
+        args = input.checked()
+        written = app.offerings.post_update(who.id, str(campaign_id), args.title, args.body)
+        # The UpdatePosted event is the campaign's last: its timestamp is the posting instant.
+        posted_at = app.campaign(str(campaign_id)).modified_on
+        update = CampaignUpdate(
+            id=strawberry.ID(str(written.value)), posted_at=posted_at, title=args.title,
+            body=args.body, material=False,
+        )
+        return written, update
+
+    return await mutate(info, UPDATE_POSTED, post)
 
 
 # Queries ------------------------------------------------------------------------------

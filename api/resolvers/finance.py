@@ -9,22 +9,21 @@ import strawberry
 from strawberry.types import Info
 
 from api import auth
-from api.context import Viewer
 from api.finance import (
     CapTable,
     Distribution,
     EscrowBalance,
     Holding,
-    Payout,
     PlatformStats,
+    distribution_from_declared,
     distribution_from_view,
 )
 from api.inputs import Total, check
-from api.payloads import DISTRIBUTION_PROBLEMS, DistributionDeclared, DistributionResult
-from api.resolvers.common import run_command
+from api.payloads import DistributionDeclared, DistributionResult
+from api.resolvers.common import Outcome, mutate
 from api.scalars import Long
 from application.unit_of_work import Written
-from domain.distribution import pro_rata
+from domain.distribution import DeclaredDistribution
 from domain.user import Role
 from projections.views import CampaignView
 
@@ -84,34 +83,21 @@ async def platform_stats(info: Info[Any, Any]) -> PlatformStats:
     )
 
 
+async def _distribution_declared(
+    info: Info[Any, Any], written: Written[DeclaredDistribution]
+) -> DistributionDeclared:
+    return DistributionDeclared(
+        distribution=distribution_from_declared(written.value), position=Long(written.position)
+    )
+
+
+DISTRIBUTION_DECLARED = Outcome(DistributionResult, _distribution_declared)
+
+
 async def declare_distribution(
     info: Info[Any, Any], campaign_id: strawberry.ID, total: Decimal
 ) -> DistributionResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    args = check(Total, total=total)
-    if not isinstance(args, Total):
-        return args
-    services = auth.context(info).services
-    written = await run_command(
-        info, DISTRIBUTION_PROBLEMS, services.app.offerings.declare_distribution, who.id,
-        str(campaign_id), args.total,
+    return await mutate(
+        info, DISTRIBUTION_DECLARED, lambda app, who: app.offerings.declare_distribution(
+            who.id, str(campaign_id), check(Total, total=total).total),
     )
-    if not isinstance(written, Written):
-        return written
-
-    def describe() -> Distribution:
-        # Recomputed exactly as the cap table did (pro_rata is deterministic).
-        table = services.app.cap_table(str(campaign_id))
-        assert table is not None
-        payouts = pro_rata(args.total, table.holdings)
-        return Distribution(
-            id=strawberry.ID(str(written.value)), total=args.total,
-            declared_at=table.modified_on,
-            payouts=[Payout(amount=a, backer_id=b) for b, a in payouts.items()],
-            campaign_id=str(campaign_id),
-        )
-
-    return DistributionDeclared(distribution=await services.run(describe),
-                                position=Long(written.position))

@@ -15,11 +15,12 @@ from api.audit_types import AuditEvent, ChainVerification, EventLogPage, audit_e
 from api.context import Viewer
 from api.inputs import ClockArgs, check
 from api.payloads import ClockResult, ClockSet
-from api.problems import not_allowed
-from api.resolvers.common import read
+from api.resolvers.common import Outcome, mutate, read
 from api.scalars import InvalidScalar, Long
 from api.types import Campaign, campaign_from_record
 from application import audit
+from application.crowdfund import Crowdfund
+from domain.errors import NotAllowedError
 from domain.user import Role
 
 MAX_CAUGHT_UP_MS = 10_000
@@ -104,30 +105,29 @@ async def caught_up(info: Info[Any, Any], position: Long, timeout_ms: int | None
         )
 
 
-async def set_clock(info: Info[Any, Any], now: datetime) -> ClockResult:
-    services = auth.context(info).services
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    if services.test_clock is None:
-        return not_allowed(
-            "The platform clock is real time; start the server with --test-clock to set it.",
-            "NO_TEST_CLOCK",
-        )
-    if not who.has(Role.ADMIN):
-        return not_allowed("Only a user with the ADMIN role can set the clock.")
-    args = check(ClockArgs, now=now)
-    if not isinstance(args, ClockArgs):
-        return args
-    clock = services.test_clock
-
-    def move() -> tuple[datetime, int]:
-        clock.set(args.now)
-        written = services.app.due.run()
-        return clock.now(), written or services.app.head_position()
-
-    when, position = await services.run(move)
-    wake = services.extras.get("scheduler_wake")
+async def _clock_set(info: Info[Any, Any], moved: tuple[datetime, int]) -> ClockSet:
+    wake = auth.context(info).services.extras.get("scheduler_wake")
     if isinstance(wake, asyncio.Event):
         wake.set()  # the scheduler re-reads the clock now rather than at its next tick
-    return ClockSet(now=when, position=Long(position))
+    now, position = moved
+    return ClockSet(now=now, position=Long(position))
+
+
+CLOCK_SET = Outcome(ClockResult, _clock_set)
+
+
+async def set_clock(info: Info[Any, Any], now: datetime) -> ClockResult:
+    clock = auth.context(info).services.test_clock
+
+    def move(app: Crowdfund, who: Viewer) -> tuple[datetime, int]:
+        if clock is None:
+            raise NotAllowedError(
+                "The platform clock is real time; start the server with --test-clock to set it.",
+                "NO_TEST_CLOCK",
+            )
+        auth.check_role(who, Role.ADMIN, "set the clock")
+        clock.set(check(ClockArgs, now=now).now)
+        written = app.due.run()
+        return clock.now(), written or app.head_position()
+
+    return await mutate(info, CLOCK_SET, move)

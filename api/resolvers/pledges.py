@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from uuid import UUID
 
@@ -10,18 +11,18 @@ from strawberry.types import Info
 
 from api import auth
 from api.context import Viewer
-from api.inputs import PledgeArgs, PledgeInput, check
-from api.payloads import PLEDGE_PROBLEMS, PledgeResult, PledgeSaved
-from api.problems import not_allowed
-from api.resolvers.common import run_command, timed_command
+from api.inputs import PledgeInput
+from api.payloads import PledgeResult, PledgeSaved
+from api.resolvers.common import Outcome, mutate
 from api.scalars import Long
 from api.types import Pledge, pledge_from_record, pledge_from_view
+from application.crowdfund import Crowdfund
 from application.pledges import PledgeRequest
 from application.unit_of_work import Written
 from domain.user import Role
 
 
-async def _saved(info: Info[Any, Any], written: Written[UUID]) -> PledgeSaved:
+async def _pledge_saved(info: Info[Any, Any], written: Written[UUID]) -> PledgeSaved:
     """The pledge as the write model has it now (the read models may lag)."""
     services = auth.context(info).services
 
@@ -33,50 +34,33 @@ async def _saved(info: Info[Any, Any], written: Written[UUID]) -> PledgeSaved:
     return PledgeSaved(pledge=await services.run(load), position=Long(written.position))
 
 
+PLEDGE_SAVED = Outcome(PledgeResult, _pledge_saved)
+
+
 async def pledge(info: Info[Any, Any], input: PledgeInput) -> PledgeResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    if not who.has(Role.BACKER):
-        return not_allowed("Only a user with the BACKER role can pledge.")
-    args = check(
-        PledgeArgs, campaignId=str(input.campaign_id), amount=input.amount,
-        idempotencyKey=input.idempotency_key, acknowledgeRisk=bool(input.acknowledge_risk),
-    )
-    if not isinstance(args, PledgeArgs):
-        return args
-    request = PledgeRequest(
-        who.id, args.campaignId, args.amount, args.idempotencyKey, args.acknowledgeRisk
-    )
-    services = auth.context(info).services
-    written = await timed_command(info, PLEDGE_PROBLEMS, services.place_pledge(request))
-    if not isinstance(written, Written):
-        return written
-    return await _saved(info, written)
+    ctx = auth.context(info)
+
+    async def place(app: Crowdfund, who: Viewer) -> Written[UUID]:
+        auth.check_role(who, Role.BACKER, "pledge")
+        request = PledgeRequest(who.id, **input.checked().model_dump())
+        started = time.perf_counter()
+        try:  # through the pledge desk, on the event loop
+            return await ctx.services.place_pledge(request)
+        finally:
+            if ctx.metrics is not None:
+                ctx.metrics.pledge_latency.observe(time.perf_counter() - started)
+
+    return await mutate(info, PLEDGE_SAVED, place)
 
 
 async def cancel_pledge(info: Info[Any, Any], pledge_id: strawberry.ID) -> PledgeResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    app = auth.context(info).services.app
-    written = await run_command(info, PLEDGE_PROBLEMS, app.pledges.cancel, who.id, str(pledge_id))
-    if not isinstance(written, Written):
-        return written
-    return await _saved(info, written)
+    return await mutate(info, PLEDGE_SAVED, lambda app, who: app.pledges.cancel(
+        who.id, str(pledge_id)))
 
 
 async def reconfirm_pledge(info: Info[Any, Any], pledge_id: strawberry.ID) -> PledgeResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    app = auth.context(info).services.app
-    written = await run_command(
-        info, PLEDGE_PROBLEMS, app.pledges.reconfirm, who.id, str(pledge_id)
-    )
-    if not isinstance(written, Written):
-        return written
-    return await _saved(info, written)
+    return await mutate(info, PLEDGE_SAVED, lambda app, who: app.pledges.reconfirm(
+        who.id, str(pledge_id)))
 
 
 async def my_pledges(info: Info[Any, Any]) -> list[Pledge]:

@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from argon2 import PasswordHasher
+from time_machine import TimeMachineFixture
 
 from api.security import (
     DEFAULT_HASHER,
@@ -30,7 +31,6 @@ from api.security import (
     verify_password,
     verify_password_or_dummy,
 )
-from application.clock import SettableClock
 
 # Argon2's minimum costs: keeps the suite fast; the defaults are exercised separately.
 FAST = make_hasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -240,13 +240,15 @@ TTL = 3600
 
 
 @pytest.fixture
-def clock() -> SettableClock:
-    return SettableClock(START)
+def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
+    """The real clock, held at START: tokens live on it, never on the business clock."""
+    time_machine.move_to(START, tick=False)
+    return time_machine
 
 
 @pytest.fixture
-def signer(clock: SettableClock) -> TokenSigner:
-    return TokenSigner(SECRET, TTL, clock.now)
+def signer(clock: TimeMachineFixture) -> TokenSigner:
+    return TokenSigner(SECRET, TTL)
 
 
 def _b64(data: bytes) -> str:
@@ -301,32 +303,46 @@ def test_token_carries_the_documented_claims(signer: TokenSigner) -> None:
     assert isinstance(payload["jti"], str) and len(payload["jti"]) >= 16
 
 
-def test_token_expires_exactly_at_exp(clock: SettableClock, signer: TokenSigner) -> None:
+def test_token_expires_exactly_at_exp(clock: TimeMachineFixture, signer: TokenSigner) -> None:
     token = signer.issue("user-1", [])
-    clock.set(START + timedelta(seconds=TTL) - timedelta(microseconds=1))
+    clock.move_to(START + timedelta(seconds=TTL) - timedelta(microseconds=1))
     assert signer.verify(token) is not None
-    clock.set(START + timedelta(seconds=TTL))
+    clock.move_to(START + timedelta(seconds=TTL))
     assert signer.verify(token) is None
-    clock.advance(days=30)
+    clock.shift(timedelta(days=30))
     assert signer.verify(token) is None
 
 
-def test_token_not_yet_valid(clock: SettableClock, signer: TokenSigner) -> None:
+def test_token_not_yet_valid(clock: TimeMachineFixture, signer: TokenSigner) -> None:
     token = signer.issue("user-1", [])
-    clock.set(START - timedelta(seconds=1))
+    clock.move_to(START - timedelta(seconds=1))
     assert signer.verify(token) is None
-    tolerant = TokenSigner(SECRET, TTL, clock.now, skew_seconds=5)
+    tolerant = TokenSigner(SECRET, TTL, skew_seconds=5)
     assert tolerant.verify(token) is not None
+    clock.move_to(START - timedelta(seconds=6))
+    assert tolerant.verify(token) is None
     nbf_later = _forge(
         {"alg": "HS256", "typ": "JWT"},
         _claims(nbf=int(START.timestamp()) + 60),
         SECRET.encode(),
         hashlib.sha256,
     )
-    clock.set(START)
+    clock.move_to(START)
     assert signer.verify(nbf_later) is None
-    clock.advance(seconds=60)
+    clock.shift(60)
     assert signer.verify(nbf_later) is not None
+
+
+def test_skew_tolerates_an_exp_just_past_too(clock: TimeMachineFixture) -> None:
+    # PyJWT's leeway applies to exp as well: without skew the TTL is a hard bound.
+    tolerant = TokenSigner(SECRET, TTL, skew_seconds=5)
+    token = tolerant.issue("user-1", [])
+    clock.move_to(START + timedelta(seconds=TTL))
+    assert TokenSigner(SECRET, TTL).verify(token) is None
+    assert tolerant.verify(token) is not None
+    clock.move_to(START + timedelta(seconds=TTL + 5))
+    assert tolerant.verify(token) is None
+
 
 
 def test_correctly_signed_handmade_token_is_accepted(signer: TokenSigner) -> None:
@@ -380,8 +396,8 @@ def test_tampered_signature_is_rejected(signer: TokenSigner) -> None:
     assert signer.verify(f"{header}.{payload}.") is None
 
 
-def test_token_from_another_key_is_rejected(clock: SettableClock, signer: TokenSigner) -> None:
-    other = TokenSigner("another-secret-that-is-long-enough!!", TTL, clock.now)
+def test_token_from_another_key_is_rejected(signer: TokenSigner) -> None:
+    other = TokenSigner("another-secret-that-is-long-enough!!", TTL)
     assert signer.verify(other.issue("user-1", ["admin"])) is None
 
 
@@ -409,14 +425,15 @@ def test_garbage_is_rejected(signer: TokenSigner, token: Any) -> None:
     assert signer.verify(token) is None
 
 
-def test_signer_configuration_is_checked(clock: SettableClock) -> None:
+def test_signer_configuration_is_checked() -> None:
     with pytest.raises(ValueError):
-        TokenSigner("too-short", TTL, clock.now)
+        TokenSigner("too-short", TTL)
     with pytest.raises(ValueError):
-        TokenSigner(SECRET, 0, clock.now)
-    naive = TokenSigner(SECRET, TTL, lambda: datetime(2030, 1, 1))
+        TokenSigner(SECRET, 0)
     with pytest.raises(ValueError):
-        naive.issue("user-1", [])
+        TokenSigner(SECRET, TTL, skew_seconds=-1)
+    with pytest.raises(ValueError):
+        TokenSigner(SECRET, TTL).issue("", [])
 
 
 # ----------------------------------------------------------------------------- throttle

@@ -9,7 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.errors import ValidationError
-from domain.money import ABSURD, CENT, ZERO, cents, parse_amount
+from domain.money import (
+    ABSURD,
+    CENT,
+    ZERO,
+    BadAmount,
+    cents,
+    exact_decimal,
+    parse_amount,
+    within_bounds,
+)
 
 D = Decimal
 
@@ -83,3 +92,39 @@ def test_three_decimals_are_refused_unless_the_third_is_zero(amount: Decimal) ->
     else:
         with pytest.raises(ValidationError):
             parse_amount(str(amount), "amount")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (0.5, 'must be a decimal string such as "2500.00"'),
+        (True, 'must be a decimal string such as "2500.00"'),
+        (" 1.00", 'must be a decimal string such as "2500.00"'),  # the scalar forgives nothing
+        ("1" * 65, 'must be a decimal string such as "2500.00"'),
+        ("1.005", "can have at most 2 decimal places"),
+        # Longer than the Decimal context's precision: refused, not an InvalidOperation.
+        ("9" * 40 + ".001", "can have at most 2 decimal places"),
+    ],
+)
+def test_exact_decimal_says_why_in_a_phrase(raw: object, reason: str) -> None:
+    with pytest.raises(BadAmount, match=reason):
+        exact_decimal(raw)
+
+
+def test_exact_decimal_keeps_what_it_reads() -> None:
+    assert exact_decimal("1.500") == D("1.5")
+    assert exact_decimal(2500) == D("2500")
+    assert exact_decimal("-3") == D("-3")  # the sign is the bounds' business
+    huge = exact_decimal("9" * 60)
+    with pytest.raises(BadAmount, match="larger than any amount"):
+        within_bounds(huge)
+
+
+def test_bounds_name_what_must_hold() -> None:
+    with pytest.raises(BadAmount, match="must be greater than zero"):
+        within_bounds(ZERO)
+    with pytest.raises(BadAmount, match="must not be negative"):
+        within_bounds(D("-0.01"), allow_zero=True)
+    assert within_bounds(ZERO, allow_zero=True) == ZERO
+    with pytest.raises(ValidationError, match=r"^netWorth must not be negative\.$"):
+        parse_amount("-1", "netWorth", allow_zero=True)

@@ -219,8 +219,9 @@ def test_a_distribution_that_does_not_divide_evenly(
     assert table is not None and table.distributions == 1
     event: Any = list(app.events.get(table.id))[-1]
     assert type(event).__name__ == "DistributionDeclared"
-    assert event.distribution_id == str(written.value)
+    assert event.distribution_id == written.value.id
     payouts = {p["backer_id"]: p["amount"] for p in event.payouts}
+    assert written.value.payouts == payouts  # the command answers with what it stored
     assert sum(payouts.values()) == D("100.00")
     assert sorted(payouts.values()) == [D("33.33"), D("33.33"), D("33.34")]
     first = min(str(b) for b in backers)

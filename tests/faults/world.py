@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from api.security import TokenSigner
-from application.clock import SystemClock
 from application.crowdfund import Crowdfund
 from domain.rulebook import reg_cf_limit
 from domain.user import Role
@@ -92,7 +91,7 @@ PROFILES = ((10, "50000.00", "60000.00", False), (4, "300000.00", "300000.00", F
 def build_world(app: Crowdfund, secret: str, *, short_waves: int = 1,
                 wave_gap: timedelta = timedelta(seconds=45)) -> World:
     tag = uuid.uuid4().hex[:8]
-    tokens = TokenSigner(secret, TOKEN_TTL, SystemClock().now)
+    tokens = TokenSigner(secret, TOKEN_TTL)
     now = datetime.now(UTC)
     offerings: list[Offering] = []
 

@@ -1,0 +1,16 @@
+"""How long each piece of text may be: one home for the domain's checks and the
+API's input models (our choices, sized for display and storage; none is a rule of
+a regime)."""
+
+from __future__ import annotations
+
+CAMPAIGN_TITLE = 200
+CAMPAIGN_SUMMARY = 5000
+UPDATE_TITLE = 200
+UPDATE_BODY = 20000
+REASON = 2000
+DISPLAY_NAME = 100
+LEGAL_NAME = 200
+IDEMPOTENCY_KEY = 128
+# RFC 5321's forward-path limit.
+EMAIL = 254
