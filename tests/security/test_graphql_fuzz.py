@@ -100,7 +100,7 @@ class Platform:
         live = campaign("REG_CF", 3)
         ecsp = campaign("ECSP", 3)
         drafts = [campaign("REG_CF", 0), campaign("ECSP", 1), campaign("REG_CF", 2)]
-        placed = app.pledges.place(backer, live, "200.00", "fuzz-1").value
+        placed = app.pledges.place(backer, live, "200.00", "fuzz-1", True).value
         for name, uid in (("admin", admin), ("officer", officer), ("auditor", auditor),
                           ("founder", founder), ("backer", backer), ("pending", pending)):
             self.tokens[name] = self.token(uid)
