@@ -71,8 +71,11 @@ class LookupThenRace(Crowdfund):
     other: Crowdfund
     other_request: tuple[object, ...] = ()
 
-    def __init__(self, env: dict[str, str] | None = None, clock: Any = None) -> None:
-        super().__init__(env, clock)
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: Any = None,
+        business_calendars: Any = None,
+    ) -> None:
+        super().__init__(env, clock, business_calendars)
         self.pledges = _LookupThenRacePledges(self)
 
 
@@ -80,7 +83,7 @@ class _LookupThenRacePledges(PledgeCommands):
     node: LookupThenRace
 
     def __init__(self, node: LookupThenRace) -> None:
-        super().__init__(node)
+        super().__init__(node, node.due)
         self.node = node
 
     def find(self, pledge_id: UUID) -> Pledge | None:
@@ -100,7 +103,7 @@ def test_a_retry_racing_the_original_gets_its_pledge(schema: Schema) -> None:
     node = schema.open(clock, LookupThenRace)
     assert isinstance(node, LookupThenRace)
     node.other = schema.open(clock)
-    node.other_request = (backer, campaign, "1000.00", "same-request")
+    node.other_request = (backer, campaign, "1000.00", "same-request", True)
 
     answer: object
     try:
@@ -182,7 +185,7 @@ def test_a_refusal_after_a_lost_race_rests_on_the_store(schema: Schema) -> None:
     node = schema.open(clock, BusyNode)
     assert isinstance(node, BusyNode)
     node.other = schema.open(clock)
-    node.before_save = (second, campaign, "500.00", "second")  # held 1,000: our save loses
+    node.before_save = (second, campaign, "500.00", "second", True)  # held 1,000: our save loses
     node.while_waiting = (campaign, first, early)  # a copy with 1,000; then back to 500
 
     answer: object
@@ -222,7 +225,7 @@ def test_a_material_change_survives_a_cancellation_meanwhile(schema: Schema) -> 
     node = schema.open(clock, AmendingNode)
     assert isinstance(node, AmendingNode)
     node.other = schema.open(clock)
-    node.before_save = (second, campaign, "500.00", "second")
+    node.before_save = (second, campaign, "500.00", "second", True)
     node.cancel_during_scan = (first, early)
 
     answer: object
