@@ -192,7 +192,22 @@ class Profile(Checked):
         default=decimal.Decimal("0"), alias="otherRegCfInvestments12m",
         description="Reg CF investments made on other platforms in the last 12 months, in USD.",
     )
-    knowledge_test_passed: Flag = False
+    knowledge_test_passed: Flag = Field(
+        default=False,
+        description="Ignored: the server records the result of takeKnowledgeTest instead.",
+    )
+    currency: Line | None = Field(
+        default=None, max_length=3,
+        description="The currency annualIncome and netWorth are stated in: USD or EUR "
+        "(default: USD for country US, EUR otherwise). Nothing is converted: REG_CF limits "
+        "use USD figures, ECSP thresholds EUR figures.",
+    )
+
+
+class IssuerArgs(Checked):
+    legal_name: Line = Field(min_length=1, max_length=limits.ISSUER_NAME)
+    jurisdiction: Line = Field(min_length=1, max_length=8, description="ISO 3166-1 alpha-2.")
+    website: Line | None = Field(default=None, max_length=limits.ISSUER_WEBSITE)
 
 
 class Draft(Checked):
@@ -204,6 +219,11 @@ class Draft(Checked):
     min_pledge: Money
     price_per_share: Money
     deadline: Instant
+    issuer: IssuerArgs | None = Field(
+        default=None,
+        description="Absent: an issuer named after the founder's display name, jurisdiction "
+        "US (REG_CF) or DE (ECSP).",
+    )
 
 
 class Amend(Checked):
@@ -225,13 +245,37 @@ class PledgeArgs(Checked):
         "placing another.",
     )
     acknowledge_risk: Flag = Field(
-        default=False, description="ECSP: the backer accepts the risk warning for a large pledge."
+        default=False,
+        description="The backer's representation for this commitment: REG_CF, that they may "
+        "lose the whole amount and can bear it (required on every pledge, 17 CFR "
+        "227.303(b)(2)); ECSP, the risk warning (required above the threshold or without a "
+        "passed knowledge test, Art. 21).",
     )
 
 
 class Update(Checked):
     title: Line = Field(min_length=1, max_length=limits.UPDATE_TITLE)
     body: Text = Field(min_length=1, max_length=limits.UPDATE_BODY)
+    material: Flag = Field(
+        default=False,
+        description="The founder says the update is a material change: every open pledge "
+        "must then be reconfirmed.",
+    )
+
+
+class KnowledgeAnswer(Checked):
+    question_id: Line = Field(min_length=1, max_length=64)
+    choice: int = Field(description="Index into the question's choices.")
+
+
+class Answers(Checked):
+    """A whole answer sheet: `take_knowledge_test`'s keyword arguments."""
+
+    regime: RegimeName
+    answers: list[KnowledgeAnswer] = Field(max_length=50)
+
+    def sheet(self) -> list[tuple[str, int]]:
+        return [(a.question_id, a.choice) for a in self.answers]
 
 
 # ---------------------------------------------------------- models of plain arguments
@@ -274,6 +318,18 @@ class SignUpInput(ModelInput[SignUp]):
 )
 class InvestorProfileInput(ModelInput[Profile]):
     pass
+
+
+@strawberry.experimental.pydantic.input(model=IssuerArgs, name="IssuerInput", all_fields=True)
+class IssuerInput(ModelInput[IssuerArgs]):
+    pass
+
+
+@strawberry.experimental.pydantic.input(
+    model=KnowledgeAnswer, name="KnowledgeAnswerInput", all_fields=True
+)
+class KnowledgeAnswerInput(ModelInput[KnowledgeAnswer]):
+    question_id: strawberry.ID  # checked as text, typed ID in the contract
 
 
 @strawberry.experimental.pydantic.input(model=Draft, name="DraftCampaignInput", all_fields=True)

@@ -99,6 +99,14 @@ class RoleGranted:
 
 
 @strawberry.type
+class KnowledgeTestTaken:
+    passed: bool
+    score: int
+    out_of: int
+    position: Long
+
+
+@strawberry.type
 class ClockSet:
     now: datetime
     position: Long
@@ -132,3 +140,7 @@ RoleResult = Annotated[
     RoleGranted | ValidationProblem | NotAllowed | NotFound, strawberry.union("RoleResult")
 ]
 ClockResult = Annotated[ClockSet | NotAllowed | ValidationProblem, strawberry.union("ClockResult")]
+KnowledgeTestResult = Annotated[
+    KnowledgeTestTaken | ValidationProblem | NotAllowed | InvalidState,
+    strawberry.union("KnowledgeTestResult"),
+]

@@ -38,6 +38,7 @@ from api.payloads import (
     ClockResult,
     DistributionResult,
     InvestorProfileResult,
+    KnowledgeTestResult,
     PledgeResult,
     RoleResult,
     UpdateResult,
@@ -52,7 +53,15 @@ from api.resolvers import subscriptions as subscriptions_r
 from api.resolvers import transparency as transparency_r
 from api.scalars import SCALARS, Long
 from api.transparency_types import ConsistencyProof, InclusionProof, LogKey, SignedTreeHead
-from api.types import Campaign, CampaignConnection, InvestmentLimit, Pledge, User
+from api.types import (
+    Campaign,
+    CampaignConnection,
+    InvestmentLimit,
+    Issuer,
+    KnowledgeQuestion,
+    Pledge,
+    User,
+)
 
 log = logging.getLogger("api.errors")
 
@@ -125,6 +134,11 @@ class Query:
         resolver=transparency_r.log_keys,
         description="Anyone: the keys that sign tree heads, current and retired.",
     )
+    knowledge_test: list[KnowledgeQuestion] = strawberry.field(
+        resolver=accounts_r.knowledge_test_questions,
+        description="Anyone. Stable ids; the correct choices are never sent.",
+    )
+    issuer: Issuer | None = strawberry.field(resolver=campaigns_r.issuer)
 
 
 @strawberry.type
@@ -172,6 +186,13 @@ class Mutation:
         resolver=finance_r.declare_distribution,
         description="Founder of a SETTLED campaign: pay `total` out to its shareholders pro "
         "rata, to the cent.",
+    )
+    take_knowledge_test: KnowledgeTestResult = strawberry.mutation(
+        resolver=accounts_r.take_knowledge_test,
+        description="Graded on the server. Passing is required before the first REG_CF pledge "
+        "(17 CFR 227.303(b)(2)). Under ECSP a non-sophisticated investor who has not passed is "
+        "warned and must acknowledge the risk on every pledge (Art. 21(4)). It may be retaken "
+        "at once; the answer says how many answers were right, not which.",
     )
     set_clock: ClockResult = strawberry.mutation(
         resolver=platform_r.set_clock,

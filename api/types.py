@@ -20,6 +20,12 @@ from api.enums import CampaignStatus, KycStatus, PledgeStatus, Regime, Role
 from api.scalars import Long
 from domain.campaign import Campaign as CampaignRecord
 from domain.cancellation import cancellable_until
+from domain.errors import NotFoundError
+from domain.issuer import DEFAULT_JURISDICTION
+from domain.issuer import Issuer as IssuerRecord
+from domain.issuer import issuer_id as derive_issuer_id
+from domain.knowledge_test import Question
+from domain.money import ZERO
 from domain.pledge import Pledge as PledgeRecord
 from domain.pledge import PledgeStatus as DomainPledgeStatus
 from domain.rulebook import Regime as DomainRegime
@@ -77,12 +83,16 @@ class User:
         profile = self.record.profile
         if who is None or profile is None or not (who.id == self.id or who.is_staff):
             return None
+        now = auth.context(info).services.clock.now()
         return InvestorProfile(
             kyc_status=KycStatus(self.record.kyc_status.value),
             country=profile.country,
             accredited=profile.accredited,
             sophisticated=profile.sophisticated,
-            knowledge_test_passed=profile.knowledge_test_passed,
+            # Graded on the server: a passed, unexpired test under either regime.
+            knowledge_test_passed=any(
+                self.record.knowledge_test_passed(r, now) for r in DomainRegime
+            ),
         )
 
 
@@ -114,6 +124,79 @@ class InvestmentLimit:
         "other platforms."
     )
     remaining: Decimal | None
+    can_bear_to_lose: Decimal | None = strawberry.field(
+        description="ECSP: the loss-bearing simulation (Art. 21(5)), 10% of net worth; null "
+        "under REG_CF."
+    )
+    knowledge_test_passed: bool = strawberry.field(
+        description="Whether the signed-in user has a passed, unexpired knowledge test for "
+        "this regime."
+    )
+
+
+@strawberry.type
+class KnowledgeQuestion:
+    id: strawberry.ID
+    text: str
+    choices: list[str]
+
+
+def question_from_domain(question: Question) -> KnowledgeQuestion:
+    """What a client may see of a question: never which choice is right."""
+    return KnowledgeQuestion(
+        id=strawberry.ID(question.id), text=question.text, choices=list(question.choices)
+    )
+
+
+# --------------------------------------------------------------------------- issuers
+
+
+@strawberry.type(
+    description="The company whose securities a campaign offers. Issuers are told apart by "
+    "legal name (case and punctuation ignored) and jurisdiction; the issuer limit is counted "
+    "per issuer."
+)
+class Issuer:
+    id: strawberry.ID
+    legal_name: str
+    jurisdiction: str = strawberry.field(description="ISO 3166-1 alpha-2.")
+    website: str | None
+    sold_last_12_months_usd: Decimal = strawberry.field(
+        name="soldLast12MonthsUsd",
+        description="Sold in the trailing 12 months (settled campaigns), in the regime's "
+        "currency: REG_CF in USD.",
+    )
+    sold_last_12_months_eur: Decimal = strawberry.field(
+        name="soldLast12MonthsEur", description="Same for ECSP, in EUR."
+    )
+
+
+def issuer_from_record(record: IssuerRecord, now: datetime) -> Issuer:
+    return Issuer(
+        id=strawberry.ID(str(record.id)), legal_name=record.registered_name,
+        jurisdiction=record.jurisdiction, website=record.website,
+        sold_last_12_months_usd=record.sold_last_12_months(DomainRegime.REG_CF, now),
+        sold_last_12_months_eur=record.sold_last_12_months(DomainRegime.ECSP, now),
+    )
+
+
+def issuer_of(services: Any, record: CampaignRecord) -> Issuer:
+    """The campaign's issuer (blocking: run it in the thread pool). A campaign drafted
+    before issuers were recorded shows the default one: its founder's name, unregistered."""
+    now = services.clock.now()
+    if record.issuer_id is not None:
+        return issuer_from_record(services.app.issuer(record.issuer_id), now)
+    founder = services.app.user(record.founder_id)
+    jurisdiction = DEFAULT_JURISDICTION[record.regime]
+    uid = derive_issuer_id(founder.display_name, jurisdiction)
+    try:
+        return issuer_from_record(services.app.issuer(uid), now)
+    except NotFoundError:
+        return Issuer(
+            id=strawberry.ID(str(uid)), legal_name=founder.display_name,
+            jurisdiction=jurisdiction, website=None, sold_last_12_months_usd=ZERO,
+            sold_last_12_months_eur=ZERO,
+        )
 
 
 # ------------------------------------------------------------------------- campaigns
@@ -189,6 +272,23 @@ class Campaign:
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
             total_count=page.total_count,
         )
+
+    @strawberry.field(
+        description="The deadline the campaign was launched with, kept when it closes early."
+    )
+    async def original_deadline(self, info: Info[Any, Any]) -> datetime | None:
+        services = auth.context(info).services
+        record = await services.run(services.app.campaign, self.id)
+        return record.original_deadline
+
+    @strawberry.field
+    async def issuer(self, info: Info[Any, Any]) -> Issuer:
+        services = auth.context(info).services
+
+        def load() -> Issuer:
+            return issuer_of(services, services.app.campaign(self.id))
+
+        return await services.run(load)
 
     @strawberry.field
     async def updates(self, info: Info[Any, Any]) -> list[CampaignUpdate]:

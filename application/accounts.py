@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -14,9 +14,11 @@ from domain.errors import (
     NotFoundError,
     ValidationError,
 )
-from domain.input import parse_birth_date, require_reason
+from domain.input import parse_birth_date, parse_regime, require_reason
+from domain.knowledge_test import answer_sheet, grade
 from domain.money import parse_amount
-from domain.user import EVERYONE, Role, User
+from domain.rulebook import Regime
+from domain.user import CURRENCIES, EVERYONE, InvestorProfile, Role, User
 
 
 class AccountCommands:
@@ -89,8 +91,12 @@ class AccountCommands:
         self, user_id: UUID | str, *, legal_name: str, date_of_birth: str, country: str,
         annual_income: object, net_worth: object, accredited: bool = False,
         sophisticated: bool = False, other_reg_cf_investments_12m: object = "0",
-        knowledge_test_passed: bool = False,
+        knowledge_test_passed: bool = False, currency: str | None = None,
     ) -> Written[UUID]:
+        """`knowledge_test_passed` is ignored: only `take_knowledge_test` records a result.
+        `currency`: what income and net worth are stated in (default: USD for the US,
+        EUR elsewhere); nothing is converted. Declared investments elsewhere are USD."""
+        del knowledge_test_passed
         legal_name = legal_name.strip()
         if not legal_name or len(legal_name) > limits.LEGAL_NAME:
             raise ValidationError(
@@ -104,15 +110,37 @@ class AccountCommands:
         worth = parse_amount(net_worth, "netWorth", allow_zero=True)
         other = parse_amount(other_reg_cf_investments_12m, "otherRegCfInvestments12m",
                              allow_zero=True)
+        stated = (currency or ("USD" if country == "US" else "EUR")).strip().upper()
+        if stated not in CURRENCIES:
+            raise ValidationError("State income and net worth in USD or EUR.", "currency")
 
         def decide(now: datetime) -> Decision[UUID]:
             born = parse_birth_date(date_of_birth, now)
             user = self.uow.user(user_id)
-            user.submit_profile(
+            profile = InvestorProfile(
                 legal_name=legal_name, date_of_birth=born.isoformat(), country=country,
                 annual_income=income, net_worth=worth, accredited=bool(accredited),
                 sophisticated=bool(sophisticated), other_reg_cf_investments_12m=other,
-                knowledge_test_passed=bool(knowledge_test_passed),
+                knowledge_test_passed=False,
+            )
+            user.revise_profile(profile, stated, now)
+            return user.id, [user]
+
+        return self.uow.run(decide)
+
+    def take_knowledge_test(
+        self, user_id: UUID | str, regime: Regime | str, answers: Iterable[tuple[str, int]]
+    ) -> Written[UUID]:
+        """Graded here, never in the browser; the result is recorded with its date and
+        is valid for 2 years. The answer says how many were right, not which."""
+        which = parse_regime(regime)
+        result = grade(which, answer_sheet(answers))
+
+        def decide(now: datetime) -> Decision[UUID]:
+            user = self.uow.user(user_id)
+            user.take_knowledge_test(
+                regime=which.value, passed=result.passed, score=result.score,
+                out_of=result.out_of, taken_at=now,
             )
             return user.id, [user]
 

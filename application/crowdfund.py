@@ -10,12 +10,15 @@ falls due: deadlines, reconfirmation expiry, settlement, refunds).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from application.accounts import AccountCommands
 from application.due_work import DueWork
 from application.offerings import OfferingCommands
 from application.pledges import PledgeCommands
 from application.unit_of_work import UnitOfWork
 from domain.clock import Clock
+from domain.rulebook import BusinessCalendar
 
 
 class Crowdfund(UnitOfWork):
@@ -23,9 +26,12 @@ class Crowdfund(UnitOfWork):
     # inject interleavings that way) must keep this name to use the same tables.
     name = "Crowdfund"
 
-    def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
-        super().__init__(env, clock)
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: Clock | None = None,
+        business_calendars: Mapping[str, BusinessCalendar] | None = None,
+    ) -> None:
+        super().__init__(env, clock, business_calendars)
         self.accounts = AccountCommands(self)
         self.due = DueWork(self)
         self.offerings = OfferingCommands(self, self.due)
-        self.pledges = PledgeCommands(self)
+        self.pledges = PledgeCommands(self, self.due)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
@@ -20,6 +20,8 @@ from domain.offering_calendar import CALENDAR_ID, OfferingCalendar
 from domain.pledge import Pledge, PledgeStatus
 from domain.pledging import release_pledge
 from domain.user import User
+
+CLOSED = (CampaignStatus.SETTLED, CampaignStatus.FAILED, CampaignStatus.CANCELLED)
 
 # Bulk work (settlement, refunds, reconfirmation requests) is saved in chunks
 # so that one transaction never grows with the size of a campaign.
@@ -50,8 +52,8 @@ class DueWork:
         """Advance one campaign as far as the clock allows; safe to repeat or race."""
         last = 0
         steps: list[Callable[[str, datetime], Decision[bool]]] = [
-            self._expire_reconfirmations, self._close_at_deadline, self._settle_chunk,
-            self._refund_chunk, self._update_calendar,
+            self._expire_reconfirmations, self._close_at_deadline, self._hold_settlement,
+            self._settle_chunk, self._refund_chunk, self._update_issuer, self._update_calendar,
         ]
         for step in steps:
             while True:
@@ -99,13 +101,37 @@ class DueWork:
             return False, []
         # Pending reconfirmations lapse before the target is compared.
         touched = self._cancel_pending(campaign, "not reconfirmed by the deadline")
-        if not touched:
-            campaign.close()
+        if not touched and not campaign.close(now):
+            # 227.304(b)(4): the early close lost its target; backers are told that the
+            # offering runs on to its original deadline.
+            campaign.post_update(
+                update_id=str(uuid4()), title="The offering continues",
+                body=f"The minimum target of {campaign.currency} {campaign.terms.min_target} "
+                f"was no longer met at the early closing date, so the offering runs on to its "
+                f"original deadline, {campaign.terms.deadline.isoformat()}. You may cancel "
+                "your pledge until the cancellation window of that deadline closes.",
+                material=False,
+            )
         return True, [campaign, *touched]
+
+    def _hold_settlement(self, campaign_id: str, now: datetime) -> Decision[bool]:
+        """ECSP: once FUNDED, settlement waits for the end of the last open reflection
+        period (Art. 22); no pledge can be added after the deadline, so it is fixed."""
+        campaign = self.uow.campaign(campaign_id)
+        if (campaign.status is not CampaignStatus.FUNDED or campaign.rules.reflection_period
+                is None or campaign.settlement_held_until is not None):
+            return False, []
+        ends = [now]
+        for pid in self.uow.open_pledge_ids(campaign.id):
+            pledge = self.uow.pledge_record(pid)
+            if pledge.is_open and pledge.cancellable_until is not None:
+                ends.append(pledge.cancellable_until)
+        campaign.hold_settlement(max(ends))
+        return True, [campaign]
 
     def _settle_chunk(self, campaign_id: str, now: datetime) -> Decision[bool]:
         campaign = self.uow.campaign(campaign_id)
-        if campaign.status is not CampaignStatus.FUNDED:
+        if not campaign.may_settle(now):
             return False, []
         table = self.uow.cap_table(campaign.id) or CapTable(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
             campaign_id=str(campaign.id), price_per_share=campaign.terms.price_per_share,
@@ -116,8 +142,13 @@ class DueWork:
             campaign.settle()
             return True, [campaign, table]
         issues = []
+        backers: dict[str, User] = {}
         for pledge in pledges:
             pledge.settle()
+            # From now on the pledge counts against the backer's limit for 12 months.
+            backer = backers.get(pledge.backer_id) or self.uow.user(pledge.backer_id)
+            backers[pledge.backer_id] = backer
+            backer.settle_investment(str(pledge.id), now)
             issues.append({
                 "pledge_id": str(pledge.id), "backer_id": pledge.backer_id,
                 "shares": pledge.shares, "amount": pledge.amount,
@@ -125,7 +156,7 @@ class DueWork:
         table.issue_shares(issues)
         campaign.release_escrow(sum((p.amount for p in pledges), ZERO),
                                 [str(p.id) for p in pledges])
-        return True, [campaign, table, *pledges]
+        return True, [campaign, table, *pledges, *backers.values()]
 
     def _refund_chunk(self, campaign_id: str, now: datetime) -> Decision[bool]:
         campaign = self.uow.campaign(campaign_id)
@@ -147,16 +178,29 @@ class DueWork:
             touched.append(pledge)
         return True, [*touched, *backers.values()]
 
+    def _update_issuer(self, campaign_id: str, now: datetime) -> Decision[bool]:
+        """The issuer's open offering becomes a sale when the campaign settles, and
+        nothing when it fails or is cancelled (227.100(a)(1), Art. 1(2)(c))."""
+        campaign = self.uow.campaign(campaign_id)
+        if campaign.issuer_id is None or campaign.status not in CLOSED:
+            return False, []
+        issuer = self.uow.issuer(campaign.issuer_id)
+        if campaign.status is CampaignStatus.SETTLED:
+            issuer.record_sale(campaign_id, campaign.released, now)
+        else:
+            issuer.close_offering(campaign_id)
+        return bool(issuer.pending_events), [issuer]
+
     def _update_calendar(self, campaign_id: str, now: datetime) -> Decision[bool]:
         campaign = self.uow.campaign(campaign_id)
         calendar = self.uow.calendar()
-        done = campaign.open_pledges == 0 and campaign.status in (
-            CampaignStatus.SETTLED, CampaignStatus.FAILED, CampaignStatus.CANCELLED
-        )
+        done = campaign.open_pledges == 0 and campaign.status in CLOSED
         if done:
             calendar.unschedule(campaign_id)
         elif campaign.status is CampaignStatus.LIVE:
             calendar.schedule(campaign_id, next_due(campaign))
+        elif campaign.status is CampaignStatus.FUNDED and campaign.settlement_held_until:
+            calendar.schedule(campaign_id, max(now, campaign.settlement_held_until))
         return False, [calendar]
 
 

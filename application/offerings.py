@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -16,12 +17,23 @@ from domain.campaign import Campaign, CampaignStatus, CampaignTerms, deadline_gu
 from domain.distribution import DeclaredDistribution
 from domain.errors import (
     InvalidStateError,
+    NotFoundError,
     ValidationError,
 )
 from domain.input import parse_regime, parse_term_changes, require_reason
+from domain.issuer import DEFAULT_JURISDICTION, Issuer, check_issuer, issuer_id
 from domain.money import parse_amount
 from domain.rulebook import RULEBOOKS, Regime
-from domain.user import Role
+from domain.user import Role, User
+
+
+@dataclass(frozen=True)
+class IssuerDetails:
+    """The company a campaign offers securities of, as the founder names it."""
+
+    legal_name: str
+    jurisdiction: str
+    website: str | None = None
 
 
 class OfferingCommands:
@@ -34,9 +46,15 @@ class OfferingCommands:
     def draft(
         self, founder_id: UUID | str, *, title: str, summary: str, regime: Regime | str,
         min_target: object, max_target: object, min_pledge: object, price_per_share: object,
-        deadline: datetime,
+        deadline: datetime, issuer: IssuerDetails | None = None,
     ) -> Written[UUID]:
+        """A DRAFT campaign of `issuer` (absent: one named after the founder, in the
+        regime's home jurisdiction). A new issuer is registered to this founder; an
+        issuer another founder registered is refused."""
         rules = RULEBOOKS[parse_regime(regime)]
+        named = None if issuer is None else check_issuer(
+            issuer.legal_name, issuer.jurisdiction, issuer.website
+        )
         terms = CampaignTerms(
             title=title.strip(), summary=summary.strip(),
             min_target=parse_amount(min_target, "minTarget"),
@@ -49,14 +67,39 @@ class OfferingCommands:
 
         def decide(now: datetime) -> Decision[UUID]:
             deadline_guard(terms.deadline, now)
-            self.uow.user(founder_id)
+            founder = self.uow.user(founder_id)
+            founder.require_not_staff("found a campaign")
+            company = self._issuer_for(founder, rules.regime, named)
             campaign = Campaign(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
-                founder_id=str(founder_id), regime=rules.regime.value, currency=rules.currency,
+                founder_id=str(founder.id), regime=rules.regime.value, currency=rules.currency,
                 id=uuid4(), **terms.as_event_fields(),
             )
-            return campaign.id, [campaign]
+            campaign.assign_issuer(str(company.id))
+            return campaign.id, [campaign, company]
 
         return self.uow.run(decide)
+
+    def _issuer_for(
+        self, founder: User, regime: Regime, named: tuple[str, str, str | None] | None
+    ) -> Issuer:
+        """The named issuer (or the founder's default one), registered if new."""
+        legal_name, jurisdiction, website = named or check_issuer(
+            founder.display_name, DEFAULT_JURISDICTION[regime], None
+        )
+        uid = issuer_id(legal_name, jurisdiction)
+        try:
+            company = self.uow.issuer(uid)
+        except NotFoundError:
+            return Issuer(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
+                registered_name=legal_name, jurisdiction=jurisdiction, website=website,
+                founder_id=str(founder.id), id=uid,
+            )
+        company.require_founder(str(founder.id))
+        return company
+
+    def _issuer_of(self, campaign: Campaign) -> Issuer | None:
+        """Campaigns drafted before issuers were recorded have none."""
+        return None if campaign.issuer_id is None else self.uow.issuer(campaign.issuer_id)
 
     def amend(
         self, founder_id: UUID | str, campaign_id: UUID | str, changes: dict[str, Any]
@@ -69,24 +112,34 @@ class OfferingCommands:
             if "deadline" in parsed:
                 deadline_guard(parsed["deadline"], now)
             changed = sorted(k for k, v in parsed.items() if getattr(campaign.terms, k) != v)
-            material = campaign.amend(parsed, now)
+            material = campaign.amend(parsed, now, self.uow.holidays(campaign.regime))
             touched: list[Aggregate] = [campaign]
             if material:
+                # 227.100(a)(1): a live offering's higher maximum must fit the issuer's limit.
+                company = self._issuer_of(campaign)
+                if company is not None:
+                    company.open_offering(
+                        str(campaign.id), campaign.regime, campaign.terms.max_target, now
+                    )
+                    touched.append(company)
                 touched += self._request_reconfirmations(campaign, changed)
             return campaign.id, touched
 
         return self.uow.run(decide)
 
-    def _request_reconfirmations(self, campaign: Campaign, changed: list[str]) -> list[Aggregate]:
+    def _request_reconfirmations(
+        self, campaign: Campaign, changed: list[str], announce: bool = True
+    ) -> list[Aggregate]:
         """A material change: every open pledge must be reconfirmed (Rule 304(c))."""
         assert campaign.reconfirm_by is not None
-        what = ", ".join(name.replace("_", " ") for name in changed)
-        campaign.post_update(
-            update_id=str(uuid4()), title="Material change to the offering",
-            body=f"The terms of this offering changed ({what}). Reconfirm your pledge by "
-            f"{campaign.reconfirm_by.isoformat()} or it will be cancelled and refunded.",
-            material=True,
-        )
+        if announce:
+            what = ", ".join(name.replace("_", " ") for name in changed)
+            campaign.post_update(
+                update_id=str(uuid4()), title="Material change to the offering",
+                body=f"The terms of this offering changed ({what}). Reconfirm your pledge by "
+                f"{campaign.reconfirm_by.isoformat()} or it will be cancelled and refunded.",
+                material=True,
+            )
         touched: list[Aggregate] = []
         for pid in self.uow.open_pledge_ids(campaign.id):
             pledge = self.uow.pledge_record(pid)
@@ -106,10 +159,19 @@ class OfferingCommands:
         def decide(now: datetime) -> Decision[UUID]:
             campaign = self.uow.campaign(campaign_id)
             campaign.require_founder(str(founder_id))
+            self.uow.user(founder_id).require_not_staff("launch a campaign")
             campaign.launch(now)
+            touched: list[Aggregate] = [campaign]
+            company = self._issuer_of(campaign)
+            if company is not None:
+                # 227.100(a)(1), Art. 1(2)(c): the issuer's limit over 12 months.
+                company.open_offering(
+                    str(campaign.id), campaign.regime, campaign.terms.max_target, now
+                )
+                touched.append(company)
             calendar = self.uow.calendar()
             calendar.schedule(str(campaign.id), campaign.terms.deadline)
-            return campaign.id, [campaign, calendar]
+            return campaign.id, [*touched, calendar]
 
         return self.uow.run(decide)
 
@@ -119,7 +181,7 @@ class OfferingCommands:
         def decide(now: datetime) -> Decision[UUID]:
             campaign = self.uow.campaign(campaign_id)
             campaign.require_founder(str(founder_id))
-            campaign.close_early(new_deadline, now)
+            campaign.close_early(new_deadline, now, self.uow.holidays(campaign.regime))
             calendar = self.uow.calendar()
             calendar.schedule(str(campaign.id), next_due(campaign))
             return campaign.id, [campaign, calendar]
@@ -185,8 +247,11 @@ class OfferingCommands:
         return Written(written.value, max(written.position, last))
 
     def post_update(
-        self, founder_id: UUID | str, campaign_id: UUID | str, title: str, body: str
+        self, founder_id: UUID | str, campaign_id: UUID | str, title: str, body: str,
+        material: bool = False,
     ) -> Written[str]:
+        """An update to backers. `material`: the founder says it is a material change
+        (227.304(c)), so every open pledge must be reconfirmed, as after an amendment."""
         title, body = title.strip(), body.strip()
         if not title or len(title) > limits.UPDATE_TITLE:
             raise ValidationError(
@@ -204,9 +269,14 @@ class OfferingCommands:
                 CampaignStatus.LIVE, CampaignStatus.FUNDED, CampaignStatus.SETTLED,
                 doing="post an update",
             )
+            touched: list[Aggregate] = [campaign]
+            if material:
+                campaign.flag_material_update(now, self.uow.holidays(campaign.regime))
             update_id = str(uuid4())
-            campaign.post_update(update_id=update_id, title=title, body=body, material=False)
-            return update_id, [campaign]
+            campaign.post_update(update_id=update_id, title=title, body=body, material=material)
+            if material:
+                touched += self._request_reconfirmations(campaign, [], announce=False)
+            return update_id, touched
 
         return self.uow.run(decide)
 

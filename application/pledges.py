@@ -16,6 +16,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Recording
 
+from application.due_work import DueWork
 from application.unit_of_work import Decision, UnitOfWork, Written, backoff
 from domain.campaign import Campaign, CampaignStatus
 from domain.cancellation import require_cancellable
@@ -29,8 +30,8 @@ from domain.pledging import (
     Pledging,
     check_pledge,
     place_pledge,
-    release_pledge,
     require_same_pledge,
+    revoke_pledge,
 )
 from domain.user import User
 
@@ -108,8 +109,9 @@ class PledgeSource(Protocol):
 
 
 class PledgeCommands:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, due: DueWork) -> None:
         self.uow = uow
+        self.due = due
         self.recent = RecentPledges(RECENT_PLEDGES)
 
     def place(
@@ -175,21 +177,31 @@ class PledgeCommands:
             return None
 
     def cancel(self, backer_id: UUID | str, pledge_id: UUID | str) -> Written[UUID]:
+        """Within a cancellation window (`domain.cancellation`); after the deadline only
+        an ECSP reflection period, and the campaign fails if that takes it below target."""
         uow = self.uow
 
-        def decide(now: datetime) -> Decision[UUID]:
+        def decide(now: datetime) -> Decision[tuple[UUID, bool]]:
             pledge = uow.pledge_record(pledge_id)
             pledge.require_backer(str(backer_id))
             pledge.require_open("cancel the pledge")
             campaign = uow.campaign(pledge.campaign_id)
-            campaign.require_status(CampaignStatus.LIVE, doing="cancel a pledge")
-            campaign.require_before_deadline(now, doing="cancel a pledge")
             require_cancellable(campaign, pledge, now)
             backer = uow.user(pledge.backer_id)
-            pledge.cancel("cancelled by the backer")
-            return pledge.id, release_pledge(campaign, pledge, backer, "cancelled")
+            touched = revoke_pledge(campaign, pledge, backer, now)
+            failed = campaign.status is CampaignStatus.FAILED
+            if failed:  # every other backer is refunded now
+                calendar = uow.calendar()
+                calendar.schedule(str(campaign.id), now)
+                touched.append(calendar)
+            return (pledge.id, failed), touched
 
-        return uow.run(decide)
+        written = uow.run(decide)
+        pledge_id_, failed = written.value
+        position = written.position
+        if failed:
+            position = max(position, self.due.run_for(uow.pledge_record(pledge_id_).campaign_id))
+        return Written(pledge_id_, position)
 
     def reconfirm(self, backer_id: UUID | str, pledge_id: UUID | str) -> Written[UUID]:
         uow = self.uow
@@ -222,6 +234,7 @@ def decide_pledge(pledging: Pledging, now: datetime, source: PledgeSource) -> De
         require_same_pledge(earlier, pledging)
         return earlier.id, []
     backer = source.user(pledging.backer_id)
+    backer.require_not_staff("pledge")
     backer.require_verified_investor()
     campaign = source.campaign(pledging.campaign_id)
     shares = check_pledge(pledging, backer, campaign, now)

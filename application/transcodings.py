@@ -11,9 +11,10 @@ from eventsourcing.persistence import Transcoding
 
 from domain.campaign import CampaignStatus, CampaignTerms
 from domain.chain import iso_text
+from domain.issuer import Offering, Sale
 from domain.pledge import PledgeStatus
 from domain.rulebook import Regime
-from domain.user import Commitment, InvestorProfile, KycStatus
+from domain.user import Commitment, Finances, InvestorProfile, KnowledgeTestResult, KycStatus
 
 
 class EnumAsValue(Transcoding):
@@ -55,7 +56,9 @@ class DatetimeAsISO(Transcoding):
 
 def domain_transcodings() -> list[Transcoding]:
     enums: list[type[Enum]] = [CampaignStatus, PledgeStatus, Regime, KycStatus]
-    classes: list[type] = [CampaignTerms, InvestorProfile, Commitment]
+    classes: list[type] = [
+        CampaignTerms, InvestorProfile, Commitment, Finances, KnowledgeTestResult, Offering, Sale,
+    ]
     return [
         DatetimeAsISO(), *(EnumAsValue(e) for e in enums), *(DataclassAsDict(c) for c in classes)
     ]

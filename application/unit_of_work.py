@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,9 +35,10 @@ from domain.clock import Clock, business_time
 from domain.email_index import EmailIndex, email_index_id
 from domain.errors import ConcurrencyConflict, DomainError, NotAllowedError, NotFoundError
 from domain.input import parse_id
+from domain.issuer import Issuer
 from domain.offering_calendar import CALENDAR_ID, OfferingCalendar
 from domain.pledge import Pledge
-from domain.rulebook import Regime
+from domain.rulebook import RULEBOOKS, BusinessCalendar, Regime
 from domain.user import Headroom, Role, User
 
 T = TypeVar("T")
@@ -78,7 +79,7 @@ class UnitOfWork(Application[UUID]):
     # Snapshots are taken from the aggregate just saved (see `_snapshot`), never by
     # replaying the store, so the library's own `snapshotting_intervals` stay unset.
     snapshot_intervals: ClassVar[dict[type[Aggregate], int]] = {
-        Campaign: 200, User: 100, CapTable: 50, OfferingCalendar: 100,
+        Campaign: 200, User: 100, CapTable: 50, OfferingCalendar: 100, Issuer: 100,
     }
     env: ClassVar[dict[str, str]] = {
         "AGGREGATE_CACHE_MAXSIZE": "50000",
@@ -90,9 +91,14 @@ class UnitOfWork(Application[UUID]):
     # How often a command decides again after losing a race before giving up.
     max_attempts = 12
 
-    def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: Clock | None = None,
+        business_calendars: Mapping[str, BusinessCalendar] | None = None,
+    ) -> None:
         super().__init__(env)
         self.clock: Clock = clock or SystemClock()
+        # The holidays of each calendar a rulebook names (crowdfund.bootstrap builds them).
+        self.business_calendars: Mapping[str, BusinessCalendar] = business_calendars or {}
         # The at-rest key also keys e-mail index ids (see email_index_id).
         self.email_key: str | None = self.env.get("CIPHER_KEY") or None
         if not isinstance(self.recorder, EventLogRecorder):
@@ -230,6 +236,20 @@ class UnitOfWork(Application[UUID]):
 
     def pledge_record(self, pledge_id: UUID | str) -> Pledge:
         return self.load(Pledge, pledge_id, "pledge")
+
+    def holidays(self, regime: Regime) -> BusinessCalendar:
+        """The calendar business days are counted on under `regime`."""
+        name = RULEBOOKS[regime].business_calendar
+        try:
+            return self.business_calendars[name]
+        except KeyError:
+            raise LookupError(
+                f"no {name} business calendar was given to the application "
+                "(crowdfund.bootstrap.business_calendars builds them)"
+            ) from None
+
+    def issuer(self, issuer_id: UUID | str) -> Issuer:
+        return self.load(Issuer, issuer_id, "issuer")
 
     def cap_table(self, campaign_id: UUID | str) -> CapTable | None:
         try:

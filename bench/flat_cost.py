@@ -52,7 +52,7 @@ def fill(app: Crowdfund, campaign: UUID, backers: list[UUID], count: int, tag: s
     with timed() as elapsed:
         for start in range(0, count, FILL_BATCH):
             requests = [
-                PledgeRequest(backers[n % len(backers)], campaign, AMOUNT, f"{tag}-{n}")
+                PledgeRequest(backers[n % len(backers)], campaign, AMOUNT, f"{tag}-{n}", True)
                 for n in range(start, min(count, start + FILL_BATCH))
             ]
             results = app.pledges.place_many(requests)
@@ -115,7 +115,7 @@ def main() -> None:
 
     def batch_on(campaign: UUID, tag: str) -> Any:
         def run(i: int) -> float:
-            requests = [PledgeRequest(next(fresh), campaign, AMOUNT, f"{tag}-b{i}-{n}")
+            requests = [PledgeRequest(next(fresh), campaign, AMOUNT, f"{tag}-b{i}-{n}", True)
                         for n in range(args.batch)]
             t0 = time.perf_counter()
             results = app.pledges.place_many(requests)
@@ -128,7 +128,7 @@ def main() -> None:
         def run(i: int) -> float:
             backer = next(fresh)
             t0 = time.perf_counter()
-            app.pledges.place(backer, campaign, AMOUNT, f"{tag}-s{i}")
+            app.pledges.place(backer, campaign, AMOUNT, f"{tag}-s{i}", True)
             return time.perf_counter() - t0
         return run
 

@@ -133,7 +133,8 @@ class Load:
 
     async def pledge(self, pool: Pool) -> None:
         body = json.dumps({"query": PLEDGE, "variables": {"i": {
-            "campaignId": self.campaign, "amount": "10.00", "idempotencyKey": uuid4().hex}}})
+            "campaignId": self.campaign, "amount": "10.00", "idempotencyKey": uuid4().hex,
+            "acknowledgeRisk": True}}})
         try:
             status, answer = await pool.post("/graphql", body.encode(), next(self.headers))
         except (OSError, asyncio.IncompleteReadError) as error:

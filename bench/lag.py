@@ -79,7 +79,7 @@ class Poller(threading.Thread):
 
 
 def requests(backers: list[Any], campaign: Any, count: int) -> list[PledgeRequest]:
-    return [PledgeRequest(backers[n % len(backers)], campaign, "10.00", uuid4().hex)
+    return [PledgeRequest(backers[n % len(backers)], campaign, "10.00", uuid4().hex, True)
             for n in range(count)]
 
 

@@ -46,7 +46,7 @@ def prefill(app: Crowdfund, pledges: int) -> tuple[UUID, list[UUID]]:
     campaign = live_campaign(app, team, max_target="4000000.00", min_pledge="10.00")
     for start in range(0, pledges, 500):
         app.pledges.place_many([
-            PledgeRequest(backers[n % len(backers)], campaign, "10.00", uuid4().hex)
+            PledgeRequest(backers[n % len(backers)], campaign, "10.00", uuid4().hex, True)
             for n in range(start, min(start + 500, pledges))
         ])
     return campaign, backers

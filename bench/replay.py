@@ -58,7 +58,7 @@ def main() -> None:
     pledges = max(0, args.events - app.head_position()) // 3
     for start in range(0, pledges, args.batch):
         app.pledges.place_many([
-            PledgeRequest(backers[n % len(backers)], scene.campaign_id, "10.00", uuid4().hex)
+            PledgeRequest(backers[n % len(backers)], scene.campaign_id, "10.00", uuid4().hex, True)
             for n in range(start, min(start + args.batch, pledges))
         ])
     head = app.head_position()

@@ -78,7 +78,7 @@ def demand(scene: Scene, backers: list[UUID], count: int, seed: int) -> list[Ple
     rng = random.Random(seed)
     return [
         PledgeRequest(rng.choice(backers), scene.campaign_id, f"{rng.choice(AMOUNTS)}.00",
-                      f"bench-{seed}-{n}")
+                      f"bench-{seed}-{n}", True)
         for n in range(count)
     ]
 
@@ -95,7 +95,7 @@ def naive(url: str, backers_count: int, seconds: float) -> dict[str, Any]:
     while time.perf_counter() - start < seconds:
         r = requests[done]
         try:
-            app.pledges.place(r.backer_id, r.campaign_id, r.amount, r.idempotency_key)
+            app.pledges.place(r.backer_id, r.campaign_id, r.amount, r.idempotency_key, True)
             accepted += 1
         except DomainError:
             pass

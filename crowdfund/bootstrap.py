@@ -17,6 +17,7 @@ from eventsourcing.cipher import AESCipher
 from eventsourcing.persistence import PersistenceError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
+from adapters.business_calendars import business_calendars
 from adapters.event_store import eventsourcing_env
 from adapters.kafka import BrokerUnavailable
 from adapters.signing import Ed25519HeadSigner, SigningKeyError, load_signer, new_signing_key
@@ -145,7 +146,9 @@ def open_application(
     """The event store application (`env` adds to or overrides the library's settings)."""
     options = {**application_env(settings, dev=dev), **(env or {})}
     try:
-        return _creating_tables(Crowdfund)(env=options, clock=clock)
+        return _creating_tables(Crowdfund)(
+            env=options, clock=clock, business_calendars=business_calendars()
+        )
     except (PersistenceError, OSError, ValueError) as exc:
         raise ConfigurationError(
             f"cannot open the event store at {redacted(settings.resolved_database_url)}: "

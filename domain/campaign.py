@@ -20,7 +20,7 @@ from domain import limits
 from domain.chain import ChainedAggregate
 from domain.errors import InvalidStateError, MaxTargetExceeded, NotAllowedError, ValidationError
 from domain.money import ZERO
-from domain.rulebook import RULEBOOKS, Regime, Rulebook, add_business_days
+from domain.rulebook import RULEBOOKS, BusinessCalendar, Regime, Rulebook, add_business_days
 
 
 class CampaignStatus(Enum):
@@ -82,6 +82,13 @@ class CampaignTerms:
 
 class Campaign(ChainedAggregate):
     id: UUID
+    # State added after the first release: defaults for snapshots taken before it.
+    issuer_id: str | None = None
+    # 227.304(b): the deadline an early close replaced, run on to if the target is lost.
+    deadline_before_early_close: datetime | None = None
+    # Settlement waits until every open reflection period has ended (Art. 22); None
+    # until the wait has been worked out at the deadline.
+    settlement_held_until: datetime | None = None
 
     @event("CampaignDrafted")
     def __init__(
@@ -117,6 +124,17 @@ class Campaign(ChainedAggregate):
         """Open and settled pledges: what the campaign has raised so far."""
         return self.held + self.released
 
+    @property
+    def original_deadline(self) -> datetime | None:
+        """The deadline the offering runs to unless it closes early (None before launch)."""
+        if self.deadline_before_early_close is not None:
+            return self.deadline_before_early_close
+        return self.terms.deadline if self.launched_at is not None else None
+
+    @event("IssuerAssigned")
+    def assign_issuer(self, issuer_id: str) -> None:
+        self.issuer_id = issuer_id
+
     def require_founder(self, user_id: str) -> None:
         if user_id != self.founder_id:
             raise NotAllowedError("Only the campaign's founder can do this.")
@@ -140,7 +158,9 @@ class Campaign(ChainedAggregate):
 
     # Founder and risk officer ----------------------------------------------------
 
-    def amend(self, changes: dict[str, Any], now: datetime) -> bool:
+    def amend(
+        self, changes: dict[str, Any], now: datetime, holidays: BusinessCalendar
+    ) -> bool:
         """A plain edit before review, a material change while live. True if material."""
         self.require_status(*EDITABLE, CampaignStatus.LIVE, doing="amend the campaign")
         self.require_before_deadline(now, doing="amend the campaign")
@@ -153,13 +173,28 @@ class Campaign(ChainedAggregate):
             self._amended(changed)
             return False
         self._check_material_change(changed, new_terms, now)
-        reconfirm_by = add_business_days(now, self.rules.reconfirmation_business_days)
-        if reconfirm_by > new_terms.deadline:
+        self._make_material_change(changed, new_terms.deadline, now, holidays)
+        return True
+
+    def flag_material_update(self, now: datetime, holidays: BusinessCalendar) -> None:
+        """The founder says an update is a material change (227.304(c)): the terms stay,
+        every open pledge must be reconfirmed as after a material amendment."""
+        self.require_status(CampaignStatus.LIVE, doing="post a material update")
+        self.require_before_deadline(now, doing="post a material update")
+        self._make_material_change({}, self.terms.deadline, now, holidays)
+
+    def _make_material_change(
+        self, changed: dict[str, Any], deadline: datetime, now: datetime,
+        holidays: BusinessCalendar,
+    ) -> None:
+        reconfirm_by = add_business_days(
+            now, self.rules.reconfirmation_business_days, self.rules, holidays
+        )
+        if reconfirm_by > deadline:
             # Backers keep their full window to reconfirm (Rule 304(c)): a late
             # change moves the deadline out to the end of that window.
             changed["deadline"] = reconfirm_by
         self._material_change_made(changed, reconfirm_by)
-        return True
 
     def _check_material_change(
         self, changed: dict[str, Any], new_terms: CampaignTerms, now: datetime
@@ -233,7 +268,9 @@ class Campaign(ChainedAggregate):
         self.status = CampaignStatus.LIVE
         self.launched_at = launched_at
 
-    def close_early(self, new_deadline: datetime, now: datetime) -> None:
+    def close_early(
+        self, new_deadline: datetime, now: datetime, holidays: BusinessCalendar
+    ) -> None:
         """Rule 304(b): only with the target met, after 21 days, on 5 business days' notice."""
         self.require_status(CampaignStatus.LIVE, doing="close early")
         self.require_before_deadline(now, doing="close early")
@@ -249,7 +286,9 @@ class Campaign(ChainedAggregate):
                 f"The offering must have been open {minimum.days} days before closing early.",
                 "OFFERING_PERIOD_TOO_SHORT",
             )
-        earliest = add_business_days(now, self.rules.early_close_notice_business_days)
+        earliest = add_business_days(
+            now, self.rules.early_close_notice_business_days, self.rules, holidays
+        )
         if new_deadline < earliest:
             raise ValidationError(
                 f"The new deadline must be at least {self.rules.early_close_notice_business_days} "
@@ -261,7 +300,16 @@ class Campaign(ChainedAggregate):
 
     @event("EarlyCloseScheduled")
     def _early_close_scheduled(self, new_deadline: datetime) -> None:
+        if self.deadline_before_early_close is None:
+            self.deadline_before_early_close = self.terms.deadline
         self.terms = replace(self.terms, deadline=new_deadline)
+
+    @event("EarlyCloseWithdrawn")
+    def _early_close_withdrawn(self, deadline: datetime, raised: Decimal) -> None:
+        """227.304(b)(4): the target was no longer met at the early deadline; the offering
+        runs on to its original deadline."""
+        self.terms = replace(self.terms, deadline=deadline)
+        self.deadline_before_early_close = None
 
     def cancel(self, by: str, reason: str, now: datetime) -> None:
         self.require_status(*CANCELLABLE, doing="cancel the campaign")
@@ -317,13 +365,28 @@ class Campaign(ChainedAggregate):
     def is_due_to_close(self, now: datetime) -> bool:
         return self.status is CampaignStatus.LIVE and now >= self.terms.deadline
 
-    def close(self) -> None:
-        """All or nothing at the deadline (pending reconfirmations already cancelled)."""
+    def close(self, now: datetime) -> bool:
+        """All or nothing at the deadline (pending reconfirmations already cancelled).
+        An early close that lost its target runs on to the original deadline instead
+        (227.304(b)(4)): False then, the campaign stays LIVE."""
         self.require_status(CampaignStatus.LIVE, doing="close the campaign")
+        original = self.deadline_before_early_close
         if self.raised >= self.terms.min_target:
             self._funded(self.raised)
+        elif original is not None and now < original:
+            self._early_close_withdrawn(original, self.raised)
+            return False
         else:
             self._failed(self.raised)
+        return True
+
+    def fail_if_below_target(self) -> bool:
+        """Revocations in reflection periods after the deadline took a FUNDED campaign
+        below its minimum target: it fails, and every backer is refunded (Art. 22)."""
+        if self.status is CampaignStatus.FUNDED and self.raised < self.terms.min_target:
+            self._failed(self.raised)
+            return True
+        return False
 
     @event("CampaignFunded")
     def _funded(self, raised: Decimal) -> None:
@@ -341,6 +404,25 @@ class Campaign(ChainedAggregate):
         self.held -= amount
         self.released += amount
         self.open_pledges -= len(pledge_ids)
+
+    def hold_settlement(self, until: datetime) -> None:
+        """Settlement waits until `until`, when the last open reflection period ends."""
+        self.require_status(CampaignStatus.FUNDED, doing="hold the settlement")
+        self._settlement_held(until)
+
+    @event("SettlementHeld")
+    def _settlement_held(self, until: datetime) -> None:
+        self.settlement_held_until = until
+
+    def may_settle(self, now: datetime) -> bool:
+        """FUNDED, and no reflection period still open (Art. 22: no funds go to the
+        project owner while one runs)."""
+        if self.status is not CampaignStatus.FUNDED:
+            return False
+        if self.rules.reflection_period is None:
+            return True
+        held = self.settlement_held_until
+        return held is not None and now >= held
 
     def settle(self) -> None:
         self.require_status(CampaignStatus.FUNDED, doing="settle the campaign")

@@ -1,7 +1,7 @@
 """The backer's right to cancel a pledge without giving a reason: the one home of
 every cancellation window (17 CFR 227.304(a), ECSP Art. 22, a material change).
 
-Everything that shows or enforces a window (the pledge command, the API, the read
+Everything that shows or enforces a window (the pledge command, the API and the read
 models) asks `cancellable_until`.
 """
 
@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.campaign import Campaign
+from domain.campaign import Campaign, CampaignStatus
 from domain.errors import InvalidStateError
 from domain.pledge import OPEN, Pledge, PledgeStatus
-from domain.rulebook import RULEBOOKS, Regime
+from domain.rulebook import RULEBOOKS, Regime, calendar_days_later
+from domain.time_zones import investor_time_zone
 
 
-def reflection_period_end(regime: Regime, pledged_at: datetime) -> datetime | None:
-    """ECSP: when the reflection period of a pledge placed at `pledged_at` ends (fixed at
-    placement and stored with the pledge); None where the regime has none."""
-    period = RULEBOOKS[regime].reflection_period
-    return None if period is None else pledged_at + period
+def reflection_period_end(
+    regime: Regime, pledged_at: datetime, country: str | None = None
+) -> datetime | None:
+    """ECSP: when the reflection period of a pledge placed at `pledged_at` ends: the
+    same wall-clock time 4 calendar days later in the investor's time zone (from the
+    country of their profile; UTC if unknown). Fixed at placement and stored with the
+    pledge; None where the regime has none."""
+    days = RULEBOOKS[regime].reflection_days
+    if days is None:
+        return None
+    return calendar_days_later(pledged_at, days, investor_time_zone(country))
 
 
 def cancellation_cutoff(regime: Regime, deadline: datetime) -> datetime | None:
@@ -40,7 +47,8 @@ def cancellable_until(
       or lapses at `reconfirm_by` (a material change reopens the right).
     - REG_CF: until 48 hours before the campaign's current deadline; a pledge made
       inside those 48 hours never could be.
-    - ECSP: the reflection period fixed at placement, cut by the current deadline.
+    - ECSP: the whole reflection period fixed at placement, whatever the deadline: a
+      pledge made 2 hours before it may be revoked for 4 days (Art. 22(2)).
     """
     if status not in OPEN:
         return None
@@ -50,12 +58,28 @@ def cancellable_until(
         cutoff = cancellation_cutoff(regime, deadline)
         until = cutoff if cutoff is not None and cutoff > pledged_at else None
     else:
-        until = None if reflection_ends is None else min(reflection_ends, deadline)
+        until = reflection_ends
     return until if until is not None and now < until else None
 
 
+def in_reflection_period(pledge: Pledge, now: datetime) -> bool:
+    """An open ECSP pledge whose reflection period still runs."""
+    ends = pledge.cancellable_until if Regime(pledge.regime) is Regime.ECSP else None
+    return pledge.status is PledgeStatus.ACTIVE and ends is not None and now < ends
+
+
 def require_cancellable(campaign: Campaign, pledge: Pledge, now: datetime) -> None:
-    """The backer may cancel `pledge` now, or the window that closed is named."""
+    """The backer may cancel `pledge` now, or the window that closed is named.
+
+    Before the deadline every window applies; after it (the campaign LIVE until the
+    scheduler closes it, or FUNDED until settlement) only a running reflection period.
+    """
+    if in_reflection_period(pledge, now) and campaign.status in (
+        CampaignStatus.LIVE, CampaignStatus.FUNDED
+    ):
+        return
+    campaign.require_status(CampaignStatus.LIVE, doing="cancel a pledge")
+    campaign.require_before_deadline(now, doing="cancel a pledge")
     if pledge.status is PledgeStatus.PENDING_RECONFIRMATION:
         return  # a material change reopens the right to walk away
     until = cancellable_until(

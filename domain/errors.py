@@ -73,8 +73,11 @@ class RiskAcknowledgementRequired(DomainError):
     code = "RISK_ACKNOWLEDGEMENT_REQUIRED"
 
     def __init__(self, threshold: Decimal, currency: str = "EUR") -> None:
+        which = "Every pledge needs" if threshold == 0 else (
+            f"Your pledges to this offering above {currency} {threshold} need"
+        )
         super().__init__(
-            f"Pledges above {currency} {threshold} need you to acknowledge the risk warning: "
-            "you may lose all of the money you invest."
+            f"{which} you to acknowledge the risk warning: you may lose all of the money you "
+            "invest, and you must be able to bear that loss."
         )
         self.threshold = threshold

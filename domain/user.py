@@ -1,9 +1,10 @@
-"""A person on the platform: account, roles, investor profile, KYC and the
-Reg CF commitments that count against their 12-month limit."""
+"""A person on the platform: account, roles, investor profile, KYC, knowledge tests
+and the commitments that count against their 12-month Reg CF limit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -12,9 +13,20 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.chain import ChainedAggregate
-from domain.errors import InvalidStateError
+from domain.errors import InvalidStateError, NotAllowedError
 from domain.money import ZERO
-from domain.rulebook import REG_CF_LOOKBACK_MONTHS, Regime, months_before, reg_cf_limit
+from domain.rulebook import (
+    DECLARATION_LIFETIME_MONTHS,
+    ECSP_RISK_FLOOR,
+    KNOWLEDGE_TEST_VALIDITY_MONTHS,
+    REG_CF_LOOKBACK_MONTHS,
+    Regime,
+    ecsp_loss_bearing,
+    ecsp_risk_threshold,
+    months_after,
+    months_before,
+    reg_cf_limit,
+)
 
 
 class Role(Enum):
@@ -59,6 +71,30 @@ class Commitment:
     regime: str
     amount: Decimal
     at: datetime
+    # When the pledge was settled (its securities sold); None while it is open.
+    settled_at: datetime | None = None
+
+
+# Profile fields that only describe finances: changing them alone keeps KYC VERIFIED.
+FINANCIAL_FIELDS = ("annual_income", "net_worth", "other_reg_cf_investments_12m")
+CURRENCIES = ("USD", "EUR")
+
+
+@dataclass(frozen=True)
+class Finances:
+    """The currency the investor stated their income and net worth in, and when."""
+
+    currency: str
+    declared_at: datetime
+
+
+@dataclass(frozen=True)
+class KnowledgeTestResult:
+    regime: str
+    passed: bool
+    score: int
+    out_of: int
+    taken_at: datetime
 
 
 @dataclass(frozen=True)
@@ -75,6 +111,10 @@ class Headroom:
 
 class User(ChainedAggregate):
     id: UUID
+    # State added after the first release: defaults for snapshots taken before it.
+    finances: Finances | None = None
+    # The latest test of each regime (a list once set: JSON snapshots keep lists).
+    knowledge_tests: Sequence[KnowledgeTestResult] = ()
 
     @event("UserRegistered")
     def __init__(self, email: str, display_name: str, password_hash: str, roles: list[str]) -> None:
@@ -92,6 +132,15 @@ class User(ChainedAggregate):
     def is_staff(self) -> bool:
         return any(self.has_role(r) for r in STAFF)
 
+    def require_not_staff(self, doing: str) -> None:
+        """17 CFR 227.300(b): the portal's directors, officers and staff may hold no
+        financial interest in an issuer on it; the platform applies it to both regimes."""
+        if self.is_staff():
+            raise NotAllowedError(
+                f"Staff (risk officers, auditors, admins) cannot {doing}: they may hold no "
+                "financial interest in an issuer on this platform.", "STAFF_CONFLICT",
+            )
+
     def grant_role(self, role: Role) -> None:
         if not self.has_role(role):
             self._role_granted(role.value)
@@ -99,6 +148,47 @@ class User(ChainedAggregate):
     @event("RoleGranted")
     def _role_granted(self, role: str) -> None:
         self.roles.append(role)
+
+    def revise_profile(
+        self, profile: InvestorProfile, currency: str, now: datetime
+    ) -> None:
+        """A new profile. Identity or investor status changed, or KYC is not VERIFIED:
+        submitted for review (PENDING). Only finances changed: re-declared, still VERIFIED
+        (the risk officer re-screens the name; nothing in it changed)."""
+        current = self.profile
+        only_finances = (
+            current is not None and self.kyc_status is KycStatus.VERIFIED
+            and replace(profile, **{f: getattr(current, f) for f in FINANCIAL_FIELDS},
+                        knowledge_test_passed=current.knowledge_test_passed) == current
+        )
+        if not only_finances:
+            self.submit_profile(
+                legal_name=profile.legal_name, date_of_birth=profile.date_of_birth,
+                country=profile.country, annual_income=profile.annual_income,
+                net_worth=profile.net_worth, accredited=profile.accredited,
+                sophisticated=profile.sophisticated,
+                other_reg_cf_investments_12m=profile.other_reg_cf_investments_12m,
+                knowledge_test_passed=False,  # the server's grading decides (KnowledgeTestTaken)
+            )
+        self._finances_declared(
+            currency=currency, annual_income=profile.annual_income, net_worth=profile.net_worth,
+            other_reg_cf_investments_12m=profile.other_reg_cf_investments_12m, declared_at=now,
+        )
+
+    @event("FinancesDeclared")
+    def _finances_declared(
+        self, currency: str, annual_income: Decimal, net_worth: Decimal,
+        other_reg_cf_investments_12m: Decimal, declared_at: datetime,
+    ) -> None:
+        """Income and net worth in `currency`; Reg CF investments on other platforms in the
+        12 months before `declared_at`, in USD. The declaration counts until 12 months
+        after it was made (a newer one replaces it: it covers the same trailing year)."""
+        if self.profile is not None:
+            self.profile = replace(
+                self.profile, annual_income=annual_income, net_worth=net_worth,
+                other_reg_cf_investments_12m=other_reg_cf_investments_12m,
+            )
+        self.finances = Finances(currency, declared_at)
 
     @event("InvestorProfileSubmitted")
     def submit_profile(
@@ -152,28 +242,96 @@ class User(ChainedAggregate):
     def headroom(self, regime: Regime, now: datetime) -> Headroom:
         """What counts against the investor's limit over the last 12 months: under
         REG_CF the limit and the commitments here and elsewhere (17 CFR 227.100(a)(2));
-        ECSP sets no limit, so only the open and settled commitments made here."""
+        ECSP sets no limit, so only the commitments made here."""
         if regime is Regime.REG_CF:
             return self.reg_cf_headroom(now)
-        return Headroom(limit=None, used=self._committed(regime, now))
+        return Headroom(limit=None, used=self._counted(regime, now))
+
+    def finances_in(self, currency: str) -> tuple[Decimal, Decimal] | None:
+        """(annual income, net worth) if stated in `currency`; nothing is converted.
+        Profiles from before currencies were recorded were used as USD figures."""
+        profile = self.profile
+        if profile is None:
+            return None
+        stated = self.finances.currency if self.finances is not None else "USD"
+        return (profile.annual_income, profile.net_worth) if stated == currency else None
+
+    def declared_elsewhere(self, now: datetime) -> Decimal:
+        """Reg CF investments declared on other platforms that still count at `now`."""
+        profile = self.profile
+        if profile is None:
+            return ZERO
+        finances = self.finances
+        # A declaration from before declarations were dated counts until it is replaced.
+        if finances is not None and now >= months_after(
+            finances.declared_at, DECLARATION_LIFETIME_MONTHS
+        ):
+            return ZERO
+        return profile.other_reg_cf_investments_12m
 
     def reg_cf_headroom(self, now: datetime) -> Headroom:
-        """The 12-month limit and what counts against it (17 CFR 227.100(a)(2))."""
+        """The 12-month limit and what counts against it (17 CFR 227.100(a)(2)): what was
+        declared on other platforms, open commitments in full, and securities sold here
+        (settled pledges) in the 12 months before `now`."""
         profile = self.profile
         if profile is None:
             return Headroom(limit=ZERO, used=ZERO)
-        limit = reg_cf_limit(profile.annual_income, profile.net_worth, profile.accredited)
-        used = profile.other_reg_cf_investments_12m + self._committed(Regime.REG_CF, now)
+        # Figures in another currency are not converted: the floor applies.
+        income, worth = self.finances_in("USD") or (ZERO, ZERO)
+        limit = reg_cf_limit(income, worth, profile.accredited)
+        used = self.declared_elsewhere(now) + self._counted(Regime.REG_CF, now)
         return Headroom(limit=limit, used=used)
 
-    def _committed(self, regime: Regime, now: datetime) -> Decimal:
-        """This platform's commitments under `regime` made in the lookback window."""
+    def _counted(self, regime: Regime, now: datetime) -> Decimal:
+        """This platform's commitments under `regime` that count at `now`: open ones in
+        full, settled ones until 12 months after their settlement (the sale)."""
         since = months_before(now, REG_CF_LOOKBACK_MONTHS)
         value = regime.value  # an enum's .value is a property: read it once, not per item
         return sum(
-            (c.amount for c in self.commitments.values() if c.regime == value and c.at > since),
+            (c.amount for c in self.commitments.values()
+             if c.regime == value and (c.settled_at is None or c.settled_at > since)),
             ZERO,
         )
+
+    def ecsp_risk_threshold(self) -> Decimal:
+        """Art. 21(7): above this, in one offer, an explicit acknowledgement is needed;
+        without a net worth in EUR the floor applies."""
+        finances = self.finances_in("EUR")
+        return ECSP_RISK_FLOOR if finances is None else ecsp_risk_threshold(finances[1])
+
+    def ecsp_loss_bearing(self) -> Decimal | None:
+        """Art. 21(5): 10% of net worth in EUR; None without a net worth in EUR."""
+        finances = self.finances_in("EUR")
+        return None if finances is None else ecsp_loss_bearing(finances[1])
+
+    def open_in(self, campaign_id: str) -> Decimal:
+        """The backer's open pledges in one offer."""
+        return sum(
+            (c.amount for c in self.commitments.values()
+             if c.campaign_id == campaign_id and c.settled_at is None),
+            ZERO,
+        )
+
+    # Knowledge tests -------------------------------------------------------------------
+
+    @event("KnowledgeTestTaken")
+    def take_knowledge_test(
+        self, regime: str, passed: bool, score: int, out_of: int, taken_at: datetime
+    ) -> None:
+        result = KnowledgeTestResult(regime, passed, score, out_of, taken_at)
+        self.knowledge_tests = [
+            *(t for t in self.knowledge_tests if t.regime != regime), result
+        ]
+
+    def knowledge_test_passed(self, regime: Regime, now: datetime) -> bool:
+        """The latest test of the regime was passed less than 2 years ago (Art. 21(3))."""
+        for result in self.knowledge_tests:
+            if result.regime == regime.value:
+                expires = months_after(result.taken_at, KNOWLEDGE_TEST_VALIDITY_MONTHS)
+                return result.passed and now < expires
+        return False
+
+    # Commitments -----------------------------------------------------------------------
 
     @event("InvestmentCommitted")
     def commit_investment(
@@ -188,3 +346,15 @@ class User(ChainedAggregate):
     @event("InvestmentReleased")
     def _investment_released(self, pledge_id: str) -> None:
         del self.commitments[pledge_id]
+
+    def settle_investment(self, pledge_id: str, now: datetime) -> None:
+        """The pledge's securities were sold: from now on it counts for 12 months."""
+        commitment = self.commitments.get(pledge_id)
+        if commitment is not None and commitment.settled_at is None:
+            self._investment_settled(pledge_id, now)
+
+    @event("InvestmentSettled")
+    def _investment_settled(self, pledge_id: str, settled_at: datetime) -> None:
+        self.commitments[pledge_id] = replace(
+            self.commitments[pledge_id], settled_at=settled_at
+        )

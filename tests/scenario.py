@@ -13,8 +13,9 @@ Also: `run_to_deadline(app, clock, cid)` (close, then settle or refund) and
 
 Defaults: REG_CF, USD, min target 1,000.00, max target 10,000.00, min pledge 100.00,
 price per share 10.00, deadline 30 days after the app's clock (REG_CF needs at least 21).
-Backers default to income and net worth of 50,000.00 (Reg CF limit 2,500.00) and a
-passed knowledge test (so they can also pledge to ECSP campaigns).
+Backers default to income and net worth of 50,000.00 (Reg CF limit 2,500.00) and
+passed knowledge tests of both regimes (graded by the server: `pass_knowledge_tests`);
+`pledge` acknowledges the risk unless told not to (every REG_CF pledge needs it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from uuid import UUID, uuid4
 from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from domain.chain import GENESIS, hash_of
+from domain.knowledge_test import questions
 from domain.rulebook import Regime
 from domain.user import EVERYONE, Role
 
@@ -49,9 +51,13 @@ def email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid4().hex[:12]}@example.test"
 
 
-def register(app: Crowdfund, prefix: str = "user", roles: tuple[Role, ...] = EVERYONE) -> UUID:
+def register(
+    app: Crowdfund, prefix: str = "user", roles: tuple[Role, ...] = EVERYONE,
+    name: str | None = None,
+) -> UUID:
     """A plain account (BACKER and FOUNDER roles unless told otherwise)."""
-    return app.accounts.register(email(prefix), prefix.title(), PASSWORD_HASH, roles).value
+    return app.accounts.register(email(prefix), name or prefix.title(), PASSWORD_HASH,
+                                 roles).value
 
 
 def admin(app: Crowdfund) -> UUID:
@@ -65,23 +71,43 @@ def risk_officer(app: Crowdfund, admin_id: UUID) -> UUID:
 
 
 def staff(app: Crowdfund) -> Staff:
-    """An admin, a risk officer granted by the admin, and a founder (three people)."""
+    """An admin, a risk officer granted by the admin, and a founder (three people). The
+    founder's name is unique: their default issuer is named after them, and an issuer
+    belongs to the founder who registered it."""
     admin_id = admin(app)
-    return Staff(admin_id, risk_officer(app, admin_id), register(app, "founder"))
+    founder = register(app, "founder", name=f"Founder {uuid4().hex[:8]}")
+    return Staff(admin_id, risk_officer(app, admin_id), founder)
+
+
+def right_answers(regime: Regime, wrong: int = 0) -> list[tuple[str, int]]:
+    """The answer sheet of a regime's test with the first `wrong` answers wrong."""
+    return [
+        (q.id, (q.correct + 1) % len(q.choices) if i < wrong else q.correct)
+        for i, q in enumerate(questions(regime))
+    ]
+
+
+def pass_knowledge_tests(app: Crowdfund, user_id: UUID, *regimes: Regime) -> None:
+    """Take (and pass) the knowledge test of each regime (both if none named)."""
+    for regime in regimes or tuple(Regime):
+        app.accounts.take_knowledge_test(user_id, regime, right_answers(regime))
 
 
 def submit_profile(
     app: Crowdfund, user_id: UUID, *, annual_income: str = "50000.00",
     net_worth: str = "50000.00", accredited: bool = False, sophisticated: bool = False,
     knowledge_test_passed: bool = True, other_reg_cf_investments_12m: str = "0",
-    country: str = "US", date_of_birth: str = "1990-04-30",
+    country: str = "US", date_of_birth: str = "1990-04-30", currency: str | None = None,
 ) -> None:
+    """`knowledge_test_passed`: also pass both knowledge tests (graded by the server)."""
     app.accounts.submit_investor_profile(
         user_id, legal_name="Test Investor", date_of_birth=date_of_birth, country=country,
         annual_income=annual_income, net_worth=net_worth, accredited=accredited,
         sophisticated=sophisticated, other_reg_cf_investments_12m=other_reg_cf_investments_12m,
-        knowledge_test_passed=knowledge_test_passed,
+        currency=currency,
     )
+    if knowledge_test_passed:
+        pass_knowledge_tests(app, user_id)
 
 
 def verified_backer(app: Crowdfund, team: Staff, **profile: object) -> UUID:
@@ -121,16 +147,22 @@ def live_campaign(app: Crowdfund, team: Staff, **kwargs: object) -> UUID:
 
 def pledge(
     app: Crowdfund, backer: UUID, campaign: UUID, amount: str, key: str | None = None,
-    acknowledge_risk: bool = False,
+    acknowledge_risk: bool = True,
 ) -> UUID:
     """Place a pledge with a fresh idempotency key unless one is given; returns its id."""
     return app.pledges.place(backer, campaign, amount, key or uuid4().hex, acknowledge_risk).value
 
 
 def run_to_deadline(app: Crowdfund, clock: SettableClock, campaign: UUID) -> None:
-    """Move the clock to the campaign's deadline and run what fell due (close, settle/refund)."""
+    """Move the clock to the campaign's deadline and run what fell due (close, refund or
+    settle; an ECSP campaign settles when its last reflection period ends, where the
+    clock is moved next)."""
     clock.set(app.campaign(campaign).terms.deadline)
     app.due.run()
+    held = app.campaign(campaign).settlement_held_until
+    if held is not None and held > clock.now():
+        clock.set(held)
+        app.due.run()
 
 
 def chain_break(app: Crowdfund, stream: UUID) -> int | None:

@@ -14,8 +14,10 @@ from api import auth
 from api.context import Viewer
 from api.enums import Regime, Role
 from api.inputs import (
+    Answers,
     EmailArg,
     InvestorProfileInput,
+    KnowledgeAnswerInput,
     SignUpInput,
     check,
     checked_reason,
@@ -25,6 +27,8 @@ from api.payloads import (
     AuthResult,
     InvestorProfileResult,
     InvestorProfileSaved,
+    KnowledgeTestResult,
+    KnowledgeTestTaken,
     RoleGranted,
     RoleResult,
 )
@@ -39,9 +43,17 @@ from api.security import (
     validate_password,
     verify_password_or_dummy,
 )
-from api.types import InvestmentLimit, User, load_user, user_from_record
+from api.types import (
+    InvestmentLimit,
+    KnowledgeQuestion,
+    User,
+    load_user,
+    question_from_domain,
+    user_from_record,
+)
 from application.crowdfund import Crowdfund
 from application.unit_of_work import Written
+from domain import knowledge_test
 from domain.errors import NotFoundError, ValidationError
 from domain.rulebook import Regime as DomainRegime
 from domain.user import EVERYONE
@@ -88,6 +100,18 @@ async def _role_granted(info: Info[Any, Any], written: Written[UUID]) -> RoleGra
 SIGNED_UP = Outcome(AuthResult, _signed_up)
 PROFILE_SAVED = Outcome(InvestorProfileResult, _profile_saved)
 ROLE_GRANTED = Outcome(RoleResult, _role_granted)
+
+
+async def _test_taken(
+    info: Info[Any, Any], taken: tuple[Written[UUID], UserRecord, str]
+) -> KnowledgeTestTaken:
+    written, record, regime = taken
+    result = next(t for t in record.knowledge_tests if t.regime == regime)
+    return KnowledgeTestTaken(passed=result.passed, score=result.score, out_of=result.out_of,
+                              position=Long(written.position))
+
+
+TEST_TAKEN = Outcome(KnowledgeTestResult, _test_taken)
 
 
 async def sign_up(info: Info[Any, Any], input: SignUpInput) -> AuthResult:
@@ -197,7 +221,35 @@ async def me(info: Info[Any, Any]) -> User | None:
 async def investment_limit(info: Info[Any, Any], regime: Regime) -> InvestmentLimit:
     who = auth.require_viewer(info)
     services = auth.context(info).services
-    headroom = await services.run(services.app.headroom, who.id, DomainRegime(regime.value))
-    return InvestmentLimit(
-        regime=regime, limit=headroom.limit, used=headroom.used, remaining=headroom.remaining
-    )
+
+    def compute() -> InvestmentLimit:
+        user = services.app.user(who.id)
+        now = services.clock.now()
+        which = DomainRegime(regime.value)
+        headroom = user.headroom(which, now)
+        return InvestmentLimit(
+            regime=regime, limit=headroom.limit, used=headroom.used,
+            remaining=headroom.remaining,
+            # Art. 21(5): the loss-bearing simulation, ECSP only.
+            can_bear_to_lose=user.ecsp_loss_bearing() if which is DomainRegime.ECSP else None,
+            knowledge_test_passed=user.knowledge_test_passed(which, now),
+        )
+
+    return await services.run(compute)
+
+
+def knowledge_test_questions(regime: Regime) -> list[KnowledgeQuestion]:
+    """Anyone: the questions of a regime's test, without the right answers."""
+    return [question_from_domain(q) for q in knowledge_test.questions(DomainRegime(regime.value))]
+
+
+async def take_knowledge_test(
+    info: Info[Any, Any], regime: Regime, answers: list[KnowledgeAnswerInput]
+) -> KnowledgeTestResult:
+    def take(app: Crowdfund, who: Viewer) -> tuple[Written[UUID], UserRecord, str]:
+        args = check(Answers, regime=regime, answers=[a.checked() for a in answers])
+        which = DomainRegime(args.regime.value)
+        written = app.accounts.take_knowledge_test(who.id, which, args.sheet())
+        return written, app.user(who.id), which.value
+
+    return await mutate(info, TEST_TAKEN, take)

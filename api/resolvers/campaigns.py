@@ -28,12 +28,16 @@ from api.types import (
     CampaignConnection,
     CampaignEdge,
     CampaignUpdate,
+    Issuer,
     PageInfo,
     campaign_from_view,
     clamp_first,
+    issuer_from_record,
 )
 from application.crowdfund import Crowdfund
+from application.offerings import IssuerDetails
 from application.unit_of_work import Written
+from domain.errors import NotFoundError
 from domain.user import STAFF, Role
 from projections.queries import InvalidCursor
 from projections.views import CampaignView, Page
@@ -55,8 +59,12 @@ UPDATE_POSTED = Outcome(UpdateResult, _update_posted)
 
 
 async def draft_campaign(info: Info[Any, Any], input: DraftCampaignInput) -> CampaignResult:
-    return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.draft(
-        who.id, **input.checked().model_dump()))
+    def draft(app: Crowdfund, who: Viewer) -> Written[UUID]:
+        args = input.checked()
+        issuer = None if args.issuer is None else IssuerDetails(**args.issuer.model_dump())
+        return app.offerings.draft(who.id, **args.model_dump(exclude={"issuer"}), issuer=issuer)
+
+    return await mutate(info, CAMPAIGN_SAVED, draft)
 
 
 async def amend_campaign(
@@ -106,12 +114,15 @@ async def post_update(
 ) -> UpdateResult:
     def post(app: Crowdfund, who: Viewer) -> tuple[Written[str], CampaignUpdate]:
         args = input.checked()
-        written = app.offerings.post_update(who.id, str(campaign_id), args.title, args.body)
-        # The UpdatePosted event is the campaign's last: its timestamp is the posting instant.
+        written = app.offerings.post_update(
+            who.id, str(campaign_id), args.title, args.body, bool(args.material)
+        )
+        # The campaign's last event is UpdatePosted or, for a material update, a
+        # reconfirmation's: either way its timestamp is the posting instant.
         posted_at = app.campaign(str(campaign_id)).modified_on
         update = CampaignUpdate(
             id=strawberry.ID(str(written.value)), posted_at=posted_at, title=args.title,
-            body=args.body, material=False,
+            body=args.body, material=bool(args.material),
         )
         return written, update
 
@@ -190,3 +201,16 @@ async def review_queue(info: Info[Any, Any]) -> list[Campaign]:
     services = auth.context(info).services
     views = await services.run(services.read_models.review_queue)
     return [campaign_from_view(v) for v in views]
+
+
+async def issuer(info: Info[Any, Any], id: strawberry.ID) -> Issuer | None:
+    """Anyone: an issuer and what it sold in the last 12 months (null if unknown)."""
+    services = auth.context(info).services
+
+    def load() -> Issuer | None:
+        try:
+            return issuer_from_record(services.app.issuer(str(id)), services.clock.now())
+        except NotFoundError:
+            return None
+
+    return await read(info, load)

@@ -92,6 +92,8 @@ def apply(batch: Batch, e: EventRecord) -> None:
         row["status"], row["launched_at"] = "LIVE", instant(p["launched_at"])
     elif e.type == "EarlyCloseScheduled":
         row["deadline"] = instant(p["new_deadline"])
+    elif e.type == "EarlyCloseWithdrawn":  # 227.304(b)(4): back to the original deadline
+        row["deadline"] = instant(p["deadline"])
     elif e.type == "ReconfirmationWindowClosed":
         row["reconfirm_by"] = None
     elif e.type == "PledgeAccepted":
@@ -114,7 +116,8 @@ MODEL = ReadModel(
     tables=(t.campaigns, t.campaign_backers),
     handles=frozenset({
         "CampaignDrafted", "CampaignAmended", "MaterialChangeMade", *STATUS,
-        "CampaignLaunched", "EarlyCloseScheduled", "ReconfirmationWindowClosed",
+        "CampaignLaunched", "EarlyCloseScheduled", "EarlyCloseWithdrawn",
+        "ReconfirmationWindowClosed",
         *BACKERS, "EscrowReleased", "UpdatePosted",
     }),
     apply=apply,

@@ -33,9 +33,12 @@ def apply(batch: Batch, e: EventRecord) -> None:
         if p["role"] not in granted:
             row["roles"] = ",".join([*granted, p["role"]])
     elif e.type == "InvestorProfileSubmitted":
+        # Its knowledge_test_passed was the browser's claim: only KnowledgeTestTaken counts.
         row.update(kyc_status="PENDING", country=p["country"],
-                   accredited=bool(p["accredited"]), sophisticated=bool(p["sophisticated"]),
-                   knowledge_test_passed=bool(p["knowledge_test_passed"]))
+                   accredited=bool(p["accredited"]), sophisticated=bool(p["sophisticated"]))
+    elif e.type == "KnowledgeTestTaken":
+        # The latest attempt under any regime (expiry is the write model's to judge).
+        row["knowledge_test_passed"] = bool(p["passed"])
     elif e.type in KYC:
         row["kyc_status"] = KYC[e.type]
 
@@ -43,7 +46,9 @@ def apply(batch: Batch, e: EventRecord) -> None:
 MODEL = ReadModel(
     name="users",
     tables=(t.users,),
-    handles=frozenset({"UserRegistered", "RoleGranted", "InvestorProfileSubmitted", *KYC}),
+    handles=frozenset({
+        "UserRegistered", "RoleGranted", "InvestorProfileSubmitted", "KnowledgeTestTaken", *KYC,
+    }),
     apply=apply,
     prefetch=prefetch,
 )

@@ -9,7 +9,9 @@ from typing import Any
 from uuid import uuid4
 
 from api.security import hash_password
+from domain.rulebook import Regime
 from tests.api.conftest import CHEAP_HASHER, Api
+from tests.scenario import right_answers
 
 PASSWORD = "correct horse battery staple"
 PROBLEM = "... on Problem { __typename code message } ... on ValidationProblem { field }"
@@ -75,6 +77,12 @@ PLEDGE_RESULT = f"""
   {PROBLEM}
 """
 PLEDGE = f"mutation P($input: PledgeInput!) {{ pledge(input: $input) {{ {PLEDGE_RESULT} }} }}"
+TAKE_TEST = f"""
+mutation T($regime: Regime!, $answers: [KnowledgeAnswerInput!]!) {{
+  takeKnowledgeTest(regime: $regime, answers: $answers) {{
+    __typename ... on KnowledgeTestTaken {{ passed score outOf position }} {PROBLEM}
+  }}
+}}"""
 SET_CLOCK = f"""
 mutation C($now: DateTime!) {{
   setClock(now: $now) {{ __typename ... on ClockSet {{ now position }} {PROBLEM} }}
@@ -131,13 +139,30 @@ def profile_input(**overrides: Any) -> dict[str, Any]:
     return values
 
 
+def answers(regime: str, wrong: int = 0) -> list[dict[str, Any]]:
+    """An answer sheet for `takeKnowledgeTest`, the first `wrong` answers wrong (the right
+    ones come from the server's own data: the API never sends them)."""
+    return [{"questionId": qid, "choice": choice}
+            for qid, choice in right_answers(Regime(regime), wrong)]
+
+
+async def take_test(api: Api, who: Account, regime: str, wrong: int = 0) -> dict[str, Any]:
+    data = await api.ok(TAKE_TEST, {"regime": regime, "answers": answers(regime, wrong)},
+                        who.token)
+    result: dict[str, Any] = data["takeKnowledgeTest"]
+    return result
+
+
 async def verified_backer(api: Api, officer: Account, prefix: str = "backer",
-                          **profile: Any) -> Account:
+                          knowledge_tests: bool = True, **profile: Any) -> Account:
+    """Verified, and (unless told not to) passed the knowledge tests of both regimes."""
     backer = await sign_up(api, prefix)
     data = await api.ok(PROFILE, {"input": profile_input(**profile)}, backer.token)
     assert data["submitInvestorProfile"]["__typename"] == "InvestorProfileSaved", data
     data = await api.ok(VERIFY, {"id": backer.id}, officer.token)
     assert data["verifyInvestor"]["__typename"] == "InvestorProfileSaved", data
+    for regime in ("REG_CF", "ECSP") if knowledge_tests else ():
+        assert (await take_test(api, backer, regime))["passed"] is True
     return backer
 
 
@@ -172,9 +197,10 @@ async def live_campaign(api: Api, founder: Account, officer: Account, **override
 
 async def pledge(api: Api, backer: Account, campaign_id: str, amount: str,
                  key: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Acknowledges the risk unless `acknowledgeRisk` is given (every REG_CF pledge needs it)."""
     data = await api.ok(PLEDGE, {"input": {
         "campaignId": campaign_id, "amount": amount, "idempotencyKey": key or uuid4().hex,
-        **extra,
+        "acknowledgeRisk": True, **extra,
     }}, backer.token)
     result: dict[str, Any] = data["pledge"]
     return result

@@ -69,6 +69,8 @@ def result(name: str, args: str) -> str:
 
 
 NOT_AUDITOR = {"outsider", "backer", "founder", "officer", "admin"}
+# 17 CFR 227.300(b): staff (risk officers, auditors, admins) may neither found nor invest.
+NOT_STAFF = {"outsider", "backer", "founder"}
 DEADLINE = "2027-12-01T00:00:00+00:00"
 
 # mutation -> (build the GraphQL document, who may do it)
@@ -87,7 +89,7 @@ MUTATIONS: dict[str, tuple[Callable[[World], str], set[str]]] = {
         lambda w: result("draftCampaign", '(input: {title: "T", summary: "S", regime: ECSP, '
                          'minTarget: "100.00", maxTarget: "200.00", minPledge: "10.00", '
                          f'pricePerShare: "1.00", deadline: "{DEADLINE}"}})'),
-        NOT_AUDITOR),
+        NOT_STAFF),
     "amendCampaign": (lambda w: result("amendCampaign", f'(id: "{w.draft_id}", '
                                        'input: {summary: "New words."})'), {"founder"}),
     "submitCampaign": (lambda w: result("submitCampaign", f'(id: "{w.draft_id}")'), {"founder"}),
@@ -104,7 +106,9 @@ MUTATIONS: dict[str, tuple[Callable[[World], str], set[str]]] = {
     "postUpdate": (lambda w: result("postUpdate", f'(campaignId: "{w.live_id}", '
                                     'input: {title: "News", body: "Body."})'), {"founder"}),
     "pledge": (lambda w: result("pledge", f'(input: {{campaignId: "{w.live_id}", '
-                                'amount: "100.00", idempotencyKey: "matrix"})'), NOT_AUDITOR),
+                                'amount: "100.00", idempotencyKey: "matrix"})'), NOT_STAFF),
+    "takeKnowledgeTest": (lambda w: result("takeKnowledgeTest", '(regime: ECSP, answers: '
+                                           '[{questionId: "loss-1", choice: 2}])'), NOT_AUDITOR),
     "cancelPledge": (lambda w: result("cancelPledge", f'(pledgeId: "{w.pledge_id}")'),
                      {"backer"}),
     "reconfirmPledge": (lambda w: result("reconfirmPledge", f'(pledgeId: "{w.pledge_id}")'),

@@ -150,7 +150,9 @@ async def test_draft_to_distribution(api: Api) -> None:
         "occurredAt hash prevHash payload } }", {"id": cid}, team.auditor.token,
     )
     types = [e["type"] for e in trail["auditTrail"]]
-    assert types[:3] == ["CampaignDrafted", "CampaignAmended", "CampaignSubmitted"]
+    assert types[:4] == [
+        "CampaignDrafted", "IssuerAssigned", "CampaignAmended", "CampaignSubmitted"
+    ]
     assert "CampaignSettled" in types and trail["auditTrail"][0]["prevHash"] is None
     as_of = await api.ok(
         "query($id: ID!, $at: DateTime!) { campaignAsOf(id: $id, asOf: $at) { status title } }",

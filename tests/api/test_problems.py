@@ -185,13 +185,14 @@ async def test_max_target_exceeded(api: Api, team: Cast) -> None:
 
 async def test_risk_acknowledgement_required(api: Api, team: Cast) -> None:
     cid = await live_campaign(api, team.founder, team.officer, regime="ECSP")
-    warned = await pledge(api, team.backer, cid, "3000.00")
+    backer = await verified_backer(api, team.officer, country="DE")  # EUR 50,000 net worth
+    warned = await pledge(api, backer, cid, "3000.00", acknowledgeRisk=False)
     assert (warned["__typename"], warned["threshold"]) == ("RiskAcknowledgementRequired",
                                                            "2500.00")
-    accepted = await pledge(api, team.backer, cid, "3000.00", acknowledgeRisk=True)
+    accepted = await pledge(api, backer, cid, "3000.00", acknowledgeRisk=True)
     assert accepted["__typename"] == "PledgeSaved"
     ecsp = await api.ok("{ investmentLimit(regime: ECSP) { limit used remaining } }",
-                        token=team.backer.token)
+                        token=backer.token)
     assert ecsp["investmentLimit"] == {"limit": None, "used": "3000.00", "remaining": None}
 
 

@@ -57,7 +57,8 @@ async def test_progress_emits_on_a_pledge(api: Api, team: Cast, client: TestClie
         answer = client.post(
             "/graphql",
             json={"query": PLEDGE, "variables": {"input": {
-                "campaignId": cid, "amount": "300.00", "idempotencyKey": "ws"}}},
+                "campaignId": cid, "amount": "300.00", "idempotencyKey": "ws",
+                "acknowledgeRisk": True}}},
             headers={"Authorization": f"Bearer {team.backer.token}"},
         ).json()
         assert answer["data"]["pledge"]["__typename"] == "PledgeSaved"

@@ -35,7 +35,7 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
     for backer, campaign, amount, key in spec["pledges"]:
         for _ in range(50):
             try:
-                written = app.pledges.place(backer, campaign, amount, key)
+                written = app.pledges.place(backer, campaign, amount, key, True)
             except ConcurrencyConflict:
                 result["conflicts"] += 1
                 continue

@@ -57,7 +57,7 @@ def world(module_store: Store) -> World:
     reg_cf = live_campaign(app, team)
     ecsp = live_campaign(app, team, regime="ECSP", max_target="4000.00")
     pid = pledge(app, backer, reg_cf, "500.00")
-    app.pledges.place(backer, reg_cf, "100.00", "dup")  # for "reused idempotency key"
+    app.pledges.place(backer, reg_cf, "100.00", "dup", True)  # for "reused idempotency key"
     return World(module_store, app, team, backer, novice, reg_cf, ecsp, pid,
                  app.user(backer).email)
 
@@ -113,23 +113,32 @@ CASES: list[Case] = [
     ("above Reg CF cap", pledge_of("2100.00"), InvestmentLimitExceeded, None),
     ("ECSP without acknowledgement", pledge_of("2600.00", "ecsp"),
      RiskAcknowledgementRequired, None),
-    ("ECSP without knowledge test",
-     lambda w: w.app.pledges.place(w.novice, w.ecsp, "100.00", "k"), InvalidStateError, None),
+    ("REG_CF without knowledge test",
+     lambda w: w.app.pledges.place(w.novice, w.reg_cf, "100.00", "k", True), InvalidStateError,
+     None),
+    ("REG_CF without acknowledgement", pledge_of("100.00", acknowledge_risk=False),
+     RiskAcknowledgementRequired, None),
+    ("ECSP without knowledge test nor acknowledgement",
+     lambda w: w.app.pledges.place(w.novice, w.ecsp, "100.00", "k", False),
+     RiskAcknowledgementRequired, None),
     ("empty idempotency key", pledge_of("100.00", key="   "), ValidationError, "idempotencyKey"),
     ("long idempotency key", pledge_of("100.00", key="k" * 129), ValidationError,
      "idempotencyKey"),
     ("unprintable idempotency key", pledge_of("100.00", key="a\x00b"), ValidationError,
      "idempotencyKey"),
-    ("reused idempotency key", lambda w: w.app.pledges.place(w.backer, w.reg_cf, "200.00", "dup"),
+    ("reused idempotency key",
+     lambda w: w.app.pledges.place(w.backer, w.reg_cf, "200.00", "dup", True),
      ValidationError, "idempotencyKey"),
     # Unknown and malformed ids.
-    ("unknown campaign", lambda w: w.app.pledges.place(w.backer, uuid4(), "100.00", "k"),
+    ("unknown campaign", lambda w: w.app.pledges.place(w.backer, uuid4(), "100.00", "k", True),
      NotFoundError, None),
-    ("malformed campaign id", lambda w: w.app.pledges.place(w.backer, "not-an-id", "100.00", "k"),
+    ("malformed campaign id",
+     lambda w: w.app.pledges.place(w.backer, "not-an-id", "100.00", "k", True),
      NotFoundError, None),
-    ("unknown backer", lambda w: w.app.pledges.place(uuid4(), w.reg_cf, "100.00", "k"),
+    ("unknown backer", lambda w: w.app.pledges.place(uuid4(), w.reg_cf, "100.00", "k", True),
      NotFoundError, None),
-    ("a pledge id as campaign id", lambda w: w.app.pledges.place(w.backer, w.pledge, "100.00", "k"),
+    ("a pledge id as campaign id",
+     lambda w: w.app.pledges.place(w.backer, w.pledge, "100.00", "k", True),
      NotFoundError, None),
     ("a campaign id as pledge id", lambda w: w.app.pledges.cancel(w.backer, w.reg_cf),
      NotFoundError, None),
@@ -242,9 +251,11 @@ def test_the_specific_codes(world: World) -> None:
         "MAX_TARGET_EXCEEDED": pledge_of("9600.00"),
         "INVESTMENT_LIMIT_EXCEEDED": pledge_of("2100.00"),
         "RISK_ACKNOWLEDGEMENT_REQUIRED": pledge_of("2600.00", "ecsp"),
-        "KNOWLEDGE_TEST_REQUIRED": lambda w: app.pledges.place(w.novice, w.ecsp, "100.00", "k"),
+        "KNOWLEDGE_TEST_REQUIRED": lambda w: app.pledges.place(
+            w.novice, w.reg_cf, "100.00", "k", True
+        ),
         "EMAIL_TAKEN": lambda w: app.accounts.register(w.email, "Again", PASSWORD_HASH),
-        "NOT_FOUND": lambda w: app.pledges.place(w.backer, uuid4(), "100.00", "k"),
+        "NOT_FOUND": lambda w: app.pledges.place(w.backer, uuid4(), "100.00", "k", True),
         "NOT_ALLOWED": lambda w: app.pledges.cancel(w.novice, w.pledge),
     }
     for code, command in expected.items():

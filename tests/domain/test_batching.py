@@ -81,8 +81,8 @@ def build_world(path: Path) -> World:
         # 2,000.00 invested elsewhere: 500.00 of room left.
         "nearly_capped": verified_backer(app, team, other_reg_cf_investments_12m="2000.00"),
         "accredited": verified_backer(app, team, accredited=True),
-        # ECSP: risk acknowledgement above max(1,000, 5% of 50,000) = 2,500.00.
-        "retail": verified_backer(app, team),
+        # ECSP: risk acknowledgement above max(1,000, 5% of EUR 50,000) = 2,500.00.
+        "retail": verified_backer(app, team, country="DE"),
         "no_knowledge_test": verified_backer(app, team, knowledge_test_passed=False),
         "sophisticated": verified_backer(app, team, sophisticated=True),
         "kyc_pending": _pending_backer(app),
@@ -240,7 +240,7 @@ def test_several_batches_in_a_row_agree_with_one_by_one(
     capped, accredited = world.backers["capped"], world.backers["accredited"]
     cid = world.campaigns["reg_cf"]
     head = alone_app.head_position()
-    requests = [PledgeRequest(b, cid, "200.00", f"n{i}")
+    requests = [PledgeRequest(b, cid, "200.00", f"n{i}", True)
                 for i, b in enumerate([capped, accredited] * 10)]
     alone = one_by_one(alone_app, requests)
     batched: list[Written[UUID] | DomainError] = []
@@ -257,11 +257,11 @@ def test_racing_for_the_max_target(world: World, copies: tuple[Crowdfund, Crowdf
     cid = world.campaigns["reg_cf"]  # max target 3,000.00
     a, c = world.backers["accredited"], world.backers["capped"]
     requests = [
-        PledgeRequest(a, cid, "1000.00", "r1"),
-        PledgeRequest(a, cid, "1000.00", "r2"),
-        PledgeRequest(c, cid, "1000.00", "r3"),  # the last 1,000.00
-        PledgeRequest(a, cid, "100.00", "r4"),  # full: nothing left
-        PledgeRequest(c, cid, "100.00", "r5"),
+        PledgeRequest(a, cid, "1000.00", "r1", True),
+        PledgeRequest(a, cid, "1000.00", "r2", True),
+        PledgeRequest(c, cid, "1000.00", "r3", True),  # the last 1,000.00
+        PledgeRequest(a, cid, "100.00", "r4", True),  # full: nothing left
+        PledgeRequest(c, cid, "100.00", "r5", True),
     ]
     results = assert_same_processing(*copies, requests)
     assert [answer_of(r)[0:2] for r in results] == [
@@ -280,9 +280,9 @@ def test_a_refused_pledge_leaves_room_for_the_next(
     cid = world.campaigns["reg_cf"]
     a = world.backers["accredited"]
     requests = [
-        PledgeRequest(a, cid, "2500.00", "x1"),
-        PledgeRequest(a, cid, "600.00", "x2"),  # only 500.00 left: refused, changes nothing
-        PledgeRequest(a, cid, "500.00", "x3"),  # fits exactly
+        PledgeRequest(a, cid, "2500.00", "x1", True),
+        PledgeRequest(a, cid, "600.00", "x2", True),  # only 500.00 left: refused, changes nothing
+        PledgeRequest(a, cid, "500.00", "x3", True),  # fits exactly
     ]
     results = assert_same_processing(*copies, requests)
     assert [answer_of(r)[0] for r in results] == ["ok", "error", "ok"]
@@ -295,11 +295,11 @@ def test_racing_for_the_last_room_under_a_cap(
     cid, ecsp = world.campaigns["reg_cf"], world.campaigns["ecsp"]
     nearly = world.backers["nearly_capped"]  # 500.00 of room
     requests = [
-        PledgeRequest(nearly, cid, "300.00", "c1"),
-        PledgeRequest(nearly, cid, "300.00", "c2"),  # 200.00 left: refused
-        PledgeRequest(nearly, cid, "200.00", "c3"),  # exactly at the cap
-        PledgeRequest(nearly, cid, "100.00", "c4"),  # nothing left
-        PledgeRequest(nearly, ecsp, "100.00", "c5"),  # ECSP pledges do not count: accepted
+        PledgeRequest(nearly, cid, "300.00", "c1", True),
+        PledgeRequest(nearly, cid, "300.00", "c2", True),  # 200.00 left: refused
+        PledgeRequest(nearly, cid, "200.00", "c3", True),  # exactly at the cap
+        PledgeRequest(nearly, cid, "100.00", "c4", True),  # nothing left
+        PledgeRequest(nearly, ecsp, "100.00", "c5", True),  # ECSP pledges do not count: accepted
     ]
     results = assert_same_processing(*copies, requests)
     assert [answer_of(r)[0:2] for r in results] == [
@@ -315,12 +315,12 @@ def test_repeated_keys_within_a_batch(world: World, copies: tuple[Crowdfund, Cro
     cid = world.campaigns["reg_cf"]
     a, c = world.backers["accredited"], world.backers["capped"]
     requests = [
-        PledgeRequest(a, cid, "100.00", "same"),
-        PledgeRequest(a, cid, "100.00", "same"),  # a retry: the same pledge
-        PledgeRequest(a, cid, "200.00", "same"),  # same key, other amount: refused
-        PledgeRequest(c, cid, "100.00", "same"),  # another backer's key: its own pledge
-        PledgeRequest(a, cid, " same ", "same"),  # bad amount: input error first
-        PledgeRequest(a, cid, "100.00", " same "),  # keys are trimmed: the same pledge
+        PledgeRequest(a, cid, "100.00", "same", True),
+        PledgeRequest(a, cid, "100.00", "same", True),  # a retry: the same pledge
+        PledgeRequest(a, cid, "200.00", "same", True),  # same key, other amount: refused
+        PledgeRequest(c, cid, "100.00", "same", True),  # another backer's key: its own pledge
+        PledgeRequest(a, cid, " same ", "same", True),  # bad amount: input error first
+        PledgeRequest(a, cid, "100.00", " same ", True),  # keys are trimmed: the same pledge
     ]
     results = assert_same_processing(*copies, requests)
     first = pledge_id_for(str(a), "same")
@@ -338,18 +338,21 @@ def test_ecsp_risk_acknowledgement(world: World, copies: tuple[Crowdfund, Crowdf
     untested = world.backers["no_knowledge_test"]
     requests = [
         PledgeRequest(retail, ecsp, "2500.00", "e1"),  # at the threshold: no ack needed
-        PledgeRequest(retail, ecsp, "2600.00", "e2"),  # above it: ack required
+        # With e1 open in the same offer, above the threshold: ack required (Art. 21(7)).
+        PledgeRequest(retail, ecsp, "2600.00", "e2"),
         PledgeRequest(retail, ecsp, "2600.00", "e2", acknowledge_risk=True),  # same key, ack
-        PledgeRequest(untested, ecsp, "100.00", "e3"),  # no knowledge test: refused
+        # No knowledge test: warned, so every pledge needs the ack (Art. 21(4)).
+        PledgeRequest(untested, ecsp, "100.00", "e3"),
         PledgeRequest(soph, ecsp, "900.00", "e4"),  # sophisticated: no ack; the last 900
-        PledgeRequest(untested, ecsp, "100.00", "e5"),  # full: the campaign's rules come first
+        # Full: the campaign's rules come first.
+        PledgeRequest(untested, ecsp, "100.00", "e5", True),
     ]
     results = assert_same_processing(*copies, requests)
     assert [answer_of(r)[0:3] for r in results] == [
         ("ok", pledge_id_for(str(retail), "e1")),
         ("error", "RiskAcknowledgementRequired", "RISK_ACKNOWLEDGEMENT_REQUIRED"),
         ("ok", pledge_id_for(str(retail), "e2")),
-        ("error", "InvalidStateError", "KNOWLEDGE_TEST_REQUIRED"),
+        ("error", "RiskAcknowledgementRequired", "RISK_ACKNOWLEDGEMENT_REQUIRED"),
         ("ok", pledge_id_for(str(soph), "e4")),
         ("error", "MaxTargetExceeded", "MAX_TARGET_EXCEEDED"),
     ]
@@ -361,13 +364,13 @@ def test_errors_keep_their_precedence(world: World, copies: tuple[Crowdfund, Cro
     cid, draft = world.campaigns["reg_cf"], world.campaigns["draft"]
     pending, capped = world.backers["kyc_pending"], world.backers["capped"]
     requests = [
-        PledgeRequest(pending, "not-a-uuid", "105.00", "p1"),  # KYC before the campaign
-        PledgeRequest(capped, draft, "50.00", "p2"),  # campaign not live before amount rules
-        PledgeRequest(capped, cid, "50.00", "p3"),  # below the minimum pledge
-        PledgeRequest(capped, cid, "105.00", "p4"),  # not whole shares
-        PledgeRequest(capped, cid, "2600.00", "p5"),  # max target before the cap
-        PledgeRequest(uuid4(), cid, "100.00", "p6"),  # unknown backer
-        PledgeRequest(capped, cid, "100.00", ""),  # bad key
+        PledgeRequest(pending, "not-a-uuid", "105.00", "p1", True),  # KYC before the campaign
+        PledgeRequest(capped, draft, "50.00", "p2", True),  # campaign not live before amount rules
+        PledgeRequest(capped, cid, "50.00", "p3", True),  # below the minimum pledge
+        PledgeRequest(capped, cid, "105.00", "p4", True),  # not whole shares
+        PledgeRequest(capped, cid, "2600.00", "p5", True),  # max target before the cap
+        PledgeRequest(uuid4(), cid, "100.00", "p6", True),  # unknown backer
+        PledgeRequest(capped, cid, "100.00", "", True),  # bad key
     ]
     results = assert_same_processing(*copies, requests)
     assert [answer_of(r)[1:3] for r in results] == [
@@ -394,11 +397,12 @@ def test_batch_decided_again_after_another_instance_wrote(
         cid, a = world.campaigns["reg_cf"], world.backers["accredited"]
         first.campaign(cid)  # both caches hold the campaign
         second.campaign(cid)
-        second.pledges.place(a, cid, "2500.00", "elsewhere")  # first's cached campaign is now stale
+        # First's cached campaign is now stale.
+        second.pledges.place(a, cid, "2500.00", "elsewhere", True)
         results = first.pledges.place_many([
-            PledgeRequest(a, cid, "600.00", "here-1"),  # only 500.00 left in the store
-            PledgeRequest(a, cid, "500.00", "here-2"),
-            PledgeRequest(a, cid, "2500.00", "elsewhere"),  # made by the other instance
+            PledgeRequest(a, cid, "600.00", "here-1", True),  # only 500.00 left in the store
+            PledgeRequest(a, cid, "500.00", "here-2", True),
+            PledgeRequest(a, cid, "2500.00", "elsewhere", True),  # made by the other instance
         ])
         assert [answer_of(r)[0:2] for r in results] == [
             ("error", "MaxTargetExceeded"), ("ok", pledge_id_for(str(a), "here-2")),
@@ -418,11 +422,11 @@ def test_a_pledge_unknown_to_the_cache_is_found_on_retry(world: World, tmp_path:
     second = open_on(url, SettableClock(PLEDGE_TIME))
     try:
         cid, a = world.campaigns["reg_cf"], world.backers["accredited"]
-        made = second.pledges.place(a, cid, "300.00", "retry-me")
+        made = second.pledges.place(a, cid, "300.00", "retry-me", True)
         results = first.pledges.place_many([
-            PledgeRequest(a, cid, "100.00", "new-one"),
-            PledgeRequest(a, cid, "300.00", "retry-me"),
-            PledgeRequest(a, cid, "400.00", "retry-me"),
+            PledgeRequest(a, cid, "100.00", "new-one", True),
+            PledgeRequest(a, cid, "300.00", "retry-me", True),
+            PledgeRequest(a, cid, "400.00", "retry-me", True),
         ])
         assert [answer_of(r)[0:3] for r in results] == [
             ("ok", pledge_id_for(str(a), "new-one")), ("ok", made.value),
@@ -447,7 +451,7 @@ def test_snapshots_taken_in_memory_equal_a_replay(
     cid = live_campaign(app, team, max_target="100000.00")
     clock.advance(hours=1)
     for start in range(0, 450, 150):  # the campaign crosses versions 200 and 400 mid-batch
-        app.pledges.place_many([PledgeRequest(backers[n % 3], cid, "100.00", f"s{n}")
+        app.pledges.place_many([PledgeRequest(backers[n % 3], cid, "100.00", f"s{n}", True)
                          for n in range(start, start + 150)])
     assert app.snapshots is not None
     snapshots = list(app.snapshots.get(cid))
@@ -467,7 +471,7 @@ def test_snapshots_taken_in_memory_equal_a_replay(
 def test_fast_deep_copy_is_deep_where_it_matters(app: Crowdfund, team: Staff) -> None:
     backer = verified_backer(app, team)
     cid = live_campaign(app, team)
-    app.pledges.place(backer, cid, "100.00", "one")
+    app.pledges.place(backer, cid, "100.00", "one", True)
     original = app.user(backer)
     clone = copy.deepcopy(original)
     assert vars(clone) == vars(original)
@@ -538,7 +542,7 @@ def test_threads_race_for_the_last_places(postgres_store: Store, clock: Settable
     apps = [postgres_store.open(clock), postgres_store.open(clock)]
     desks = [PledgeDesk(a, max_batch=16) for a in apps]
     amounts = ["300.00", "700.00", "1000.00", "100.00", "500.00"]
-    requests = [PledgeRequest(backers[n % 12], cid, amounts[n % 5], f"race-{n}")
+    requests = [PledgeRequest(backers[n % 12], cid, amounts[n % 5], f"race-{n}", True)
                 for n in range(60)]  # 31,200.00 asked for 10,000.00
     try:
         results = race(desks, requests)
@@ -574,7 +578,7 @@ def test_threads_race_for_the_last_room_under_a_cap(
     apps = [postgres_store.open(clock), postgres_store.open(clock)]
     desks = [PledgeDesk(a, max_batch=8) for a in apps]
     # The same backer on two campaigns (two writers) and two instances: 7,500.00 asked.
-    requests = [PledgeRequest(backer, (first, second)[n % 2], "300.00", f"cap-{n}")
+    requests = [PledgeRequest(backer, (first, second)[n % 2], "300.00", f"cap-{n}", True)
                 for n in range(25)]
     try:
         results = race(desks, requests)
@@ -599,7 +603,7 @@ def test_threads_repeating_one_key_get_one_pledge(
     backer = verified_backer(setup, team)
     app = postgres_store.open(clock)
     with PledgeDesk(app, max_batch=4) as desk:
-        results = race([desk], [PledgeRequest(backer, cid, "100.00", "once")] * 20)
+        results = race([desk], [PledgeRequest(backer, cid, "100.00", "once", True)] * 20)
     assert {r.value for r in results} == {pledge_id_for(str(backer), "once")}
     assert postgres_store.open(clock).campaign(cid).open_pledges == 1
 
@@ -613,8 +617,8 @@ def test_desk_answers_input_errors_at_once_and_drains_on_close(
     with pytest.raises(DomainError) as bad:
         desk.pledge(backer, cid, "1.005", "k")
     assert bad.value.code == "INVALID_INPUT"
-    futures = [desk.submit(PledgeRequest(backer, cid, "100.00", f"f{n}")) for n in range(10)]
-    unknown = desk.submit(PledgeRequest(backer, "not-a-uuid", "100.00", "x"))
+    futures = [desk.submit(PledgeRequest(backer, cid, "100.00", f"f{n}", True)) for n in range(10)]
+    unknown = desk.submit(PledgeRequest(backer, "not-a-uuid", "100.00", "x", True))
     desk.close()
     assert [f.result().value for f in futures] == [
         pledge_id_for(str(backer), f"f{n}") for n in range(10)
@@ -623,5 +627,5 @@ def test_desk_answers_input_errors_at_once_and_drains_on_close(
         unknown.result()
     assert missing.value.code == "NOT_FOUND"
     with pytest.raises(RuntimeError):
-        desk.submit(PledgeRequest(backer, cid, "100.00", "late"))
+        desk.submit(PledgeRequest(backer, cid, "100.00", "late", True))
     assert app.campaign(cid).open_pledges == 10

@@ -13,7 +13,7 @@ from application.crowdfund import Crowdfund
 from domain.campaign import CampaignStatus
 from domain.errors import InvalidStateError, NotAllowedError, ValidationError
 from domain.pledge import PledgeStatus
-from domain.rulebook import add_business_days
+from domain.rulebook import REG_CF, Regime, add_business_days
 from domain.user import Role
 from tests.scenario import (
     Staff,
@@ -84,9 +84,10 @@ def test_only_a_risk_officer_approves_or_rejects(app: Crowdfund, team: Staff) ->
 
 
 def test_a_risk_officer_cannot_approve_their_own_campaign(app: Crowdfund, team: Staff) -> None:
-    app.accounts.grant_role(team.admin, team.founder, Role.RISK_OFFICER)
     cid = draft_campaign(app, team)
     app.offerings.submit(team.founder, cid)
+    # A founder made a risk officer later (staff may not found one: 227.300(b)).
+    app.accounts.grant_role(team.admin, team.founder, Role.RISK_OFFICER)
     with pytest.raises(NotAllowedError):
         app.offerings.approve(team.founder, cid)
     app.offerings.approve(team.risk_officer, cid)
@@ -237,7 +238,9 @@ def test_material_change_while_live_asks_every_open_pledge_to_reconfirm(
     campaign = app.campaign(cid)
     assert campaign.terms.min_target == D("2000.00")
     assert campaign.terms_version == 2
-    assert campaign.reconfirm_by == add_business_days(clock.now(), 5)
+    assert campaign.reconfirm_by == add_business_days(
+        clock.now(), 5, REG_CF, app.holidays(Regime.REG_CF)
+    )
     assert campaign.reconfirm_by.weekday() == 2  # a week later, Wednesday
     assert app.pledge_record(first).status is PledgeStatus.PENDING_RECONFIRMATION
     assert app.pledge_record(first).reconfirm_by == campaign.reconfirm_by
@@ -293,7 +296,7 @@ def test_close_early_rules(app: Crowdfund, team: Staff, clock: SettableClock) ->
     assert caught.value.code == "OFFERING_PERIOD_TOO_SHORT"
     # 21 days exactly: allowed, but only with 5 business days' notice.
     clock.set(launched + timedelta(days=21))  # a Monday
-    earliest = add_business_days(clock.now(), 5)
+    earliest = add_business_days(clock.now(), 5, REG_CF, app.holidays(Regime.REG_CF))
     assert earliest == clock.now() + timedelta(days=7)
     with pytest.raises(ValidationError) as caught:
         app.offerings.close_early(team.founder, cid, earliest - timedelta(seconds=1))
@@ -392,3 +395,85 @@ def test_bootstrap_admin_is_idempotent(app: Crowdfund) -> None:
     email = app.user(plain).email
     assert app.accounts.bootstrap_admin(email, "hash") == plain
     assert app.user(plain).has_role(Role.ADMIN)
+
+
+# Early close that loses its target (227.304(b)(4)) and material updates (227.304(c)) -----
+
+
+def test_an_early_close_that_loses_its_target_runs_on_to_the_original_deadline(
+    app: Crowdfund, team: Staff, clock: SettableClock
+) -> None:
+    backer = verified_backer(app, team)
+    cid = live_campaign(app, team, days=60, min_target="1000.00")
+    original = app.campaign(cid).terms.deadline
+    assert app.campaign(cid).original_deadline == original
+    first = pledge(app, backer, cid, "600.00")
+    pledge(app, backer, cid, "400.00")
+    clock.advance(days=21)
+    new_deadline = add_business_days(clock.now(), 5, REG_CF, app.holidays(Regime.REG_CF))
+    app.offerings.close_early(team.founder, cid, new_deadline)
+    campaign = app.campaign(cid)
+    assert (campaign.terms.deadline, campaign.original_deadline) == (new_deadline, original)
+    app.pledges.cancel(backer, first)  # before the new 48-hour cutoff: 400 of 1,000 left
+    clock.set(new_deadline)
+    app.due.run()
+    campaign = app.campaign(cid)
+    assert campaign.status is CampaignStatus.LIVE
+    assert campaign.terms.deadline == campaign.original_deadline == original
+    names = [type(e).__name__ for e in app.events.get(cid)]
+    assert names[-2:] == ["EarlyCloseWithdrawn", "UpdatePosted"]  # backers are told
+    assert app.calendar().due[str(cid)] == original
+
+
+def test_an_early_close_that_keeps_its_target_closes_early(
+    app: Crowdfund, team: Staff, clock: SettableClock
+) -> None:
+    backer = verified_backer(app, team)
+    cid = live_campaign(app, team, days=60, min_target="1000.00")
+    pledge(app, backer, cid, "1000.00")
+    clock.advance(days=21)
+    new_deadline = add_business_days(clock.now(), 5, REG_CF, app.holidays(Regime.REG_CF))
+    app.offerings.close_early(team.founder, cid, new_deadline)
+    clock.set(new_deadline)
+    app.due.run()
+    assert app.campaign(cid).status is CampaignStatus.SETTLED
+
+
+def test_a_material_update_asks_every_open_pledge_to_reconfirm(
+    app: Crowdfund, team: Staff, clock: SettableClock
+) -> None:
+    backer = verified_backer(app, team)
+    cid = live_campaign(app, team)
+    pid = pledge(app, backer, cid, "500.00")
+    plain = app.offerings.post_update(team.founder, cid, "News", "We hired a CTO.")
+    assert app.pledge_record(pid).status is PledgeStatus.ACTIVE
+    app.offerings.post_update(team.founder, cid, "Our CEO left", "A material change.", True)
+    campaign = app.campaign(cid)
+    assert campaign.terms_version == 2
+    assert campaign.reconfirm_by == add_business_days(
+        clock.now(), 5, REG_CF, app.holidays(Regime.REG_CF)
+    )
+    assert app.pledge_record(pid).status is PledgeStatus.PENDING_RECONFIRMATION
+    events = list(app.events.get(cid))
+    posted = [e for e in events if type(e).__name__ == "UpdatePosted"]
+    assert [(e.update_id == plain.value, e.material) for e in posted] == [  # type: ignore[attr-defined]
+        (True, False), (False, True)
+    ]
+    assert type(events[-2]).__name__ == "MaterialChangeMade"
+    # Not reconfirmed in 5 business days: cancelled and refunded, as after an amendment.
+    clock.set(campaign.reconfirm_by)  # type: ignore[arg-type]
+    app.due.run()
+    assert app.pledge_record(pid).status is PledgeStatus.CANCELLED
+
+
+def test_a_material_update_needs_a_live_campaign(
+    app: Crowdfund, team: Staff, clock: SettableClock
+) -> None:
+    cid = live_campaign(app, team, min_target="100.00", days=25)
+    backer = verified_backer(app, team)
+    pledge(app, backer, cid, "100.00")
+    clock.set(app.campaign(cid).terms.deadline)
+    app.due.run()
+    with pytest.raises(InvalidStateError):
+        app.offerings.post_update(team.founder, cid, "Late", "Material.", True)
+    app.offerings.post_update(team.founder, cid, "Thanks", "Shares issued.")

@@ -36,15 +36,18 @@ def investor(*, other_reg_cf: str = "0.00") -> User:
 
 
 def test_each_regime_counts_only_its_own_commitments_of_the_last_12_months() -> None:
+    """Open commitments count in full; settled ones until 12 months after settlement."""
     user = investor(other_reg_cf="100.00")
     user.commit_investment("p1", "c1", "REG_CF", D("500.00"), NOW - timedelta(days=30))
     user.commit_investment("p2", "c2", "ECSP", D("700.00"), NOW - timedelta(days=30))
-    user.commit_investment("p3", "c3", "ECSP", D("900.00"), NOW - timedelta(days=400))
+    user.commit_investment("p3", "c3", "ECSP", D("900.00"), NOW - timedelta(days=800))
+    user.settle_investment("p3", NOW - timedelta(days=400))  # sold over a year ago
+    user.commit_investment("p4", "c4", "ECSP", D("50.00"), NOW - timedelta(days=400))  # open
     reg_cf = user.headroom(Regime.REG_CF, NOW)
     assert (reg_cf.limit, reg_cf.used, reg_cf.remaining) == (
         D("3000.00"), D("600.00"), D("2400.00"))  # 5% of 60,000; other platforms count
     ecsp = user.headroom(Regime.ECSP, NOW)
-    assert (ecsp.limit, ecsp.used, ecsp.remaining) == (None, D("700.00"), None)
+    assert (ecsp.limit, ecsp.used, ecsp.remaining) == (None, D("750.00"), None)
     assert user.reg_cf_headroom(NOW) == reg_cf
 
 

@@ -43,7 +43,8 @@ def test_round_trip_of_every_aggregate(store: Store, clock: SettableClock) -> No
     app = store.open(clock)
     team = staff(app)
     alice = verified_backer(app, team, annual_income="130000.00", net_worth="250000.00",
-                            other_reg_cf_investments_12m="1234.56", country="CA")
+                            other_reg_cf_investments_12m="1234.56", country="CA",
+                            currency="USD")
     bob = verified_backer(app, team, sophisticated=True, country="DE")
     funded = live_campaign(app, team, min_target="1000.00", price_per_share="0.25",
                            min_pledge="0.25")
@@ -80,7 +81,7 @@ def test_positions_are_the_global_log(store: Store, clock: SettableClock) -> Non
     team = staff(app)
     backer = verified_backer(app, team)
     cid = live_campaign(app, team)
-    written = app.pledges.place(backer, cid, "100.00", "k")
+    written = app.pledges.place(backer, cid, "100.00", "k", True)
     notifications = app.recorder.select_notifications(1, 1000)
     assert [n.id for n in notifications] == list(range(1, len(notifications) + 1))
     assert written.position == notifications[-1].id == app.head_position()
@@ -97,18 +98,20 @@ def test_snapshots_round_trip_and_the_chain_continues(
     monkeypatch.setitem(Crowdfund.snapshotting_intervals, User, 5)
     app = store.open(clock)
     team = staff(app)
-    backer = verified_backer(app, team)  # versions 1..3
+    # Versions 1..6: registered, profile, finances, two knowledge tests (a snapshot at 5),
+    # verified.
+    backer = verified_backer(app, team)
     cid = live_campaign(app, team, price_per_share="1.00", min_pledge="1.00")
-    for _ in range(4):  # versions 4..7: a snapshot at 5
+    for _ in range(4):  # versions 7..10: a snapshot at 10
         pledge(app, backer, cid, "600.00")
-    assert [s.originator_version for s in app.snapshots.get(backer)] == [5]  # type: ignore[union-attr]
+    assert [s.originator_version for s in app.snapshots.get(backer)] == [5, 10]  # type: ignore[union-attr]
     fresh = store.open(clock)
     assert state(fresh.user(backer)) == state(app.user(backer))
     with pytest.raises(domain.errors.InvestmentLimitExceeded):
-        fresh.pledges.place(backer, cid, "101.00", "over")  # the cap survives the snapshot
-    fresh.pledges.place(backer, cid, "100.00", "last")
+        fresh.pledges.place(backer, cid, "101.00", "over", True)  # the cap survives the snapshot
+    fresh.pledges.place(backer, cid, "100.00", "last", True)
     again = store.open(clock)
-    assert again.user(backer).version == 8
+    assert again.user(backer).version == 11
     assert again.reg_cf_headroom(backer).used == 2500
     assert chain_break(again, backer) is None
 
@@ -149,7 +152,7 @@ def test_a_pledge_saves_three_aggregates_or_none(
     head = app.head_position()
     monkeypatch.setattr(Crowdfund, "max_attempts", 1)
     with pytest.raises(ConcurrencyConflict):
-        app.pledges.place(backer, cid, "200.00", "atomic")
+        app.pledges.place(backer, cid, "200.00", "atomic", True)
     pid = domain.pledge.pledge_id_for(str(backer), "atomic")
     assert store.rows(pid) == []  # no pledge...
     assert len(store.rows(cid)) == campaign_rows  # ...no PledgeAccepted...
@@ -159,7 +162,7 @@ def test_a_pledge_saves_three_aggregates_or_none(
     assert app.campaign(cid).held == 100  # the cache was not left with the failed decision
     # With retries allowed the same request now succeeds, exactly once.
     monkeypatch.setattr(Crowdfund, "max_attempts", 12)
-    assert app.pledges.place(backer, cid, "200.00", "atomic").value == pid
+    assert app.pledges.place(backer, cid, "200.00", "atomic", True).value == pid
     assert len(store.rows(pid)) == 1
     assert len(store.rows(cid)) == campaign_rows + 1
     assert len(store.rows(backer)) == backer_rows + 2
@@ -185,7 +188,7 @@ def test_a_conflict_mid_save_is_retried_from_fresh_state(
             raise
 
     app.save = observed_save  # type: ignore[method-assign]
-    assert app.pledges.place(backer, cid, "200.00", "retried").value == pid
+    assert app.pledges.place(backer, cid, "200.00", "retried", True).value == pid
     assert seen == [("failed", 0, campaign_rows)]
     assert len(store.rows(pid)) == 1
     assert len(store.rows(cid)) == campaign_rows + 1
@@ -204,7 +207,7 @@ def test_a_group_commit_is_one_transaction(
     head = app.head_position()
     inject_conflict(store, backer)
     monkeypatch.setattr(Crowdfund, "max_attempts", 1)
-    requests = [PledgeRequest(b, cid, "100.00", f"batch-{i}")
+    requests = [PledgeRequest(b, cid, "100.00", f"batch-{i}", True)
                 for i, b in enumerate([*others, backer])]
     results = app.pledges.place_many(requests)
     assert all(isinstance(r, ConcurrencyConflict) for r in results)
@@ -223,9 +226,9 @@ def test_idempotency_keys_hold_across_instances(store: Store, clock: SettableClo
     team = staff(first)
     backer = verified_backer(first, team)
     cid = live_campaign(first, team)
-    original = first.pledges.place(backer, cid, "100.00", "same").value
-    assert second.pledges.place(backer, cid, "100.00", "same").value == original
-    batch = second.pledges.place_many([PledgeRequest(backer, cid, "100.00", "same")])
+    original = first.pledges.place(backer, cid, "100.00", "same", True).value
+    assert second.pledges.place(backer, cid, "100.00", "same", True).value == original
+    batch = second.pledges.place_many([PledgeRequest(backer, cid, "100.00", "same", True)])
     assert not isinstance(batch[0], DomainError) and batch[0].value == original
     assert store.open().campaign(cid).open_pledges == 1
 
@@ -283,7 +286,7 @@ def test_a_stale_cache_does_not_refuse_a_valid_group_commit(
     submit_profile(api_a, backer)  # api_a caches the backer as PENDING
     cid = live_campaign(api_a, team)
     api_b.accounts.verify_investor(team.risk_officer, backer)
-    results = api_a.pledges.place_many([PledgeRequest(backer, cid, "100.00", "batched")])
+    results = api_a.pledges.place_many([PledgeRequest(backer, cid, "100.00", "batched", True)])
     assert not isinstance(results[0], DomainError), results[0]
     assert store.open().campaign(cid).held == 100
 

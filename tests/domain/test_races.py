@@ -85,7 +85,7 @@ def place(app: Crowdfund, out: Outcomes, backer: UUID, campaign: UUID, amount: s
           key: str) -> None:
     for _ in range(CLIENT_RETRIES):
         try:
-            written = app.pledges.place(backer, campaign, amount, key)
+            written = app.pledges.place(backer, campaign, amount, key, True)
         except ConcurrencyConflict:
             with out.lock:
                 out.conflicts += 1
@@ -256,7 +256,7 @@ def test_group_commits_race_too(store: Store, clock: SettableClock) -> None:
         def batches() -> None:
             for round_ in range(3):
                 requests = [PledgeRequest(backers[2 * i + j % 2], cid, rng.choice(AMOUNTS),
-                                          f"g{i}-{round_}-{j}") for j in range(5)]
+                                          f"g{i}-{round_}-{j}", True) for j in range(5)]
                 for _ in range(CLIENT_RETRIES):
                     results = apps[i].pledges.place_many(requests)
                     if not any(isinstance(r, ConcurrencyConflict) for r in results):

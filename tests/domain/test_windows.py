@@ -110,24 +110,6 @@ def test_ecsp_reflection_period_runs_per_pledge(
     app.pledges.cancel(backer, second)
 
 
-def test_ecsp_reflection_period_ends_at_the_deadline(
-    app: Crowdfund, team: Staff, clock: SettableClock
-) -> None:
-    backer = verified_backer(app, team)
-    cid = live_campaign(app, team, regime="ECSP", days=10)
-    deadline = app.campaign(cid).terms.deadline
-    clock.set(deadline - timedelta(days=1))
-    pid = pledge(app, backer, cid, "100.00")
-    late = pledge(app, backer, cid, "100.00")
-    # The pledge keeps its whole reflection period; the deadline cuts it short.
-    assert app.pledge_record(pid).cancellable_until == deadline + timedelta(days=3)
-    clock.set(deadline - SECOND)
-    app.pledges.cancel(backer, pid)
-    clock.set(deadline)
-    with pytest.raises(InvalidStateError, match="deadline passed"):
-        app.pledges.cancel(backer, late)
-
-
 def test_ecsp_pledges_are_not_subject_to_the_48_hour_rule(
     app: Crowdfund, team: Staff, clock: SettableClock
 ) -> None:

@@ -227,21 +227,28 @@ def within_targets_and_caps(app: Crowdfund, scan: Scan, world: World) -> list[st
 
 
 def final_statuses(app: Crowdfund, scan: Scan, world: World, ledger: Ledger) -> list[str]:
-    """Short campaigns settled or refunded completely; cancellations as acknowledged."""
+    """Short campaigns funded or refunded completely; cancellations as acknowledged.
+
+    The short offerings are ECSP: funded at their deadline, they settle only when the
+    last reflection period ends (Art. 22), four days after the run."""
     problems = []
     for offering in world.short_offerings:
         campaign = app.campaign(offering.id)
         status = campaign.status.value
-        want = "SETTLED" if offering.expect_funded else "FAILED"
-        if status != want or campaign.held != ZERO:
-            problems.append(f"{offering.name}: {status} holding {campaign.held}, expected {want} "
-                            "holding nothing")
+        if offering.expect_funded:
+            held = campaign.settlement_held_until
+            if status != "FUNDED" or held is None or held <= campaign.terms.deadline:
+                problems.append(f"{offering.name}: {status}, settlement held until {held}, "
+                                "expected FUNDED and held past the deadline")
+        elif status != "FAILED" or campaign.held != ZERO:
+            problems.append(f"{offering.name}: {status} holding {campaign.held}, expected "
+                            "FAILED holding nothing")
     for intent in ledger.by_outcome("acked"):
         stored = scan.pledges.get(intent.pledge_id)
         if stored is None:
             continue  # reported by acknowledged_exactly_once
         if intent.offering.short:
-            want = "SETTLED" if intent.offering.expect_funded else "REFUNDED"
+            want = "ACTIVE" if intent.offering.expect_funded else "REFUNDED"
             if stored.status != want:
                 problems.append(f"pledge {stored.id} on {intent.offering.name} is "
                                 f"{stored.status}, expected {want}")

@@ -11,7 +11,8 @@ Phases:
    short campaign's deadline, while it settles or refunds. A monitor restarts any
    component that dies by itself and records it as a crash;
 3. convergence: every component running, unanswered requests sent again (same key),
-   the short campaigns closed and settled or refunded, the read models through the head;
+   the short campaigns closed and funded (settlement held for reflection) or refunded,
+   the read models through the head;
 4. SIGTERM to every component (each must exit 0), then the invariants
    (tests/faults/invariants.py) against a fresh application on the event store.
 """
@@ -212,8 +213,12 @@ def _short_done(platform: Platform, world: World) -> bool:
     try:
         for offering in world.short_offerings:
             campaign = app.campaign(offering.id)
-            if campaign.status not in (CampaignStatus.SETTLED, CampaignStatus.FAILED) or \
-                    campaign.held:
+            # Funded ECSP offerings settle when the last reflection period ends (Art. 22),
+            # days after the run: held for it is done here.
+            held = campaign.status is CampaignStatus.FUNDED and \
+                campaign.settlement_held_until is not None
+            failed = campaign.status is CampaignStatus.FAILED and not campaign.held
+            if not (held or failed):
                 return False
         return True
     finally:

@@ -25,7 +25,7 @@ async def test_commands_reach_the_read_models(
     backer = verified_backer(app, team)
     campaign = live_campaign(app, team, max_target="10000.00")
     first = pledge(app, backer, campaign, "500.00")
-    written = app.pledges.place(backer, campaign, "300.00", "second")
+    written = app.pledges.place(backer, campaign, "300.00", "second", True)
     await caught_up(read_models, store)
     assert read_models.applied_through() >= written.position
 

@@ -13,11 +13,15 @@ names the API contract uses for problems (class names of `domain.errors`, stable
 machine codes); when a command breaks several rules, the first in this order wins
 (the precedence the API documents):
 
-- pledge: amount input, idempotency key reuse, KYC, campaign live, deadline,
-  minimum pledge, whole shares, max target, then the regime's rule (Reg CF cap;
-  ECSP knowledge test, risk acknowledgement).
-- cancel: who, pledge open, campaign live, window (a pledge pending
-  reconfirmation can always be cancelled).
+- pledge: amount input, idempotency key reuse, staff, KYC, campaign live, deadline,
+  minimum pledge, whole shares, max target, then the regime's rule (Reg CF: the
+  knowledge test, the cap, the risk representation on every pledge; ECSP: without a
+  passed test an acknowledgement on every pledge, else above the threshold counting
+  the backer's open pledges in the offer).
+- cancel: who, pledge open; an ECSP pledge in its reflection period (4 days, whatever
+  the deadline) while the campaign is LIVE or FUNDED; else campaign live, window (a
+  pledge pending reconfirmation can always be cancelled). A revocation that takes a
+  FUNDED campaign below its minimum target fails it.
 - amend: who, new deadline in the future, status, anything changed, terms valid,
   then what a live campaign may not change (price once pledged, max target below
   what is held, a deadline moved earlier). A change whose reconfirmation window
@@ -29,9 +33,12 @@ from __future__ import annotations
 import calendar
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import holidays
 
 # The numbers, again, from rules.md ------------------------------------------------------
 
@@ -45,7 +52,8 @@ REG_CF_CAP = Decimal("124000.00")
 REG_CF_MIN_OPEN = timedelta(days=21)  # Rule 303(a)
 REG_CF_NO_CANCEL_BEFORE_DEADLINE = timedelta(hours=48)  # Rule 304(a)
 ECSP_REFLECTION = timedelta(days=4)  # Art. 22
-ECSP_RISK_FLOOR = Decimal("1000.00")  # Art. 21
+ECSP_RISK_FLOOR = Decimal("1000.00")  # Art. 21(7)
+TEST_VALID_MONTHS = 24  # Art. 21(3); the platform applies it to Reg CF too
 RECONFIRM_BUSINESS_DAYS = 5  # Rule 304(c); the platform applies it to ECSP too
 EARLY_CLOSE_NOTICE_BUSINESS_DAYS = 5  # Rule 304(b)
 DEADLINE_MARGIN = timedelta(minutes=1)  # a "future" deadline is more than a minute away
@@ -77,9 +85,11 @@ def reg_cf_limit(income: Decimal, worth: Decimal, accredited: bool) -> Decimal |
     greater = income if income > worth else worth
     if income < REG_CF_BOTH_AT_LEAST or worth < REG_CF_BOTH_AT_LEAST:
         five_percent = round_down(greater * 5 / 100)
-        return five_percent if five_percent > REG_CF_MINIMUM else REG_CF_MINIMUM
-    ten_percent = round_down(greater * 10 / 100)
-    return ten_percent if ten_percent < REG_CF_CAP else REG_CF_CAP
+        limit = five_percent if five_percent > REG_CF_MINIMUM else REG_CF_MINIMUM
+    else:
+        limit = round_down(greater * 10 / 100)
+    # Read conservatively: no non-accredited investor exceeds the cap, in either case.
+    return limit if limit < REG_CF_CAP else REG_CF_CAP
 
 
 def ecsp_risk_threshold(net_worth: Decimal) -> Decimal:
@@ -88,21 +98,36 @@ def ecsp_risk_threshold(net_worth: Decimal) -> Decimal:
     return five_percent if five_percent > ECSP_RISK_FLOOR else ECSP_RISK_FLOOR
 
 
-def twelve_months_before(when: datetime) -> datetime:
-    """The same instant one year earlier; 29 February becomes the 28th."""
-    year = when.year - 1
+def years_after(when: datetime, years: int) -> datetime:
+    """The same wall-clock time `years` later (or earlier); 29 February becomes the 28th."""
+    year = when.year + years
     last_day = calendar.monthrange(year, when.month)[1]
     return when.replace(year=year, day=min(when.day, last_day))
 
 
-def business_days_after(start: datetime, days: int) -> datetime:
-    """Count forward Monday-to-Friday days, keeping the time of day."""
-    when = start
+def twelve_months_before(when: datetime) -> datetime:
+    return years_after(when, -1)
+
+
+# Business days: rules.md names the calendars; the `holidays` package has them.
+BUSINESS_DAYS = {
+    "REG_CF": (holidays.country_holidays("US"), ZoneInfo("America/New_York")),
+    "ECSP": (holidays.financial_holidays("XECB"), ZoneInfo("Europe/Brussels")),
+}
+
+
+def business_days_after(start: datetime, days: int, regime: str = "REG_CF") -> datetime:
+    """Count forward days that are neither weekend nor holiday in the regime's business
+    time zone, keeping the wall-clock time there."""
+    closed, zone = BUSINESS_DAYS[regime]
+    local = start.astimezone(zone)
+    day: date = local.date()
     while days > 0:
-        when += timedelta(days=1)
-        if when.isoweekday() <= 5:
+        day += timedelta(days=1)
+        if day.isoweekday() <= 5 and day not in closed:
             days -= 1
-    return when
+    wall = datetime.combine(day, local.time())
+    return max(wall.replace(tzinfo=zone, fold=f).astimezone(start.tzinfo) for f in (0, 1))
 
 
 def parse_money(text: str, field_name: str) -> Decimal:
@@ -151,8 +176,11 @@ class Profile:
     net_worth: Decimal
     accredited: bool = False
     sophisticated: bool = False
+    # Takes (and passes) both knowledge tests when the profile is submitted.
     knowledge_test_passed: bool = True
     other_reg_cf_12m: Decimal = ZERO
+    # The currency income and net worth are stated in; nothing is converted.
+    currency: str = "USD"
 
 
 @dataclass
@@ -160,6 +188,19 @@ class Backer:
     id: str
     profile: Profile | None = None
     kyc: str = KYC_NONE
+    test_passed_at: datetime | None = None  # the latest (passed) knowledge tests
+    declared_at: datetime | None = None  # of the investments on other platforms
+
+    def passed_test(self, now: datetime) -> bool:
+        """Passed less than two years ago."""
+        at = self.test_passed_at
+        return at is not None and now < years_after(at, TEST_VALID_MONTHS // 12)
+
+    def figures_in(self, currency: str) -> tuple[Decimal, Decimal]:
+        profile = self.profile
+        if profile is None or profile.currency != currency:
+            return ZERO, ZERO
+        return profile.annual_income, profile.net_worth
 
 
 @dataclass
@@ -183,6 +224,8 @@ class Campaign:
     terms: Terms
     launched_at: datetime
     status: str = LIVE
+    original_deadline: datetime | None = None  # set by an early close
+    settle_at: datetime | None = None  # ECSP: the end of the last reflection period
     pledged: Decimal = ZERO  # everything ever accepted
     held: Decimal = ZERO  # in escrow now
     released: Decimal = ZERO  # paid to the issuer at settlement
@@ -200,10 +243,17 @@ class Pledge:
     regime: str
     status: str = ACTIVE
     reconfirm_by: datetime | None = None
+    settled_at: datetime | None = None
 
     @property
     def backer(self) -> str:
         return self.key[0]
+
+    @property
+    def reflection_ends(self) -> datetime | None:
+        """Art. 22: 4 days after the offer. The model's backers live in the US, whose
+        westernmost zone (Hawaii) keeps no summer time: exactly 96 hours."""
+        return self.at + ECSP_REFLECTION if self.regime == "ECSP" else None
 
 
 @dataclass
@@ -218,12 +268,27 @@ class Model:
 
     # Setting the scene (what the tests build through the real commands) ----------------
 
-    def add_backer(self, backer_id: str, profile: Profile | None, kyc: str) -> None:
+    def add_backer(
+        self, backer_id: str, profile: Profile | None, kyc: str, now: datetime
+    ) -> None:
         self.backers[backer_id] = Backer(backer_id, profile, kyc if profile else KYC_NONE)
+        if profile is not None:
+            self.backers[backer_id].declared_at = now
+            if profile.knowledge_test_passed:
+                self.backers[backer_id].test_passed_at = now
 
-    def submit_profile(self, backer_id: str, profile: Profile) -> None:
+    def submit_profile(self, backer_id: str, profile: Profile, now: datetime) -> None:
+        """Only finances changed on a verified profile: still verified; otherwise review."""
         backer = self.backers[backer_id]
-        backer.profile, backer.kyc = profile, KYC_PENDING
+        old = backer.profile
+        same_person = old is not None and (old.accredited, old.sophisticated) == (
+            profile.accredited, profile.sophisticated
+        )
+        if not (same_person and backer.kyc == KYC_VERIFIED):
+            backer.kyc = KYC_PENDING
+        backer.profile, backer.declared_at = profile, now
+        if profile.knowledge_test_passed:
+            backer.test_passed_at = now
 
     def review(self, backer_id: str, verdict: str) -> None:
         backer = self.backers[backer_id]
@@ -239,19 +304,25 @@ class Model:
     # Reading ---------------------------------------------------------------------------
 
     def reg_cf(self, backer_id: str, now: datetime) -> tuple[Decimal | None, Decimal]:
-        """(limit, used) for the trailing 12 months, declared investments included."""
+        """(limit, used): declared investments for 12 months after the declaration, open
+        commitments in full, sales (settled pledges) for 12 months after settlement."""
         backer = self.backers[backer_id]
         if backer.profile is None:
             return ZERO, ZERO
         profile = backer.profile
         since = twelve_months_before(now)
-        used = profile.other_reg_cf_12m + sum(
+        declared = backer.declared_at
+        elsewhere = profile.other_reg_cf_12m if declared is None or now < years_after(
+            declared, 1) else ZERO
+        used = elsewhere + sum(
             (p.amount for p in self.pledges.values()
              if p.backer == backer_id and p.regime == "REG_CF"
-             and p.status in (*OPEN, SETTLED) and p.at > since),
+             and (p.status in OPEN or (p.status == SETTLED and p.settled_at is not None
+                                       and p.settled_at > since))),
             ZERO,
         )
-        return reg_cf_limit(profile.annual_income, profile.net_worth, profile.accredited), used
+        income, worth = backer.figures_in("USD")
+        return reg_cf_limit(income, worth, profile.accredited), used
 
     def find_pledge(self, key: tuple[str, str]) -> Pledge:
         if key not in self.pledges:
@@ -273,6 +344,8 @@ class Model:
             if earlier.campaign != campaign_id or earlier.amount != amount:
                 raise Rejected("ValidationError", "IDEMPOTENCY_KEY_REUSED", "idempotencyKey")
             return earlier.key  # the same pledge again: nothing new happens
+        if backer_id in self.staff:
+            raise Rejected("NotAllowedError", "STAFF_CONFLICT")
         backer = self.backers[backer_id]
         if backer.kyc != KYC_VERIFIED or backer.profile is None:
             raise invalid_state("KYC_NOT_VERIFIED")
@@ -291,17 +364,25 @@ class Model:
             raise Rejected("MaxTargetExceeded", "MAX_TARGET_EXCEEDED", remaining=max(room, ZERO))
         profile = backer.profile
         if campaign.regime == "REG_CF":
+            if not backer.passed_test(now):
+                raise invalid_state("KNOWLEDGE_TEST_REQUIRED")
             limit, used = self.reg_cf(backer_id, now)
             if limit is not None and used + amount > limit:
                 raise Rejected(
                     "InvestmentLimitExceeded", "INVESTMENT_LIMIT_EXCEEDED",
                     limit=limit, remaining=max(limit - used, ZERO),
                 )
-        elif not profile.sophisticated:
-            if not profile.knowledge_test_passed:
-                raise invalid_state("KNOWLEDGE_TEST_REQUIRED")
-            threshold = ecsp_risk_threshold(profile.net_worth)
-            if amount > threshold and not acknowledge_risk:
+            if not acknowledge_risk:  # on every Reg CF commitment
+                raise Rejected("RiskAcknowledgementRequired", "RISK_ACKNOWLEDGEMENT_REQUIRED",
+                               threshold=ZERO)
+        elif not profile.sophisticated and not acknowledge_risk:
+            if not backer.passed_test(now):  # warned: acknowledged on every pledge
+                raise Rejected("RiskAcknowledgementRequired", "RISK_ACKNOWLEDGEMENT_REQUIRED",
+                               threshold=ZERO)
+            threshold = ecsp_risk_threshold(backer.figures_in("EUR")[1])
+            already = sum((p.amount for p in self.open_pledges(campaign_id)
+                           if p.backer == backer_id), ZERO)
+            if already + amount > threshold:
                 raise Rejected(
                     "RiskAcknowledgementRequired", "RISK_ACKNOWLEDGEMENT_REQUIRED",
                     threshold=threshold,
@@ -329,16 +410,22 @@ class Model:
         if pledge.status not in OPEN:
             raise invalid_state("PLEDGE_CLOSED")
         campaign = self.campaigns[pledge.campaign]
-        if campaign.status != LIVE:
-            raise invalid_state("CAMPAIGN_NOT_LIVE")
-        if pledge.status != PENDING:  # a material change reopens the right to walk away
-            if campaign.regime == "REG_CF":
+        ends = pledge.reflection_ends
+        reflecting = pledge.status == ACTIVE and ends is not None and now < ends
+        if not (reflecting and campaign.status in (LIVE, FUNDED)):
+            if campaign.status != LIVE:
+                raise invalid_state("CAMPAIGN_NOT_LIVE")
+            if now >= campaign.terms.deadline:
+                raise invalid_state("DEADLINE_PASSED")
+            if pledge.status != PENDING:  # a material change reopens the right to walk away
                 window_end = campaign.terms.deadline - REG_CF_NO_CANCEL_BEFORE_DEADLINE
-            else:
-                window_end = pledge.at + ECSP_REFLECTION
-            if now >= window_end:
-                raise invalid_state("CANCELLATION_WINDOW_CLOSED")
+                if campaign.regime == "ECSP" or now >= window_end or pledge.at >= window_end:
+                    raise invalid_state("CANCELLATION_WINDOW_CLOSED")
         self._release(pledge, CANCELLED)
+        if campaign.status == FUNDED and campaign.held < campaign.terms.min_target:
+            campaign.status = FAILED  # revoked below the target: everyone is refunded
+            for other in self.open_pledges(campaign.id):
+                self._release(other, REFUNDED)
 
     def reconfirm(self, actor: str, key: tuple[str, str], now: datetime) -> None:
         pledge = self.find_pledge(key)
@@ -379,7 +466,7 @@ class Model:
             raise Rejected("ValidationError", "INVALID_INPUT", "maxTarget")
         if new.deadline < old.deadline:
             raise Rejected("ValidationError", "INVALID_INPUT", "deadline")
-        reconfirm_by = business_days_after(now, RECONFIRM_BUSINESS_DAYS)
+        reconfirm_by = business_days_after(now, RECONFIRM_BUSINESS_DAYS, campaign.regime)
         if reconfirm_by > new.deadline:  # backers keep their whole window to reconfirm
             new = _replace(new, {"deadline": reconfirm_by})
         campaign.terms = new
@@ -398,10 +485,13 @@ class Model:
             raise invalid_state("TARGET_NOT_MET")
         if campaign.regime == "REG_CF" and now < campaign.launched_at + REG_CF_MIN_OPEN:
             raise invalid_state("OFFERING_PERIOD_TOO_SHORT")
-        if new_deadline < business_days_after(now, EARLY_CLOSE_NOTICE_BUSINESS_DAYS):
+        earliest = business_days_after(now, EARLY_CLOSE_NOTICE_BUSINESS_DAYS, campaign.regime)
+        if new_deadline < earliest:
             raise Rejected("ValidationError", "INVALID_INPUT", "newDeadline")
         if new_deadline >= campaign.terms.deadline:
             raise Rejected("ValidationError", "INVALID_INPUT", "newDeadline")
+        if campaign.original_deadline is None:
+            campaign.original_deadline = campaign.terms.deadline
         campaign.terms = _replace(campaign.terms, {"deadline": new_deadline})
 
     def cancel_campaign(self, actor: str, campaign_id: str, now: datetime) -> None:
@@ -419,25 +509,38 @@ class Model:
     def advance(self, now: datetime) -> None:
         """Everything that fell due by `now`: lapsed reconfirmations, deadlines, money."""
         for campaign in self.campaigns.values():
-            if campaign.status != LIVE:
-                continue
-            for pledge in self.open_pledges(campaign.id):
-                lapsed = pledge.reconfirm_by is not None and now >= pledge.reconfirm_by
-                if pledge.status == PENDING and (lapsed or now >= campaign.terms.deadline):
-                    self._release(pledge, CANCELLED)
-            if now < campaign.terms.deadline:
-                continue
-            # All or nothing, with lapsed reconfirmations already out.
-            if campaign.held >= campaign.terms.min_target:
-                campaign.status = SETTLED  # funded, then paid out at once
+            while campaign.status == LIVE and self._close_if_due(campaign, now):
+                pass
+            if campaign.status == FUNDED and campaign.settle_at is not None \
+                    and now >= campaign.settle_at:
+                campaign.status = SETTLED  # paid out once no reflection period runs
                 for pledge in self.open_pledges(campaign.id):
-                    pledge.status = SETTLED
+                    pledge.status, pledge.settled_at = SETTLED, now
                 campaign.released += campaign.held
                 campaign.held = ZERO
-            else:
-                campaign.status = FAILED
-                for pledge in self.open_pledges(campaign.id):
-                    self._release(pledge, REFUNDED)
+
+    def _close_if_due(self, campaign: Campaign, now: datetime) -> bool:
+        """True when the campaign's state moved (it may be due again at once)."""
+        for pledge in self.open_pledges(campaign.id):
+            lapsed = pledge.reconfirm_by is not None and now >= pledge.reconfirm_by
+            if pledge.status == PENDING and (lapsed or now >= campaign.terms.deadline):
+                self._release(pledge, CANCELLED)
+        if now < campaign.terms.deadline:
+            return False
+        # All or nothing, with lapsed reconfirmations already out.
+        if campaign.held >= campaign.terms.min_target:
+            campaign.status = FUNDED
+            ends = [p.reflection_ends for p in self.open_pledges(campaign.id)]
+            campaign.settle_at = max([now, *(e for e in ends if e is not None)])
+        elif campaign.original_deadline is not None and now < campaign.original_deadline:
+            # Rule 304(b): an early close that lost its target runs on to the original.
+            campaign.terms = _replace(campaign.terms, {"deadline": campaign.original_deadline})
+            campaign.original_deadline = None
+        else:
+            campaign.status = FAILED
+            for pledge in self.open_pledges(campaign.id):
+                self._release(pledge, REFUNDED)
+        return True
 
 
 def _replace(terms: Terms, changes: dict[str, Any]) -> Terms:

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import psycopg
 
+from adapters.business_calendars import business_calendars
 from adapters.event_store import eventsourcing_env
 from application.crowdfund import Crowdfund
 from application.unit_of_work import Written
@@ -49,7 +50,7 @@ class Schema:
         env["CREATE_TABLE"] = "y"
         # Small pools: a run opens several applications on a server other suites share.
         env.update(POSTGRES_POOL_SIZE="2", POSTGRES_MAX_OVERFLOW="6")
-        app = cls(env=env, clock=clock)
+        app = cls(env=env, clock=clock, business_calendars=business_calendars())
         self.apps.append(app)
         return app
 

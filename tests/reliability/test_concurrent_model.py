@@ -59,6 +59,7 @@ from tests.reliability.support import (
     model_outcome,
     settlement_problems,
 )
+from tests.scenario import pass_knowledge_tests
 
 pytestmark = pytest.mark.postgres
 
@@ -147,11 +148,12 @@ def build_world(schema: Schema) -> World:
             bid, legal_name=f"Backer {n}", date_of_birth="1985-01-01", country="US",
             annual_income=income, net_worth=worth, accredited=accredited,
             sophisticated=sophisticated, other_reg_cf_investments_12m=other,
-            knowledge_test_passed=True,
         )
+        pass_knowledge_tests(app, bid)  # graded by the server
         app.accounts.verify_investor(officer, bid)
         model.add_backer(bid, m.Profile(Decimal(income), Decimal(worth), accredited,
-                                        sophisticated, True, Decimal(other)), m.KYC_VERIFIED)
+                                        sophisticated, True, Decimal(other)), m.KYC_VERIFIED,
+                         clock.now())
         backers.append(bid)
     campaigns = {}
     for name, (regime, low, high, min_pledge, price, days) in CAMPAIGNS.items():

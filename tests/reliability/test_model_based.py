@@ -25,6 +25,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, seed, settings
@@ -44,6 +45,7 @@ from application.unit_of_work import Written
 from domain.campaign import Campaign
 from domain.cap_table import CapTable
 from domain.errors import DomainError
+from domain.issuer import Issuer
 from domain.offering_calendar import OfferingCalendar
 from domain.user import Role, User
 from tests.reliability import model as m
@@ -60,6 +62,7 @@ from tests.reliability.support import (
     real_outcome,
     settlement_problems,
 )
+from tests.scenario import pass_knowledge_tests
 
 pytestmark = pytest.mark.postgres
 
@@ -83,7 +86,9 @@ class SnapshottingCrowdfund(Crowdfund):
     so that every example also loads aggregates from snapshots."""
 
     name = "Crowdfund"  # the same tables as the production class
-    snapshot_intervals = {Campaign: 5, User: 4, CapTable: 2, OfferingCalendar: 3}
+    snapshot_intervals = {
+        Campaign: 5, User: 4, CapTable: 2, OfferingCalendar: 3, Issuer: 3,
+    }
 
 
 # Inputs ------------------------------------------------------------------------------------
@@ -98,12 +103,15 @@ profiles = st.builds(
     sophisticated=st.sampled_from([False, False, True]),
     knowledge_test_passed=st.sampled_from([True, True, False]),
     other_reg_cf_12m=st.sampled_from(["0.00", "0.00", "1000.00", "2400.00"]).map(Decimal),
+    currency=st.sampled_from(["USD", "USD", "EUR"]),
 )
-# Always there besides the drawn ones: a small investor (Reg CF limit 2,500.00, ECSP
-# risk threshold 1,500.00), a sophisticated, accredited one (no limit, no threshold)
-# and one who has not passed the ECSP knowledge test (Reg CF limit 4,000.00).
+# Always there besides the drawn ones: a small investor (Reg CF limit 2,500.00), one
+# stating EUR figures (ECSP risk threshold 1,500.00, Reg CF limit the floor), a
+# sophisticated, accredited one (no limit, no threshold) and one who has not passed the
+# knowledge tests (Reg CF refused; ECSP warned on every pledge).
 ARCHETYPES = [
     (m.Profile(Decimal("30000.00"), Decimal("30000.00")), m.KYC_VERIFIED),
+    (m.Profile(Decimal("30000.00"), Decimal("30000.00"), currency="EUR"), m.KYC_VERIFIED),
     (m.Profile(Decimal("2000000.00"), Decimal("2000000.00"), accredited=True,
                sophisticated=True), m.KYC_VERIFIED),
     (m.Profile(Decimal("80000.00"), Decimal("80000.00"), knowledge_test_passed=False),
@@ -206,8 +214,10 @@ class CrowdfundMachine(RuleBasedStateMachine):
             annual_income=str(profile.annual_income), net_worth=str(profile.net_worth),
             accredited=profile.accredited, sophisticated=profile.sophisticated,
             other_reg_cf_investments_12m=str(profile.other_reg_cf_12m),
-            knowledge_test_passed=profile.knowledge_test_passed,
+            currency=profile.currency,
         )
+        if profile.knowledge_test_passed:  # graded by the server, both regimes
+            pass_knowledge_tests(self.app, UUID(backer))
 
     def new_campaign(self, spec: dict[str, Any]) -> str:
         min_target, max_target = spec["targets"]
@@ -278,7 +288,7 @@ class CrowdfundMachine(RuleBasedStateMachine):
                 self.submit_profile(bid, profile)
             if kyc == m.KYC_VERIFIED:
                 self.app.accounts.verify_investor(self.officer, bid)
-            self.model.add_backer(bid, profile if kyc != m.KYC_NONE else None, kyc)
+            self.model.add_backer(bid, profile if kyc != m.KYC_NONE else None, kyc, self.now)
 
 
     @initialize(specs=st.lists(campaign_specs, min_size=0, max_size=2))
@@ -328,13 +338,16 @@ class CrowdfundMachine(RuleBasedStateMachine):
         """Reg CF: what the backer may still invest; ECSP: the risk threshold; +/- a share."""
         campaign, backer = self.likely_pair(data)
         c = self.model.campaigns[campaign]
-        profile = self.model.backers[backer].profile
         price = c.terms.price_per_share
         if c.regime == "REG_CF":
             limit, used = self.model.reg_cf(backer, self.now)
             edge = (limit if limit is not None else Decimal("150000.00")) - used
         else:
-            edge = m.ecsp_risk_threshold(profile.net_worth if profile else m.ZERO)
+            backer_state = self.model.backers[backer]
+            edge = m.ecsp_risk_threshold(backer_state.figures_in("EUR")[1]) - sum(
+                (p.amount for p in self.model.open_pledges(campaign) if p.backer == backer),
+                m.ZERO,
+            )
         shares = data.draw(st.sampled_from([-1, 0, 1]), label="shares")
         amount = (edge // price) * price + shares * price
         ack = data.draw(st.booleans(), label="acknowledge_risk")
@@ -349,17 +362,15 @@ class CrowdfundMachine(RuleBasedStateMachine):
             for bid, backer in self.model.backers.items():
                 profile = backer.profile
                 if (c.regime == "ECSP" and backer.kyc == m.KYC_VERIFIED and profile
-                        and not profile.sophisticated and profile.knowledge_test_passed
-                        and m.ecsp_risk_threshold(profile.net_worth) + 3 * c.terms.price_per_share
-                        <= c.terms.max_target - c.held):
+                        and not profile.sophisticated and backer.passed_test(self.now)
+                        and m.ecsp_risk_threshold(backer.figures_in("EUR")[1])
+                        + 3 * c.terms.price_per_share <= c.terms.max_target - c.held):
                     pairs.append((cid, bid))
         if not pairs:
             return self.pledge_a_live_campaign(data)
         campaign, backer = data.draw(st.sampled_from(pairs), label="campaign, backer")
-        profile = self.model.backers[backer].profile
-        assert profile is not None
         price = self.model.campaigns[campaign].terms.price_per_share
-        threshold = m.ecsp_risk_threshold(profile.net_worth)
+        threshold = m.ecsp_risk_threshold(self.model.backers[backer].figures_in("EUR")[1])
         shares = data.draw(st.sampled_from([1, 0, 2]), label="shares over")
         amount = (threshold // price + shares) * price
         ack = data.draw(st.sampled_from([False, False, True]), label="acknowledge_risk")
@@ -469,7 +480,8 @@ class CrowdfundMachine(RuleBasedStateMachine):
     def close_early(self, data: st.DataObject, campaign: str) -> None:
         """Rule 304(b): target met, open 21 days (Reg CF), 5 business days' notice."""
         now = self.now
-        earliest = m.business_days_after(now, m.EARLY_CLOSE_NOTICE_BUSINESS_DAYS)
+        regime = self.model.campaigns[campaign].regime
+        earliest = m.business_days_after(now, m.EARLY_CLOSE_NOTICE_BUSINESS_DAYS, regime)
         deadline = self.model.campaigns[campaign].terms.deadline
         new_deadline = data.draw(st.sampled_from([
             earliest, earliest + (deadline - earliest) / 2, earliest + (deadline - earliest) / 3,
@@ -521,7 +533,7 @@ class CrowdfundMachine(RuleBasedStateMachine):
         verdict = data.draw(st.sampled_from([m.KYC_VERIFIED] * 4 + [m.KYC_REJECTED, None]),
                             label="verdict")
         self.submit_profile(backer, profile)
-        self.model.submit_profile(backer, profile)
+        self.model.submit_profile(backer, profile, self.now)
         self.unchecked = True
         if verdict is None:
             return

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters.business_calendars import business_calendars
 from domain import rulebook
 from tests.reliability import model as m
 
@@ -49,14 +50,18 @@ def test_ecsp_risk_threshold_worked_examples(worth: str, threshold: str) -> None
     assert m.ecsp_risk_threshold(D(worth)) == D(threshold)
 
 
-def test_business_days_skip_weekends() -> None:
-    friday_noon = datetime(2027, 3, 5, 12, 0, tzinfo=UTC)
+def test_business_days_skip_weekends_and_holidays() -> None:
+    friday_noon = datetime(2027, 4, 2, 12, 0, tzinfo=UTC)  # no holiday or clock change near
     assert m.business_days_after(friday_noon, 1) == friday_noon + timedelta(days=3)
     assert m.business_days_after(friday_noon, 5) == friday_noon + timedelta(days=7)
     monday = friday_noon + timedelta(days=3)
     assert m.business_days_after(monday, 5) == monday + timedelta(days=7)
     saturday = friday_noon + timedelta(days=1)
     assert m.business_days_after(saturday, 1) == saturday + timedelta(days=2)
+    # Thanksgiving (25 November 2027) is a US holiday, not a TARGET2 closing day.
+    monday = datetime(2027, 11, 22, 15, 0, tzinfo=UTC)
+    assert m.business_days_after(monday, 5, "REG_CF") == monday + timedelta(days=8)
+    assert m.business_days_after(monday, 5, "ECSP") == monday + timedelta(days=7)
 
 
 def test_twelve_months_before() -> None:
@@ -86,8 +91,15 @@ def test_the_domain_risk_threshold_agrees_with_the_model(worth: Decimal) -> None
     assert rulebook.ecsp_risk_threshold(worth) == m.ecsp_risk_threshold(worth)
 
 
+CALENDARS = business_calendars()
+
+
 @settings(max_examples=200, derandomize=True, database=None)
-@given(start=instants, days=st.integers(0, 30))
-def test_the_domain_calendar_agrees_with_the_model(start: datetime, days: int) -> None:
-    assert rulebook.add_business_days(start, days) == m.business_days_after(start, days)
+@given(start=instants, days=st.integers(0, 30), regime=st.sampled_from(["REG_CF", "ECSP"]))
+def test_the_domain_calendar_agrees_with_the_model(start: datetime, days: int,
+                                                   regime: str) -> None:
+    rules = rulebook.RULEBOOKS[rulebook.Regime(regime)]
+    assert rulebook.add_business_days(
+        start, days, rules, CALENDARS[rules.business_calendar]
+    ) == m.business_days_after(start, days, regime)
     assert rulebook.months_before(start, 12) == m.twelve_months_before(start)
