@@ -24,6 +24,7 @@ from crowdfund import bootstrap, runtime
 from crowdfund.bootstrap import ConfigurationError
 from crowdfund.settings import Settings
 from domain.errors import NotFoundError
+from projections import consumers
 from projections.rebuild import rebuild_read_models
 
 EXIT_OK = 0
@@ -71,12 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(run=_api)
 
     worker = commands.add_parser("worker", parents=[common], help="one long-running worker")
-    worker.add_argument("kind", choices=["relay", "projections", "scheduler"])
+    worker.add_argument("kind", choices=["relay", "scheduler", *consumers.BY_NAME])
     worker.add_argument("--interval", type=float, default=1.0,
                         help="scheduler: seconds between passes (default 1)")
     worker.add_argument("--group", default=None,
-                        help="projections: the Kafka consumer group "
-                        "(default crowdfund-projections)")
+                        help="projections (and other consumers): the Kafka consumer "
+                        "group (default: the consumer's, e.g. crowdfund-projections)")
     worker.set_defaults(run=_worker)
 
     schema = commands.add_parser("schema", parents=[common], help="print the GraphQL SDL")

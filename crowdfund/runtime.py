@@ -32,7 +32,7 @@ from crowdfund.bootstrap import ApiOptions, ConfigurationError
 from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
 from domain.clock import Clock
-from workers.projections import GROUP as PROJECTIONS_GROUP
+from projections import consumers
 from workers.projections import run_projections
 from workers.relay import run_relay
 from workers.running import KafkaTopic
@@ -225,7 +225,8 @@ def pipeline_tasks(
     log_ = bootstrap.event_log(app)
     return [
         _task(run_relay(url, log_, topic, stop), "relay"),
-        _task(run_projections(url, log_, topic, stop), "projections"),
+        *(_task(run_projections(url, log_, topic, stop, consumer=consumer), consumer.name)
+          for consumer in consumers.CONSUMERS),
         _task(run_scheduler(app, stop, wake=wake), "scheduler"),
     ]
 
@@ -349,8 +350,9 @@ def _worker(
     url, log_ = bootstrap.read_model_url(settings), bootstrap.event_log(app)
     if kind == "relay":
         return run_relay(url, log_, topic, stop)
-    if kind == "projections":
-        return run_projections(url, log_, topic, stop, group=group or PROJECTIONS_GROUP)
+    if kind in consumers.BY_NAME:
+        return run_projections(url, log_, topic, stop, consumer=consumers.BY_NAME[kind],
+                               group=group)
     raise ConfigurationError(f"no worker {kind!r}")
 
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from projections import tables as t
+from projections.consumers import PROJECTIONS
 from projections.db import EngineOrUrl, make_engine
 from projections.views import (
     CampaignView,
@@ -234,7 +235,8 @@ class ReadModels:
         """
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t.tracking.c.partition, t.tracking.c.partitions,
-                                          t.tracking.c.applied)).all()
+                                          t.tracking.c.applied)
+                                .where(t.tracking.c.consumer == PROJECTIONS.name)).all()
             if not rows:
                 return 0
             relay = conn.execute(

@@ -203,10 +203,13 @@ events = sa.Table(
 
 # --- tracking --------------------------------------------------------------------------
 
-# Per partition: every event of that partition with position <= applied is in
-# the read models, and none after it (the applied set is a prefix).
+# Per consumer group (`projections.consumers`) and partition: every event of that
+# partition with position <= applied is in the consumer's read models, and none
+# after it (the applied set is a prefix). Each consumer has its own rows, so one
+# is rebuilt or lags without touching another.
 tracking = sa.Table(
-    "proj_tracking", metadata,
+    "consumer_tracking", metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
     sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("partitions", sa.Integer, nullable=False),
     sa.Column("applied", sa.BigInteger, nullable=False),

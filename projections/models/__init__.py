@@ -24,16 +24,5 @@ MODELS: tuple[ReadModel, ...] = (
     distributions.MODEL,
     event_index.MODEL,
 )
-BY_NAME = {m.name: m for m in MODELS}
 
-
-def select(name: str | None) -> tuple[ReadModel, ...]:
-    """All models, or the one named."""
-    if name is None:
-        return MODELS
-    if name not in BY_NAME:
-        raise KeyError(f"no read model {name!r}; choose from {', '.join(BY_NAME)}")
-    return (BY_NAME[name],)
-
-
-__all__ = ["BY_NAME", "MODELS", "ReadModel", "select"]
+__all__ = ["MODELS", "ReadModel"]

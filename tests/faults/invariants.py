@@ -27,7 +27,7 @@ from tests.faults.load import Ledger
 from tests.faults.world import World
 
 ZERO = Decimal("0.00")
-NOT_READ_MODELS = {"proj_tracking", "relay_progress", "relay_partitions"}
+NOT_READ_MODELS = {"consumer_tracking", "relay_progress", "relay_partitions"}
 STATUS_AFTER = {
     "PledgePlaced": "ACTIVE", "PledgeCancelled": "CANCELLED", "PledgeRefunded": "REFUNDED",
     "PledgeSettled": "SETTLED", "ReconfirmationRequested": "PENDING_RECONFIRMATION",
