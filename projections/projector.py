@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Engine
 
+from projections import schema
 from projections import tables as t
 from projections.consumers import PROJECTIONS, Consumer
 from projections.db import EngineOrUrl, is_postgres, make_engine
@@ -104,11 +105,11 @@ class Projector:
         self, engine: EngineOrUrl, consumer: Consumer = PROJECTIONS,
         *, models: Sequence[ReadModel] | None = None,
     ) -> None:
+        schema.upgrade(engine)
         self.engine: Engine = make_engine(engine, writer=True)
         self.consumer = consumer
         # A rebuild of one model replays into that model alone.
         self.models = tuple(consumer.models if models is None else models)
-        t.create_all(self.engine)
 
     # Tracking -------------------------------------------------------------------------
 

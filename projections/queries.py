@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from projections import schema
 from projections import tables as t
 from projections.consumers import PROJECTIONS
 from projections.db import EngineOrUrl, make_engine
@@ -48,9 +49,9 @@ class ReadModels:
     """Queries over the read-model database (SQLite file or PostgreSQL)."""
 
     def __init__(self, engine_or_url: EngineOrUrl, *, topic: str = DEFAULT_TOPIC) -> None:
+        schema.upgrade(engine_or_url)
         self.engine: Engine = make_engine(engine_or_url)
         self.topic = topic
-        t.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

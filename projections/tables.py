@@ -1,4 +1,7 @@
-"""The read-model tables, the projections' tracking and the relay's progress.
+"""The read-model tables, the consumers' tracking and the relay's progress.
+
+The database gets them through migrations (`projections.schema`,
+`projections/migrations/`): a change here needs a migration (docs/projections.md).
 
 Money is stored as integer cents and instants as integer microseconds since the
 epoch (UTC): exact on SQLite and PostgreSQL alike, sortable, summable in SQL.
@@ -6,7 +9,6 @@ epoch (UTC): exact on SQLite and PostgreSQL alike, sortable, summable in SQL.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -233,23 +235,3 @@ relay_partitions = sa.Table(
     sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_position", sa.BigInteger, nullable=False),
 )
-
-TRACKING_TABLES = (tracking,)
-RELAY_TABLES = (relay_progress, relay_partitions)
-
-
-CREATE_ATTEMPTS = 5
-
-
-def create_all(engine: sa.Engine) -> None:
-    """Create what is missing. Processes starting together on a new database race
-    in CREATE TABLE ("tuple concurrently updated", duplicate type names): the
-    losers look again, and then find the tables there."""
-    for attempt in range(CREATE_ATTEMPTS):
-        try:
-            metadata.create_all(engine, checkfirst=True)
-            return
-        except sa.exc.DBAPIError:
-            if attempt == CREATE_ATTEMPTS - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
