@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from domain.errors import ValidationError
 from domain.money import ABSURD, CENT, ZERO, cents, parse_amount
 
+pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
+
 D = Decimal
 
 

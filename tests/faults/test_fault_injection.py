@@ -24,7 +24,8 @@ import pytest
 
 from tests.faults.run import fault_run
 
-pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.slow]
+# It restarts the PostgreSQL server every other suite uses: never beside them.
+pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.slow, pytest.mark.serial]
 
 SECONDS = float(os.environ.get("CROWDFUND_SOAK_SECONDS")
                 or os.environ.get("CROWDFUND_FAULT_SECONDS") or 60)
