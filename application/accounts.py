@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID, uuid4
 
+from application.aml import AmlCommands
 from application.unit_of_work import Decision, UnitOfWork, Written
 from domain.email_index import EmailIndex, email_index_id
 from domain.errors import (
@@ -15,12 +16,13 @@ from domain.errors import (
 )
 from domain.input import parse_birth_date, require_reason
 from domain.money import parse_amount
-from domain.user import EVERYONE, Role, User
+from domain.user import EVERYONE, KycStatus, Role, User
 
 
 class AccountCommands:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, aml: AmlCommands) -> None:
         self.uow = uow
+        self.aml = aml
 
     # Accounts and roles ------------------------------------------------------------
 
@@ -99,6 +101,9 @@ class AccountCommands:
         worth = parse_amount(net_worth, "netWorth", allow_zero=True)
         other = parse_amount(other_reg_cf_investments_12m, "otherRegCfInvestments12m",
                              allow_zero=True)
+        # Sanctions screening: every profile, before it is stored (the result is saved
+        # with it, and a possible match holds KYC with an alert).
+        matches = self.aml.search(legal_name)
 
         def decide(now: datetime) -> Decision[UUID]:
             born = parse_birth_date(date_of_birth, now)
@@ -109,11 +114,16 @@ class AccountCommands:
                 sophisticated=bool(sophisticated), other_reg_cf_investments_12m=other,
                 knowledge_test_passed=bool(knowledge_test_passed),
             )
-            return user.id, [user]
+            return user.id, self.aml.screen(user, matches, now)
 
         return self.uow.run(decide)
 
     def verify_investor(self, officer_id: UUID | str, user_id: UUID | str) -> Written[UUID]:
+        # A profile screened against an older list is screened again first: a new
+        # possible match then holds the verification.
+        self._kyc_subject(officer_id, user_id, "verify investors")
+        self.aml.rescreen(user_id, statuses=(KycStatus.PENDING,))
+
         def decide(now: datetime) -> Decision[UUID]:
             user = self._kyc_subject(officer_id, user_id, "verify investors")
             user.verify(str(officer_id))

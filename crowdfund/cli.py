@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(run=_api)
 
     worker = commands.add_parser("worker", parents=[common], help="one long-running worker")
-    worker.add_argument("kind", choices=["relay", "scheduler", *consumers.BY_NAME])
+    worker.add_argument("kind", choices=["relay", "scheduler", *consumers.BY_NAME,
+                                         runtime.MONITOR])
     worker.add_argument("--interval", type=float, default=1.0,
                         help="scheduler: seconds between passes (default 1)")
     worker.add_argument("--group", default=None,
@@ -202,7 +203,7 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         try:
             report = rebuild_read_models(
                 bootstrap.read_model_url(settings), bootstrap.event_log(app), args.name,
-                settings.topic_partitions,
+                settings.topic_partitions, extra=(bootstrap.aml_monitor(settings, app),),
             )
         except KeyError as exc:  # an unknown read model name
             raise UsageError(str(exc.args[0]) if exc.args else "unknown read model") from None

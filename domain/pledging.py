@@ -69,6 +69,7 @@ def check_pledge(pledging: Pledging, backer: User, campaign: Campaign, now: date
     """The number of shares the pledge buys, or the first rule it breaks (in the order
     the errors take precedence)."""
     profile = backer.require_verified_investor()
+    backer.require_not_frozen()
     value = pledging.amount
     shares = campaign.check_pledge(value, now)
     if campaign.regime is Regime.REG_CF:

@@ -10,6 +10,7 @@ See docs/projections.md, "Adding a consumer group".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from projections.models import MODELS
@@ -35,16 +36,21 @@ CONSUMERS: tuple[Consumer, ...] = (PROJECTIONS,)
 BY_NAME = {c.name: c for c in CONSUMERS}
 
 
-def resolve(name: str | None) -> list[tuple[Consumer, tuple[ReadModel, ...]]]:
+def resolve(
+    name: str | None, extra: Sequence[Consumer] = ()
+) -> list[tuple[Consumer, tuple[ReadModel, ...]]]:
     """What a rebuild of `name` covers: every consumer's models (None), one consumer's
-    (its name) or one read model (its name). Unknown names raise KeyError."""
+    (its name) or one read model (its name); `extra` adds consumers built with
+    collaborators (the AML monitor). Unknown names raise KeyError."""
+    every = (*CONSUMERS, *extra)
     if name is None:
-        return [(c, c.models) for c in CONSUMERS]
-    if name in BY_NAME:
-        return [(BY_NAME[name], BY_NAME[name].models)]
-    for consumer in CONSUMERS:
+        return [(c, c.models) for c in every]
+    for consumer in every:
+        if consumer.name == name:
+            return [(consumer, consumer.models)]
+    for consumer in every:
         for model in consumer.models:
             if model.name == name:
                 return [(consumer, (model,))]
-    choices = [c.name for c in CONSUMERS] + [m.name for c in CONSUMERS for m in c.models]
+    choices = [c.name for c in every] + [m.name for c in every for m in c.models]
     raise KeyError(f"no read model {name!r}; choose from {', '.join(choices)}")

@@ -11,6 +11,7 @@ fresh database) it replays up to the head.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -33,14 +34,16 @@ class RebuildReport:
 
 
 def rebuild_read_models(
-    engine: EngineOrUrl, log_: EventLog, name: str | None, default_partitions: int
+    engine: EngineOrUrl, log_: EventLog, name: str | None, default_partitions: int,
+    extra: Sequence[Consumer] = (),
 ) -> RebuildReport:
     """Rebuild every consumer's read models (None), one consumer's (its name) or one
-    read model (its name) from the event store's log. An unknown name raises
-    KeyError before anything is changed."""
+    read model (its name) from the event store's log; `extra`: consumers built with
+    collaborators (the AML monitor). An unknown name raises KeyError before anything
+    is changed."""
     reports = [
         rebuild(engine, log_, consumer, models, default_partitions)
-        for consumer, models in consumers.resolve(name)
+        for consumer, models in consumers.resolve(name, extra)
     ]
     return RebuildReport(
         tuple(m for r in reports for m in r.models), sum(r.events for r in reports),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from projections.models import (
+    aml_alerts,
     campaigns,
     cap_tables,
     distributions,
@@ -23,6 +24,7 @@ MODELS: tuple[ReadModel, ...] = (
     cap_tables.MODEL,
     distributions.MODEL,
     event_index.MODEL,
+    aml_alerts.MODEL,
 )
 
 __all__ = ["MODELS", "ReadModel"]
