@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +39,8 @@ class AmlCommands:
     def __init__(self, uow: UnitOfWork, screening_list: ScreeningList) -> None:
         self.uow = uow
         self.list = screening_list
+        # The list version this process has re-screened verified investors against.
+        self._covered: str | None = None
 
     # Screening -----------------------------------------------------------------------
 
@@ -79,25 +81,30 @@ class AmlCommands:
 
     def rescreen_due(self) -> int:
         """After a list change, re-screen every verified investor once (the scheduler's
-        work: safe to repeat or race). The last log position written; 0 if none."""
-        ledger = self._ledger()
-        if ledger is not None and ledger.covers(self.list.version):
+        work: safe to repeat or race). The last log position written; 0 if none.
+
+        Checked once per process (the list is read at start-up): the ledger records a
+        version whose re-screen wrote something, so the next start skips the scan."""
+        if self._covered == self.list.version:
             return 0
+        ledger = self._ledger()
         last, count = 0, 0
-        for user_id in self._verified_investors():
-            written = self.rescreen(user_id)
-            if written.value:
-                last, count = max(last, written.position), count + 1
+        if ledger is None or not ledger.covers(self.list.version):
+            for user_id in self._verified_investors():
+                written = self.rescreen(user_id)
+                if written.value:
+                    last, count = max(last, written.position), count + 1
+        if count:
+            self.uow.run(partial(self._record_rescreen, count))
+        self._covered = self.list.version
+        return last
 
-        def decide(now: datetime) -> Decision[bool]:
-            ledger = self._ledger() or ScreeningLedger(id=LEDGER_ID)  # type: ignore[call-arg]  # id goes to the aggregate metaclass
-            if ledger.covers(self.list.version):
-                return False, []
-            ledger.rescreened(self.list.name, self.list.version, count)
-            return True, [ledger]
-
-        written = self.uow.run(decide)
-        return max(last, written.position) if written.value else last
+    def _record_rescreen(self, count: int, now: datetime) -> Decision[bool]:
+        ledger = self._ledger() or ScreeningLedger(id=LEDGER_ID)  # type: ignore[call-arg]  # id goes to the aggregate metaclass
+        if ledger.covers(self.list.version):
+            return False, []
+        ledger.rescreened(self.list.name, self.list.version, count)
+        return True, [ledger]
 
     def _ledger(self) -> ScreeningLedger | None:
         try:
