@@ -71,7 +71,6 @@ class Finding:
     trigger: str
     subject_id: str
     details: str
-    position: int
     campaign_id: str | None = None
     related_user_ids: tuple[str, ...] = ()
 
@@ -112,7 +111,7 @@ class MonitorModel:
             campaign_id=campaign_id, backer_id=backer_id))
         founder = _founder(conn, campaign_id)
         if founder is not None:
-            self._check_self_dealing(conn, campaign_id, founder, backer_id, e.position)
+            self._check_self_dealing(conn, campaign_id, founder, backer_id)
 
     # User stream ---------------------------------------------------------------------
 
@@ -134,7 +133,7 @@ class MonitorModel:
             t.aml_identities.c.identity_key == key,
             t.aml_identities.c.user_id != user_id)).scalars().all()
         for other in sorted(others):
-            self._duplicate(conn, user_id, other, e.position)
+            self._duplicate(conn, user_id, other)
         # Campaigns this user founded, with backers sharing the identity; campaigns this
         # user backed, whose founder shares it.
         founded = conn.execute(
@@ -148,9 +147,9 @@ class MonitorModel:
                   t.aml_campaigns.c.campaign_id == t.aml_campaign_backers.c.campaign_id)
             .where(t.aml_campaign_backers.c.backer_id == user_id)).all()
         for campaign_id, backer_id in sorted(founded):
-            self._check_self_dealing(conn, campaign_id, user_id, backer_id, e.position)
+            self._check_self_dealing(conn, campaign_id, user_id, backer_id)
         for campaign_id, founder_id in sorted(backed):
-            self._check_self_dealing(conn, campaign_id, founder_id, user_id, e.position)
+            self._check_self_dealing(conn, campaign_id, founder_id, user_id)
 
     def _committed(self, conn: sa.Connection, e: EventRecord) -> None:
         p, backer_id = e.payload, e.stream_id
@@ -172,12 +171,12 @@ class MonitorModel:
         details = structuring(placed, recent, self.rules, risk)
         if details is not None:
             self._found(conn, Finding(AlertRule.STRUCTURING, trigger, backer_id, details,
-                                      e.position, campaign_id))
+                                      campaign_id))
         means = None if version is None else self.facts.declared_means(backer_id, version)
         details = velocity(placed, recent, self.rules, means)
         if details is not None:
             self._found(conn, Finding(AlertRule.VELOCITY, trigger, backer_id, details,
-                                      e.position, campaign_id))
+                                      campaign_id))
 
     def _released(self, conn: sa.Connection, e: EventRecord) -> None:
         backer_id, pledge_id = e.stream_id, str(e.payload["pledge_id"])
@@ -196,13 +195,12 @@ class MonitorModel:
         conn.execute(sa.update(t.aml_users).where(t.aml_users.c.user_id == backer_id)
                      .values(cancel_alerted_at=now))
         self._found(conn, Finding(AlertRule.RAPID_CANCEL_CYCLE, f"{backer_id}/{e.version}",
-                                  backer_id, details, e.position))
+                                  backer_id, details))
 
     # Cross-stream rules: named by their facts, not by the event that completed them ------
 
     def _check_self_dealing(
-        self, conn: sa.Connection, campaign_id: str, founder_id: str, backer_id: str,
-        position: int,
+        self, conn: sa.Connection, campaign_id: str, founder_id: str, backer_id: str
     ) -> None:
         if backer_id == founder_id:
             details = "The campaign's founder pledged into it from their own account."
@@ -214,9 +212,9 @@ class MonitorModel:
         else:
             return
         self._found(conn, Finding(AlertRule.SELF_DEALING, f"{campaign_id}/{backer_id}",
-                                  backer_id, details, position, campaign_id, related))
+                                  backer_id, details, campaign_id, related))
 
-    def _duplicate(self, conn: sa.Connection, user_id: str, other: str, position: int) -> None:
+    def _duplicate(self, conn: sa.Connection, user_id: str, other: str) -> None:
         order = dict(conn.execute(
             sa.select(t.aml_users.c.user_id, t.aml_users.c.registered_position)
             .where(t.aml_users.c.user_id.in_([user_id, other]))).all())
@@ -224,7 +222,7 @@ class MonitorModel:
         details = (f"Account {newer} has the legal name and date of birth of account "
                    f"{older} (keyed identity hashes compared).")
         self._found(conn, Finding(AlertRule.DUPLICATE_IDENTITY, f"{older}/{newer}", newer,
-                                  details, position, None, (older,)))
+                                  details, None, (older,)))
 
     def _found(self, conn: sa.Connection, finding: Finding) -> None:
         """Record a finding once: a cross-stream one may be found again from another
@@ -234,7 +232,7 @@ class MonitorModel:
             "rule": finding.rule.value, "trigger": finding.trigger,
             "subject_id": finding.subject_id, "campaign_id": finding.campaign_id,
             "related_user_ids": ",".join(finding.related_user_ids),
-            "details": finding.details, "position": finding.position,
+            "details": finding.details,
         })
 
 
@@ -283,10 +281,10 @@ def monitor_consumer(facts: InvestorFacts, rules: MonitoringThresholds) -> Consu
 
 
 def pending_findings(conn: sa.Connection, limit: int) -> list[dict[str, Any]]:
-    """Findings not yet raised as alerts, oldest first."""
+    """Findings not yet raised as alerts."""
     f = t.aml_findings
     query = (sa.select(f).outerjoin(t.aml_raised, t.aml_raised.c.alert_id == f.c.alert_id)
-             .where(t.aml_raised.c.alert_id.is_(None)).order_by(f.c.position, f.c.alert_id)
+             .where(t.aml_raised.c.alert_id.is_(None)).order_by(f.c.alert_id)
              .limit(limit))
     return [dict(r) for r in conn.execute(query).mappings()]
 

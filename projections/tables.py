@@ -258,7 +258,8 @@ aml_commitments = sa.Table(
     sa.Column("released_at", Instant),
     sa.Index("ix_aml_commitments_backer_at", "backer_id", "at"),
 )
-# What the rules found: one row per alert to raise (the outbox; ids as the alerts').
+# What the rules found: one row per alert to raise (the outbox; ids as the alerts'). Only
+# what the facts determine, not which event completed them: a rebuild equals it.
 aml_findings = sa.Table(
     "aml_findings", metadata,
     sa.Column("alert_id", ID, primary_key=True),
@@ -268,7 +269,6 @@ aml_findings = sa.Table(
     sa.Column("campaign_id", ID),
     sa.Column("related_user_ids", sa.Text, nullable=False),
     sa.Column("details", sa.Text, nullable=False),
-    sa.Column("position", sa.BigInteger, nullable=False, index=True),
 )
 # Findings raised as alerts in the event store (written by the monitor's outbox, not by
 # its model: a rebuild keeps it, so rebuilt findings are not raised again).

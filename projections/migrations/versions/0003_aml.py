@@ -56,12 +56,8 @@ def upgrade() -> None:
     sa.Column('campaign_id', sa.String(length=64), nullable=True),
     sa.Column('related_user_ids', sa.Text(), nullable=False),
     sa.Column('details', sa.Text(), nullable=False),
-    sa.Column('position', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('alert_id')
     )
-    with op.batch_alter_table('aml_findings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_aml_findings_position'), ['position'], unique=False)
-
     op.create_table('aml_identities',
     sa.Column('user_id', sa.String(length=64), nullable=False),
     sa.Column('identity_key', sa.String(length=64), nullable=False),
@@ -118,9 +114,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_aml_identities_identity_key'))
 
     op.drop_table('aml_identities')
-    with op.batch_alter_table('aml_findings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_aml_findings_position'))
-
     op.drop_table('aml_findings')
     with op.batch_alter_table('aml_commitments', schema=None) as batch_op:
         batch_op.drop_index('ix_aml_commitments_backer_at')
