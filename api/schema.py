@@ -28,6 +28,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api import aml
 from api.audit_types import AuditEvent, ChainVerification, EventLogPage
 from api.context import Context
 from api.enums import CampaignStatus, Regime, Role
@@ -104,6 +105,9 @@ class Query:
         resolver=platform_r.caught_up,
         description="True once every read model has applied `position`; waits up to timeoutMs.",
     )
+    aml_alerts: list[aml.AmlAlert] = strawberry.field(
+        resolver=aml.aml_alerts, description="Risk officers and auditors."
+    )
 
 
 @strawberry.type
@@ -151,6 +155,11 @@ class Mutation:
         resolver=finance_r.declare_distribution,
         description="Founder of a SETTLED campaign: pay `total` out to its shareholders pro "
         "rata, to the cent.",
+    )
+    decide_alert: aml.AlertResult = strawberry.mutation(
+        resolver=aml.decide_alert,
+        description="Risk officers. DISMISSED clears a screening hold; ESCALATED freezes the "
+        "subject's pledging.",
     )
     set_clock: ClockResult = strawberry.mutation(
         resolver=platform_r.set_clock,
@@ -207,7 +216,8 @@ schema = CrowdfundSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Problem, Role, Regime, CampaignStatus, Long],
+    # Screening types: the KYC queue (kycQueue, KycApplication.screening) shows them.
+    types=[Problem, Role, Regime, CampaignStatus, Long, aml.Screening, aml.ScreeningStatus],
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         IntrospectionGate,
