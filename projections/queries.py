@@ -226,8 +226,9 @@ class ReadModels:
             raised_eur=_cents(by_regime.get("ECSP", 0)),
         )
 
-    def applied_through(self) -> int:
-        """Every event with position <= the answer is applied by every read model.
+    def applied_through(self, consumer: str = PROJECTIONS.name) -> int:
+        """Every event with position <= the answer is applied by every read model (of
+        `consumer`: the projections unless another consumer group is named).
 
         Partition i is complete through its watermark `applied[i]`; if that has
         reached the last position the relay published to i, partition i is also
@@ -237,7 +238,7 @@ class ReadModels:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t.tracking.c.partition, t.tracking.c.partitions,
                                           t.tracking.c.applied)
-                                .where(t.tracking.c.consumer == PROJECTIONS.name)).all()
+                                .where(t.tracking.c.consumer == consumer)).all()
             if not rows:
                 return 0
             relay = conn.execute(

@@ -22,8 +22,9 @@ from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
 from projections import schema
 from projections import tables as t
-from projections.db import make_engine
+from projections.monitor import NAME as MONITOR
 from projections.monitor import pending_findings
+from projections.queries import ReadModels
 from projections.rebuild import rebuild
 from projections.source import StoreLog
 from tests.conftest import START, Store
@@ -69,18 +70,17 @@ def alerts_in_store(app: Crowdfund) -> Counter[tuple[str, str]]:
     return raised
 
 
-def monitor_state(url: str) -> tuple[dict[int, int], list[tuple[object, ...]], int]:
-    engine = make_engine(url)
+def monitor_state(settings: Settings) -> tuple[int, list[tuple[object, ...]], int]:
+    """(applied through, findings, findings not raised yet) of the monitor."""
+    models = ReadModels(read_model_url(settings), topic=settings.topic)
     try:
-        with engine.connect() as conn:
-            marks = dict(conn.execute(
-                sa.select(t.tracking.c.partition, t.tracking.c.applied)
-                .where(t.tracking.c.consumer == "monitor")).all())
+        with models.engine.connect() as conn:
             findings = [tuple(r) for r in conn.execute(
                 sa.select(t.aml_findings).order_by(t.aml_findings.c.alert_id))]
-            return marks, findings, len(pending_findings(conn, 1000))
+            pending = len(pending_findings(conn, 1000))
+        return models.applied_through(MONITOR), findings, pending
     finally:
-        engine.dispose()
+        models.close()
 
 
 async def test_sigkilled_monitor_loses_and_doubles_no_alert(
@@ -124,8 +124,8 @@ async def test_sigkilled_monitor_loses_and_doubles_no_alert(
         await writing
         head = app.head_position()
         await eventually(
-            lambda: (state := monitor_state(url))[0] and min(state[0].values()) >= head
-            and state[2] == 0, 90, "the monitor to apply the log and raise every finding",
+            lambda: (state := monitor_state(settings))[0] >= head and state[2] == 0, 90,
+            "the monitor to apply the log and raise every finding",
         )
     except AssertionError:
         raise AssertionError(monitor.log() + relay.log()) from None
@@ -140,13 +140,13 @@ async def test_sigkilled_monitor_loses_and_doubles_no_alert(
     assert len(duplicates) == 4 and set(duplicates.values()) == {1}
     assert {k: v for k, v in raised.items() if k[0] != "DUPLICATE_IDENTITY"} == expected
     # A rebuild of the monitor's state finds the same, and raises nothing new.
-    _, findings, _ = monitor_state(url)
+    _, findings, _ = monitor_state(settings)
     assert len(findings) == sum(raised.values())
     head = app.head_position()
     reader = open_application(settings, clock)
     sqlite_store.apps.append(reader)
     consumer = aml_monitor(settings, reader)
     rebuild(url, StoreLog(reader), consumer, consumer.models, PARTITIONS)
-    _, rebuilt, pending = monitor_state(url)
+    _, rebuilt, pending = monitor_state(settings)
     assert rebuilt == findings and pending == 0
     assert app.head_position() == head

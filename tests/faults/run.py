@@ -27,11 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from domain.campaign import CampaignStatus
-from projections import tables as t
-from projections.db import make_engine
+from projections.monitor import NAME as MONITOR
 from projections.monitor import pending_findings
 from projections.queries import ReadModels
 from tests.faults.invariants import check_all, personal_data_in_logs
@@ -236,16 +233,16 @@ def _caught_up(platform: Platform) -> bool:
 
 
 def _monitor_done(platform: Platform) -> bool:
+    """The AML monitor applied the head and its outbox raised every finding."""
     app = platform.open_app()
-    engine = make_engine(platform.read_model_url)
+    models = ReadModels(platform.read_model_url, topic=platform.topic)
     try:
-        head = app.head_position()
-        with engine.connect() as conn:
-            marks = conn.execute(sa.select(t.tracking.c.applied).where(
-                t.tracking.c.consumer == "monitor")).scalars().all()
-            return bool(marks) and min(marks) >= head and not pending_findings(conn, 1)
+        if models.applied_through(MONITOR) < app.head_position():
+            return False
+        with models.engine.connect() as conn:
+            return not pending_findings(conn, 1)
     finally:
-        engine.dispose()
+        models.close()
         app.close()
 
 
