@@ -13,9 +13,9 @@ from enum import Enum
 from typing import Any
 
 # A name scoring at or above this against a list entry is a POSSIBLE_MATCH. Chosen on
-# the labelled variants in tests/aml/name_variants.py (docs/aml.md: precision and
-# recall there): transliterations and a missing middle name score 0.85 to 0.97,
-# different people who share one name 0.50 to 0.82.
+# the labelled variants in tests/aml/name_variants.py (docs/aml.md: precision 1.00 and
+# recall 0.98 there): true variants score 0.87 and up (one outlier at 0.71), different
+# people sharing words with an entry at most 0.84.
 MATCH_THRESHOLD = 0.85
 
 
