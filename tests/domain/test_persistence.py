@@ -97,9 +97,9 @@ def test_snapshots_round_trip_and_the_chain_continues(
     monkeypatch.setitem(Crowdfund.snapshotting_intervals, User, 5)
     app = store.open(clock)
     team = staff(app)
-    backer = verified_backer(app, team)  # versions 1..3
+    backer = verified_backer(app, team)  # versions 1..4 (registered, profile, screened, verified)
     cid = live_campaign(app, team, price_per_share="1.00", min_pledge="1.00")
-    for _ in range(4):  # versions 4..7: a snapshot at 5
+    for _ in range(4):  # versions 5..8: a snapshot at 5 (with the screening in it)
         pledge(app, backer, cid, "600.00")
     assert [s.originator_version for s in app.snapshots.get(backer)] == [5]  # type: ignore[union-attr]
     fresh = store.open(clock)
@@ -108,7 +108,7 @@ def test_snapshots_round_trip_and_the_chain_continues(
         fresh.pledges.place(backer, cid, "101.00", "over")  # the cap survives the snapshot
     fresh.pledges.place(backer, cid, "100.00", "last")
     again = store.open(clock)
-    assert again.user(backer).version == 8
+    assert again.user(backer).version == 9
     assert again.reg_cf_headroom(backer).used == 2500
     assert chain_break(again, backer) is None
 
