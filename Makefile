@@ -4,7 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench
+# The suite runs on PYTEST_WORKERS processes (pytest-xdist), a whole file per process
+# so module-scoped fixtures are shared; the tests marked `serial` (they restart the
+# shared PostgreSQL server) run alone afterwards.
+PYTEST_WORKERS ?= 2
+
+.PHONY: dev test test-fast lint bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,7 +24,12 @@ test: $(STAMP)
 	bash scripts/test-services.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
+	$(VENV)/bin/pytest -m serial
+
+# Aggregates and rules without a database (seconds).
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -m fast
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

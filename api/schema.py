@@ -28,6 +28,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api import aml
 from api.audit_types import AuditEvent, ChainVerification, EventLogPage
 from api.context import Context
 from api.enums import CampaignStatus, Regime, Role
@@ -139,6 +140,9 @@ class Query:
         description="Anyone. Stable ids; the correct choices are never sent.",
     )
     issuer: Issuer | None = strawberry.field(resolver=campaigns_r.issuer)
+    aml_alerts: list[aml.AmlAlert] = strawberry.field(
+        resolver=aml.aml_alerts, description="Risk officers and auditors."
+    )
 
 
 @strawberry.type
@@ -193,6 +197,11 @@ class Mutation:
         "(17 CFR 227.303(b)(2)). Under ECSP a non-sophisticated investor who has not passed is "
         "warned and must acknowledge the risk on every pledge (Art. 21(4)). It may be retaken "
         "at once; the answer says how many answers were right, not which.",
+    )
+    decide_alert: aml.AlertResult = strawberry.mutation(
+        resolver=aml.decide_alert,
+        description="Risk officers. DISMISSED clears a screening hold; ESCALATED freezes the "
+        "subject's pledging.",
     )
     set_clock: ClockResult = strawberry.mutation(
         resolver=platform_r.set_clock,
@@ -249,7 +258,8 @@ schema = CrowdfundSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Problem, Role, Regime, CampaignStatus, Long],
+    # Screening types: the KYC queue (kycQueue, KycApplication.screening) shows them.
+    types=[Problem, Role, Regime, CampaignStatus, Long, aml.Screening, aml.ScreeningStatus],
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         IntrospectionGate,

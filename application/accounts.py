@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID, uuid4
 
+from application.aml import AmlCommands
 from application.unit_of_work import Decision, UnitOfWork, Written
 from domain import limits
 from domain.email_index import EmailIndex, email_index_id
@@ -18,12 +19,13 @@ from domain.input import parse_birth_date, parse_regime, require_reason
 from domain.knowledge_test import answer_sheet, grade
 from domain.money import parse_amount
 from domain.rulebook import Regime
-from domain.user import CURRENCIES, EVERYONE, InvestorProfile, Role, User
+from domain.user import CURRENCIES, EVERYONE, InvestorProfile, KycStatus, Role, User
 
 
 class AccountCommands:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, aml: AmlCommands) -> None:
         self.uow = uow
+        self.aml = aml
 
     # Accounts and roles ------------------------------------------------------------
 
@@ -113,6 +115,9 @@ class AccountCommands:
         stated = (currency or ("USD" if country == "US" else "EUR")).strip().upper()
         if stated not in CURRENCIES:
             raise ValidationError("State income and net worth in USD or EUR.", "currency")
+        # Sanctions screening: every profile, before it is stored (the result is saved
+        # with it, and a possible match holds KYC with an alert).
+        matches = self.aml.search(legal_name)
 
         def decide(now: datetime) -> Decision[UUID]:
             born = parse_birth_date(date_of_birth, now)
@@ -124,7 +129,7 @@ class AccountCommands:
                 knowledge_test_passed=False,
             )
             user.revise_profile(profile, stated, now)
-            return user.id, [user]
+            return user.id, self.aml.screen(user, matches, now)
 
         return self.uow.run(decide)
 
@@ -147,6 +152,11 @@ class AccountCommands:
         return self.uow.run(decide)
 
     def verify_investor(self, officer_id: UUID | str, user_id: UUID | str) -> Written[UUID]:
+        # A profile screened against an older list is screened again first: a new
+        # possible match then holds the verification.
+        self._kyc_subject(officer_id, user_id, "verify investors")
+        self.aml.rescreen(user_id, statuses=(KycStatus.PENDING,))
+
         def decide(now: datetime) -> Decision[UUID]:
             user = self._kyc_subject(officer_id, user_id, "verify investors")
             user.verify(str(officer_id))

@@ -1,6 +1,7 @@
 """The application: the event store's unit of work and, over it, the platform's
-commands in four groups (accounts and KYC, offerings, pledges, and the work that
-falls due: deadlines, reconfirmation expiry, settlement, refunds).
+commands in five groups (accounts and KYC, offerings, pledges, anti-money-laundering,
+and the work that falls due: deadlines, reconfirmation expiry, settlement, refunds,
+re-screening after a sanctions list change).
 
     app = Crowdfund(env, clock)          # built by crowdfund.bootstrap
     app.offerings.launch(founder_id, campaign_id)
@@ -13,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from application.accounts import AccountCommands
+from application.aml import AmlCommands, InvestorFacts
 from application.due_work import DueWork
 from application.offerings import OfferingCommands
 from application.pledges import PledgeCommands
+from application.screening import EmptyList, ScreeningList
 from application.unit_of_work import UnitOfWork
 from domain.clock import Clock
 from domain.rulebook import BusinessCalendar
@@ -28,10 +31,14 @@ class Crowdfund(UnitOfWork):
 
     def __init__(
         self, env: dict[str, str] | None = None, clock: Clock | None = None,
-        business_calendars: Mapping[str, BusinessCalendar] | None = None,
+        business_calendars: Mapping[str, BusinessCalendar] | None = None, *,
+        screening_list: ScreeningList | None = None, identity_key: str | None = None,
     ) -> None:
         super().__init__(env, clock, business_calendars)
-        self.accounts = AccountCommands(self)
-        self.due = DueWork(self)
+        self.aml = AmlCommands(self, screening_list or EmptyList())
+        # The transaction monitor's window on investors (keyed identity hashes, limits).
+        self.investor_facts = InvestorFacts(self, identity_key or self.email_key or "")
+        self.accounts = AccountCommands(self, self.aml)
+        self.due = DueWork(self, self.aml.rescreen_due)
         self.offerings = OfferingCommands(self, self.due)
         self.pledges = PledgeCommands(self, self.due)

@@ -29,18 +29,20 @@ CHUNK = 500
 
 
 class DueWork:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, rescreening: Callable[[], int] | None = None) -> None:
         self.uow = uow
+        # Re-screening verified investors after a sanctions list change (app.aml).
+        self.rescreening = rescreening
 
     # What falls due: deadlines, reconfirmations, settlement, refunds ----------------
 
     def run(self) -> int:
         """Do everything that has fallen due; returns the last position written (0: none)."""
-        last = 0
+        last = self.rescreening() if self.rescreening is not None else 0
         try:
             calendar = self.uow.load(OfferingCalendar, CALENDAR_ID, "calendar")
         except NotFoundError:
-            return 0  # nothing was ever scheduled
+            return last  # nothing was ever scheduled
         # Other processes schedule campaigns too: never miss one for a stale copy.
         if self.uow.refresh_if_stale([(calendar.id, calendar.version)]):
             calendar = self.uow.calendar()

@@ -9,11 +9,13 @@ from typing import Any
 
 from eventsourcing.persistence import Transcoding
 
+from domain.aml_alert import AlertRule, AlertStatus
 from domain.campaign import CampaignStatus, CampaignTerms
 from domain.chain import iso_text
 from domain.issuer import Offering, Sale
 from domain.pledge import PledgeStatus
 from domain.rulebook import Regime
+from domain.screening import Screening, ScreeningMatch, ScreeningStatus
 from domain.user import Commitment, Finances, InvestorProfile, KnowledgeTestResult, KycStatus
 
 
@@ -54,11 +56,33 @@ class DatetimeAsISO(Transcoding):
         return datetime.fromisoformat(data)
 
 
+class ScreeningAsDict(Transcoding):
+    """A user's latest screening in snapshots, its matches as their event form."""
+
+    type = Screening
+    name = "screening"
+
+    def encode(self, obj: Screening) -> dict[str, Any]:
+        return {"status": obj.status.value, "screened_at": obj.screened_at,
+                "list_name": obj.list_name, "list_version": obj.list_version,
+                "matches": [m.as_event_field() for m in obj.matches]}
+
+    def decode(self, data: dict[str, Any]) -> Screening:
+        return Screening(
+            ScreeningStatus(data["status"]), data["screened_at"], data["list_name"],
+            data["list_version"],
+            tuple(ScreeningMatch.from_event_field(m) for m in data["matches"]),
+        )
+
+
 def domain_transcodings() -> list[Transcoding]:
-    enums: list[type[Enum]] = [CampaignStatus, PledgeStatus, Regime, KycStatus]
+    enums: list[type[Enum]] = [
+        CampaignStatus, PledgeStatus, Regime, KycStatus, AlertStatus, AlertRule,
+    ]
     classes: list[type] = [
         CampaignTerms, InvestorProfile, Commitment, Finances, KnowledgeTestResult, Offering, Sale,
     ]
     return [
-        DatetimeAsISO(), *(EnumAsValue(e) for e in enums), *(DataclassAsDict(c) for c in classes)
+        DatetimeAsISO(), ScreeningAsDict(), *(EnumAsValue(e) for e in enums),
+        *(DataclassAsDict(c) for c in classes),
     ]

@@ -5,9 +5,13 @@ benchmarks. Nothing below this package builds its own collaborators.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +24,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_in
 from adapters.business_calendars import business_calendars
 from adapters.event_store import eventsourcing_env
 from adapters.kafka import BrokerUnavailable
+from adapters.sanctions import SanctionsList
 from adapters.signing import Ed25519HeadSigner, SigningKeyError, load_signer, new_signing_key
 from api.security import (
     DEFAULT_HASHER,
@@ -35,9 +40,12 @@ from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from application.pledge_desk import PledgeDesk
 from crowdfund import demo
-from crowdfund.settings import Settings
+from crowdfund.settings import AmlMonitoring, Settings
+from domain.aml_rules import MonitoringThresholds
 from domain.clock import Clock
+from projections.consumers import Consumer
 from projections.log_tree import SqlLogTree
+from projections.monitor import monitor_consumer
 from projections.queries import ReadModels
 from projections.source import StoreLog
 from workers.running import KafkaTopic
@@ -133,6 +141,64 @@ _creating_tables = retry(
 )
 
 
+# --- anti-money-laundering -------------------------------------------------------------
+
+
+def screening_list(settings: Settings) -> SanctionsList:
+    """CROWDFUND_SCREENING_LIST (OFAC's sdn.csv), or the sample shipped with the package;
+    read at start-up (a new file means a new version: verified investors are re-screened)."""
+    path = settings.screening_list
+    if path is None:
+        return _sample_list()
+    try:
+        stat = path.stat()
+        return _list_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read CROWDFUND_SCREENING_LIST {path}: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def _sample_list() -> SanctionsList:
+    return SanctionsList.sample()
+
+
+@lru_cache(maxsize=4)
+def _list_file(path: str, mtime_ns: int, size: int) -> SanctionsList:
+    sanctions = SanctionsList.from_file(Path(path))
+    log.info("screening list %s: %d entries, version %s", path, len(sanctions.entries),
+             sanctions.version[:12])
+    return sanctions
+
+
+def identity_key(settings: Settings, *, dev: bool) -> str:
+    """The key of the identity hashes the AML monitor compares: CROWDFUND_IDENTITY_KEY,
+    else derived from the token secret or the cipher key."""
+    if settings.identity_key:
+        return settings.identity_key
+    # Without any secret (tests only: workers refuse to start so), the store's URL.
+    base = settings.secret_key or cipher_key(settings, dev=dev) or settings.resolved_database_url
+    return hmac.new(base.encode(), b"crowdfund identity key", hashlib.sha256).hexdigest()
+
+
+def monitoring_thresholds(block: AmlMonitoring) -> MonitoringThresholds:
+    return MonitoringThresholds(
+        cancel_cycles=block.cancel_cycles,
+        cancel_window=timedelta(hours=block.cancel_window_hours),
+        structuring_window=timedelta(hours=block.structuring_window_hours),
+        structuring_margin=block.structuring_margin,
+        reporting_amounts={"USD": block.reporting_amount_usd, "EUR": block.reporting_amount_eur},
+        velocity_window=timedelta(hours=block.velocity_window_hours),
+        velocity_share=block.velocity_share,
+        velocity_floor=block.velocity_floor,
+    )
+
+
+def aml_monitor(settings: Settings, app: Crowdfund) -> Consumer:
+    """The monitor consumer group (`crowdfund worker monitor`), reading investors'
+    identities and means through `app`."""
+    return monitor_consumer(app.investor_facts, monitoring_thresholds(settings.aml_monitoring))
+
+
 def application_env(settings: Settings, *, dev: bool) -> dict[str, str]:
     env = eventsourcing_env(settings.resolved_database_url, cipher_key(settings, dev=dev))
     env["CREATE_TABLE"] = "y"
@@ -145,9 +211,12 @@ def open_application(
 ) -> Crowdfund:
     """The event store application (`env` adds to or overrides the library's settings)."""
     options = {**application_env(settings, dev=dev), **(env or {})}
+    sanctions = screening_list(settings)
+    key = identity_key(settings, dev=dev)
     try:
         return _creating_tables(Crowdfund)(
-            env=options, clock=clock, business_calendars=business_calendars()
+            env=options, clock=clock, business_calendars=business_calendars(),
+            screening_list=sanctions, identity_key=key,
         )
     except (PersistenceError, OSError, ValueError) as exc:
         raise ConfigurationError(

@@ -25,6 +25,7 @@ from crowdfund import bootstrap, runtime
 from crowdfund.bootstrap import ConfigurationError
 from crowdfund.settings import Settings
 from domain.errors import DomainError, NotFoundError
+from projections import consumers
 from projections.rebuild import rebuild_read_models
 
 EXIT_OK = 0
@@ -72,13 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(run=_api)
 
     worker = commands.add_parser("worker", parents=[common], help="one long-running worker")
-    worker.add_argument("kind", choices=["relay", "projections", "scheduler", "log-heads"])
+    worker.add_argument("kind", choices=["relay", "scheduler", *consumers.BY_NAME,
+                                         runtime.MONITOR, "log-heads"])
     worker.add_argument("--interval", type=float, default=1.0,
                         help="scheduler: seconds between passes (default 1); log-heads: see "
                         "CROWDFUND_LOG_HEADS_INTERVAL")
     worker.add_argument("--group", default=None,
-                        help="projections: the Kafka consumer group "
-                        "(default crowdfund-projections)")
+                        help="projections (and other consumers): the Kafka consumer "
+                        "group (default: the consumer's, e.g. crowdfund-projections)")
     worker.set_defaults(run=_worker)
 
     schema = commands.add_parser("schema", parents=[common], help="print the GraphQL SDL")
@@ -214,7 +216,7 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         try:
             report = rebuild_read_models(
                 bootstrap.read_model_url(settings), bootstrap.event_log(app), args.name,
-                settings.topic_partitions,
+                settings.topic_partitions, extra=(bootstrap.aml_monitor(settings, app),),
             )
         except KeyError as exc:  # an unknown read model name
             raise UsageError(str(exc.args[0]) if exc.args else "unknown read model") from None

@@ -32,8 +32,9 @@ from crowdfund.bootstrap import ApiOptions, ConfigurationError
 from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
 from domain.clock import Clock
+from projections import consumers
 from workers.log_heads import run_log_heads
-from workers.projections import GROUP as PROJECTIONS_GROUP
+from workers.monitor import run_monitor
 from workers.projections import run_projections
 from workers.relay import run_relay
 from workers.running import KafkaTopic
@@ -41,6 +42,7 @@ from workers.scheduler import run_scheduler
 
 log = logging.getLogger("crowdfund")
 
+MONITOR = "monitor"  # `crowdfund worker monitor`: the AML transaction monitor
 GRACEFUL_SECONDS = 10.0
 TASK_STOP_SECONDS = 10.0
 BROKER_LOG = "broker.log"
@@ -227,7 +229,9 @@ def pipeline_tasks(
     log_ = bootstrap.event_log(app)
     return [
         _task(run_relay(url, log_, topic, stop), "relay"),
-        _task(run_projections(url, log_, topic, stop), "projections"),
+        *(_task(run_projections(url, log_, topic, stop, consumer=consumer), consumer.name)
+          for consumer in consumers.CONSUMERS),
+        _task(_monitor(settings, app, url, log_, topic, stop), "monitor"),
         _task(run_scheduler(app, stop, wake=wake), "scheduler"),
         _task(_log_heads(settings, app, kafka, stop, dev=True), "log-heads"),
     ]
@@ -243,6 +247,13 @@ async def _log_heads(
                             interval=settings.log_heads_interval)
     finally:
         store.close()
+def _monitor(
+    settings: Settings, app: Crowdfund, url: str, log_: Any, topic: KafkaTopic,
+    stop: asyncio.Event, group: str | None = None,
+) -> Coroutine[Any, Any, None]:
+    """The AML monitor: its consumer reads investors through `app`, and raises alerts."""
+    return run_monitor(url, log_, topic, stop, consumer=bootstrap.aml_monitor(settings, app),
+                       raise_alert=app.aml.raise_alert, group=group)
 
 
 async def _run_platform(
@@ -368,8 +379,11 @@ def _worker(
     url, log_ = bootstrap.read_model_url(settings), bootstrap.event_log(app)
     if kind == "relay":
         return run_relay(url, log_, topic, stop)
-    if kind == "projections":
-        return run_projections(url, log_, topic, stop, group=group or PROJECTIONS_GROUP)
+    if kind == MONITOR:
+        return _monitor(settings, app, url, log_, topic, stop, group)
+    if kind in consumers.BY_NAME:
+        return run_projections(url, log_, topic, stop, consumer=consumers.BY_NAME[kind],
+                               group=group)
     raise ConfigurationError(f"no worker {kind!r}")
 
 

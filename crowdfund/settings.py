@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AmlMonitoring(BaseModel):
+    """The transaction monitor's thresholds (`crowdfund worker monitor`, docs/aml.md), set
+    as one JSON object: CROWDFUND_AML_MONITORING='{"cancel_cycles": 4}'."""
+
+    # RAPID_CANCEL_CYCLE: pledge-and-release cycles by one backer within the window.
+    # Three in a day is more than a change of mind (one cancellation is a right the
+    # rules give every backer), and is how escrow is used to move money in and out.
+    cancel_cycles: int = Field(default=3, ge=2)
+    cancel_window_hours: int = Field(default=24, ge=1)
+    # STRUCTURING: pledges within the window each "just under" a threshold (at most
+    # `structuring_margin` below it) that together pass it. Thresholds: the reporting
+    # amounts below, and for a non-sophisticated ECSP investor their Art. 21(7) risk
+    # warning threshold. USD 10,000: the currency transaction report threshold
+    # (31 CFR 1010.311) that structuring (31 U.S.C. 5324) evades; EUR 15,000: the
+    # AML directive's occasional transactions, "single or linked" (Directive (EU)
+    # 2015/849 Art. 11(b)(i)).
+    structuring_window_hours: int = Field(default=24, ge=1)
+    structuring_margin: Decimal = Field(default=Decimal("0.15"), gt=0, lt=1)
+    reporting_amount_usd: Decimal = Field(default=Decimal("10000.00"), gt=0)
+    reporting_amount_eur: Decimal = Field(default=Decimal("15000.00"), gt=0)
+    # VELOCITY: pledged within the window above this share of the backer's declared
+    # means (the greater of annual income and net worth, Reg CF's basis). Reg CF lets a
+    # non-accredited investor commit 5-10% of it in a whole year; a quarter in one day is
+    # 2.5 to 5 years' allowance. Totals under the floor are never flagged.
+    velocity_window_hours: int = Field(default=24, ge=1)
+    velocity_share: Decimal = Field(default=Decimal("0.25"), gt=0)
+    velocity_floor: Decimal = Field(default=Decimal("5000.00"), ge=0)
 
 
 class Settings(BaseSettings):
@@ -27,6 +57,12 @@ class Settings(BaseSettings):
     log_signing_key: str | None = None
     log_heads_topic: str = "crowdfund.log-heads"
     log_heads_interval: float = Field(default=2.0, gt=0, le=300)
+    # OFAC's sdn.csv (docs/aml.md); unset: the small sample shipped with the package.
+    screening_list: Path | None = None
+    # Keys the identity hashes the AML monitor compares (unset: derived from the
+    # secret key or the cipher key); changing it needs `projections rebuild monitor`.
+    identity_key: str | None = None
+    aml_monitoring: AmlMonitoring = AmlMonitoring()
 
     @cached_property
     def resolved_database_url(self) -> str:

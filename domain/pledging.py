@@ -71,6 +71,7 @@ def check_pledge(pledging: Pledging, backer: User, campaign: Campaign, now: date
     investment limit, the risk acknowledgement."""
     backer.require_not_staff("pledge")
     profile = backer.require_verified_investor()
+    backer.require_not_frozen()
     value = pledging.amount
     shares = campaign.check_pledge(value, now)
     if campaign.regime is Regime.REG_CF:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -27,6 +28,7 @@ from domain.rulebook import (
     months_before,
     reg_cf_limit,
 )
+from domain.screening import Screening, ScreeningMatch, ScreeningStatus
 
 
 class Role(Enum):
@@ -109,12 +111,24 @@ class Headroom:
         return None if self.limit is None else max(ZERO, self.limit - self.used)
 
 
+# What a frozen account is told: nothing that tips off a person under review.
+FROZEN_MESSAGE = ("Pledging is suspended on this account while a compliance review is "
+                  "open; contact support.")
+
+
 class User(ChainedAggregate):
     id: UUID
     # State added after the first release: defaults for snapshots taken before it.
     finances: Finances | None = None
     # The latest test of each regime (a list once set: JSON snapshots keep lists).
     knowledge_tests: Sequence[KnowledgeTestResult] = ()
+    screening: Screening | None = None
+    # The legal name and date of birth the latest screening was of.
+    screened_as: str | None = None
+    # Open SANCTIONS_MATCH alerts (they hold KYC and pledging) and escalated alerts
+    # (they freeze pledging): alert ids, lists once set (JSON snapshots keep lists).
+    holds: Sequence[str] = ()
+    freezes: Sequence[str] = ()
 
     @event("UserRegistered")
     def __init__(self, email: str, display_name: str, password_hash: str, roles: list[str]) -> None:
@@ -204,6 +218,14 @@ class User(ChainedAggregate):
 
     def verify(self, officer_id: str) -> None:
         self._require_pending_kyc()
+        if self.holds:
+            raise InvalidStateError(
+                "A possible sanctions match is open on this profile: dismiss its "
+                "SANCTIONS_MATCH alert (amlAlerts) before verifying.", "SCREENING_HOLD",
+            )
+        if self.freezes:
+            raise InvalidStateError("An escalated AML alert freezes this account.",
+                                    "ACCOUNT_FROZEN")
         self._verified(officer_id)
 
     @event("InvestorVerified")
@@ -238,6 +260,72 @@ class User(ChainedAggregate):
                 messages.get(self.kyc_status, "KYC is not verified."), "KYC_NOT_VERIFIED"
             )
         return self.profile
+
+    def require_not_frozen(self) -> None:
+        """An open sanctions hold or an escalated alert stops new pledges."""
+        if self.holds or self.freezes:
+            raise InvalidStateError(FROZEN_MESSAGE, "ACCOUNT_FROZEN")
+
+    # Sanctions screening and AML holds -----------------------------------------------
+
+    def record_screening(self, screening: Screening, alert_id: str) -> bool:
+        """Record a screening of the current profile; True when it needs a risk officer,
+        and then a hold is placed under `alert_id` (the alert the caller raises)."""
+        review = self.screening_needs_review(screening)
+        self._screened(
+            status=screening.status.value, list_name=screening.list_name,
+            list_version=screening.list_version, screened_at=screening.screened_at,
+            screening_matches=[m.as_event_field() for m in screening.matches],
+            hold=alert_id if review else None,
+        )
+        return review
+
+    def screening_needs_review(self, screening: Screening) -> bool:
+        """A possible match needs review unless a review of this very name and date of
+        birth already covered every matched entry (a re-screen of the same person)."""
+        if screening.status is ScreeningStatus.CLEAR:
+            return False
+        previous = self.screening
+        if previous is None or self.screened_as != self._identity():
+            return True
+        return not screening.entry_ids <= previous.entry_ids
+
+    def _identity(self) -> str | None:
+        profile = self.profile
+        return None if profile is None else f"{profile.legal_name}\n{profile.date_of_birth}"
+
+    @event("InvestorScreened")
+    def _screened(
+        self, status: str, list_name: str, list_version: str, screened_at: datetime,
+        screening_matches: list[dict[str, Any]], hold: str | None,
+    ) -> None:
+        self.screening = Screening(
+            ScreeningStatus(status), screened_at, list_name, list_version,
+            tuple(ScreeningMatch.from_event_field(m) for m in screening_matches),
+        )
+        self.screened_as = self._identity()
+        if hold is not None:
+            self.holds = [*self.holds, hold]
+
+    def freeze(self, alert_id: str) -> None:
+        """An escalated alert: pledging stays frozen until the alert is dismissed."""
+        if alert_id not in self.freezes:
+            self._frozen(alert_id)
+
+    @event("PledgingFrozen")
+    def _frozen(self, alert_id: str) -> None:
+        self.holds = [h for h in self.holds if h != alert_id]
+        self.freezes = [*self.freezes, alert_id]
+
+    def lift(self, alert_id: str) -> None:
+        """A dismissed alert no longer holds or freezes anything."""
+        if alert_id in self.holds or alert_id in self.freezes:
+            self._lifted(alert_id)
+
+    @event("AmlHoldLifted")
+    def _lifted(self, alert_id: str) -> None:
+        self.holds = [h for h in self.holds if h != alert_id]
+        self.freezes = [f for f in self.freezes if f != alert_id]
 
     def headroom(self, regime: Regime, now: datetime) -> Headroom:
         """What counts against the investor's limit over the last 12 months: under

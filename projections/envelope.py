@@ -23,6 +23,8 @@ SCHEMA = 1
 PERSONAL_FIELDS = frozenset({
     "email", "password_hash", "legal_name", "date_of_birth", "annual_income", "net_worth",
     "other_reg_cf_investments_12m",
+    # The sanctions list entries an investor's name resembles (docs/aml.md).
+    "screening_matches",
 })
 
 

@@ -1,11 +1,15 @@
 """Applying events to the read models exactly once.
 
-Tracking: for every partition `i` of the topic, `proj_tracking.applied[i]` is a
-watermark W with the invariant "the events of partition i applied to the read
-models are exactly those with position <= W". It changes in the same
-transaction as the rows, under a row lock, so concurrent workers (a rebalance,
-a catch-up racing a consumer) serialise per partition and a redelivered or
-replayed event (position <= W) is skipped.
+A `Projector` serves one consumer group (`projections.consumers.Consumer`) and
+touches only that consumer's models and tracking rows.
+
+Tracking: for every partition `i` of the topic, the consumer's row
+`consumer_tracking(consumer, i).applied` is a watermark W with the invariant "the
+events of partition i applied to the consumer's models are exactly those with
+position <= W". It changes in the same transaction as the rows, under a row
+lock, so concurrent workers (a rebalance, a catch-up racing a consumer)
+serialise per partition and a redelivered or replayed event (position <= W) is
+skipped.
 
 A Kafka message carries `partitionPrev`, an upper bound of the position of the
 previous event in its partition. If that is > W, some events of the partition
@@ -24,10 +28,12 @@ import sqlalchemy as sa
 from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Engine
 
+from projections import schema
 from projections import tables as t
+from projections.consumers import PROJECTIONS, Consumer
 from projections.db import EngineOrUrl, is_postgres, make_engine
 from projections.envelope import EventRecord, Message, partition_for
-from projections.models import MODELS, ReadModel
+from projections.models import ReadModel
 from projections.models.base import Batch
 
 log = logging.getLogger(__name__)
@@ -70,7 +76,7 @@ class BatchResult:
 
 
 def apply_records(
-    conn: sa.Connection, records: Iterable[EventRecord], models: Sequence[ReadModel] = MODELS
+    conn: sa.Connection, records: Iterable[EventRecord], models: Sequence[ReadModel]
 ) -> int:
     """Apply events (in log order per stream) to the models, inside the caller's
     transaction: rows are loaded once per batch and written back once."""
@@ -95,57 +101,71 @@ def apply_records(
 
 
 class Projector:
-    def __init__(self, engine: EngineOrUrl, models: Sequence[ReadModel] = MODELS) -> None:
+    def __init__(
+        self, engine: EngineOrUrl, consumer: Consumer = PROJECTIONS,
+        *, models: Sequence[ReadModel] | None = None,
+    ) -> None:
+        schema.upgrade(engine)
         self.engine: Engine = make_engine(engine, writer=True)
-        self.models = tuple(models)
-        t.create_all(self.engine)
+        self.consumer = consumer
+        # A rebuild of one model replays into that model alone.
+        self.models = tuple(consumer.models if models is None else models)
 
     # Tracking -------------------------------------------------------------------------
+
+    @property
+    def _mine(self) -> sa.ColumnElement[bool]:
+        return t.tracking.c.consumer == self.consumer.name
+
+    def _rows(self, partitions: int, applied: int) -> list[dict[str, Any]]:
+        return [{"consumer": self.consumer.name, "partition": i, "partitions": partitions,
+                 "applied": applied} for i in range(partitions)]
 
     def tracking(self) -> dict[int, int]:
         """partition -> watermark (empty before the first start)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.tracking.c.partition, t.tracking.c.applied))
+            rows = conn.execute(
+                sa.select(t.tracking.c.partition, t.tracking.c.applied).where(self._mine))
             return {r.partition: int(r.applied) for r in rows}
 
     def partition_count(self) -> int | None:
         with self.engine.connect() as conn:
-            counts = set(conn.execute(sa.select(t.tracking.c.partitions)).scalars())
-        return counts.pop() if len(counts) == 1 else None
+            return self.tracked_partitions(conn)
 
     def init_tracking(self, partitions: int) -> int:
         """Create the tracking rows if absent; the partition count in use."""
         try:
             with self.engine.begin() as conn:
-                counts = set(conn.execute(sa.select(t.tracking.c.partitions)).scalars())
+                counts = set(conn.execute(
+                    sa.select(t.tracking.c.partitions).where(self._mine)).scalars())
                 if not counts:
-                    conn.execute(sa.insert(t.tracking), [
-                        {"partition": i, "partitions": partitions, "applied": 0}
-                        for i in range(partitions)
-                    ])
+                    conn.execute(sa.insert(t.tracking), self._rows(partitions, 0))
                     return partitions
         except sa.exc.IntegrityError:  # another worker created them first
             return self.partition_count() or -1
         return counts.pop() if len(counts) == 1 else -1
 
+    def start_tracking(self, conn: sa.Connection, partitions: int, applied: int) -> None:
+        """Replace the consumer's tracking rows (inside the caller's transaction)."""
+        conn.execute(sa.delete(t.tracking).where(self._mine))
+        conn.execute(sa.insert(t.tracking), self._rows(partitions, applied))
+
     def lock_tracking(
         self, conn: sa.Connection, partitions: Iterable[int] | None
     ) -> dict[int, int]:
-        query = sa.select(t.tracking.c.partition, t.tracking.c.applied).order_by(
-            t.tracking.c.partition
-        )
+        query = sa.select(t.tracking.c.partition, t.tracking.c.applied).where(
+            self._mine).order_by(t.tracking.c.partition)
         if partitions is not None:
             query = query.where(t.tracking.c.partition.in_(sorted(set(partitions))))
         if is_postgres(self.engine):
             query = query.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
         return {r.partition: int(r.applied) for r in conn.execute(query)}
 
-    @staticmethod
-    def _advance(conn: sa.Connection, changed: dict[int, int]) -> None:
+    def _advance(self, conn: sa.Connection, changed: dict[int, int]) -> None:
         for partition, applied in changed.items():
             conn.execute(
                 sa.update(t.tracking)
-                .where(t.tracking.c.partition == partition)
+                .where(self._mine, t.tracking.c.partition == partition)
                 .values(applied=applied)
             )
 
@@ -250,16 +270,11 @@ class Projector:
                     partition_for(r.stream_id, old)])
                 log.info("applied %d events while moving from %d to %d partitions",
                          applied, old, partitions)
-            conn.execute(sa.delete(t.tracking))
-            conn.execute(sa.insert(t.tracking), [
-                {"partition": i, "partitions": partitions, "applied": head}
-                for i in range(partitions)
-            ])
+            self.start_tracking(conn, partitions, head)
         return partitions
 
-    @staticmethod
-    def tracked_partitions(conn: sa.Connection) -> int | None:
-        counts = set(conn.execute(sa.select(t.tracking.c.partitions)).scalars())
+    def tracked_partitions(self, conn: sa.Connection) -> int | None:
+        counts = set(conn.execute(sa.select(t.tracking.c.partitions).where(self._mine)).scalars())
         return counts.pop() if len(counts) == 1 else None
 
     def replay(

@@ -17,7 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from projections import schema
 from projections import tables as t
+from projections.consumers import PROJECTIONS
 from projections.db import EngineOrUrl, make_engine
 from projections.views import (
     CampaignView,
@@ -47,9 +49,9 @@ class ReadModels:
     """Queries over the read-model database (SQLite file or PostgreSQL)."""
 
     def __init__(self, engine_or_url: EngineOrUrl, *, topic: str = DEFAULT_TOPIC) -> None:
+        schema.upgrade(engine_or_url)
         self.engine: Engine = make_engine(engine_or_url)
         self.topic = topic
-        t.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -218,8 +220,9 @@ class ReadModels:
             raised_eur=_cents(by_regime.get("ECSP", 0)),
         )
 
-    def applied_through(self) -> int:
-        """Every event with position <= the answer is applied by every read model.
+    def applied_through(self, consumer: str = PROJECTIONS.name) -> int:
+        """Every event with position <= the answer is applied by every read model (of
+        `consumer`: the projections unless another consumer group is named).
 
         Partition i is complete through its watermark `applied[i]`; if that has
         reached the last position the relay published to i, partition i is also
@@ -228,7 +231,8 @@ class ReadModels:
         """
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t.tracking.c.partition, t.tracking.c.partitions,
-                                          t.tracking.c.applied)).all()
+                                          t.tracking.c.applied)
+                                .where(t.tracking.c.consumer == consumer)).all()
             if not rows:
                 return 0
             relay = conn.execute(

@@ -1,4 +1,7 @@
-"""The read-model tables, the projections' tracking and the relay's progress.
+"""The read-model tables, the consumers' tracking and the relay's progress.
+
+The database gets them through migrations (`projections.schema`,
+`projections/migrations/`): a change here needs a migration (docs/projections.md).
 
 Money is stored as integer cents and instants as integer microseconds since the
 epoch (UTC): exact on SQLite and PostgreSQL alike, sortable, summable in SQL.
@@ -201,12 +204,90 @@ events = sa.Table(
     sa.UniqueConstraint("stream_id", "version", name="uq_rm_events_stream_version"),
 )
 
+# AML alerts as risk officers and auditors list them (projections consumer).
+aml_alerts = sa.Table(
+    "rm_aml_alerts", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),  # raised at this position
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("subject_id", ID, nullable=False, index=True),
+    sa.Column("campaign_id", ID),
+    sa.Column("related_user_ids", sa.Text, nullable=False),  # comma-separated
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("raised_at", Instant, nullable=False),
+    sa.Column("decided_by", ID),
+    sa.Column("decision_note", sa.Text),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+    sa.Index("ix_rm_aml_alerts_status_seq", "status", "seq"),
+)
+
+# --- the AML monitor (consumer `monitor`: projections/monitor.py) ----------------------
+
+# Campaign stream: who founded it, who backed it.
+aml_campaigns = sa.Table(
+    "aml_campaigns", metadata,
+    sa.Column("campaign_id", ID, primary_key=True),
+    sa.Column("founder_id", ID, nullable=False, index=True),
+)
+aml_campaign_backers = sa.Table(
+    "aml_campaign_backers", metadata,
+    sa.Column("campaign_id", ID, primary_key=True),
+    sa.Column("backer_id", ID, primary_key=True, index=True),
+)
+# User stream: registration order, the latest profile's version, the last
+# RAPID_CANCEL_CYCLE alert; every identity hash (HMAC) the user's profiles had.
+aml_users = sa.Table(
+    "aml_users", metadata,
+    sa.Column("user_id", ID, primary_key=True),
+    sa.Column("registered_position", sa.BigInteger, nullable=False),
+    sa.Column("profile_version", sa.BigInteger),
+    sa.Column("cancel_alerted_at", Instant),
+)
+aml_identities = sa.Table(
+    "aml_identities", metadata,
+    sa.Column("user_id", ID, primary_key=True),
+    sa.Column("identity_key", sa.String(64), primary_key=True, index=True),
+)
+aml_commitments = sa.Table(
+    "aml_commitments", metadata,
+    sa.Column("pledge_id", ID, primary_key=True),
+    sa.Column("backer_id", ID, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("at", Instant, nullable=False),
+    sa.Column("released_at", Instant),
+    sa.Index("ix_aml_commitments_backer_at", "backer_id", "at"),
+)
+# What the rules found: one row per alert to raise (the outbox; ids as the alerts'). Only
+# what the facts determine, not which event completed them: a rebuild equals it.
+aml_findings = sa.Table(
+    "aml_findings", metadata,
+    sa.Column("alert_id", ID, primary_key=True),
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("trigger", sa.String(200), nullable=False),
+    sa.Column("subject_id", ID, nullable=False),
+    sa.Column("campaign_id", ID),
+    sa.Column("related_user_ids", sa.Text, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+)
+# Findings raised as alerts in the event store (written by the monitor's outbox, not by
+# its model: a rebuild keeps it, so rebuilt findings are not raised again).
+aml_raised = sa.Table(
+    "aml_raised", metadata,
+    sa.Column("alert_id", ID, primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
 # --- tracking --------------------------------------------------------------------------
 
-# Per partition: every event of that partition with position <= applied is in
-# the read models, and none after it (the applied set is a prefix).
+# Per consumer group (`projections.consumers`) and partition: every event of that
+# partition with position <= applied is in the consumer's read models, and none
+# after it (the applied set is a prefix). Each consumer has its own rows, so one
+# is rebuilt or lags without touching another.
 tracking = sa.Table(
-    "proj_tracking", metadata,
+    "consumer_tracking", metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
     sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("partitions", sa.Integer, nullable=False),
     sa.Column("applied", sa.BigInteger, nullable=False),
@@ -276,8 +357,6 @@ log_heads_published = sa.Table(
     sa.Column("topic", sa.String(249), primary_key=True),
     sa.Column("published", sa.BigInteger, nullable=False),
 )
-TRACKING_TABLES = (tracking,)
-RELAY_TABLES = (relay_progress, relay_partitions)
 
 
 CREATE_ATTEMPTS = 5

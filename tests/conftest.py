@@ -1,6 +1,9 @@
 """Shared fixtures: a settable clock, and the write side on SQLite and on PostgreSQL.
 
 - `clock`: a `SettableClock` at `START`, a Monday noon UTC.
+- `memory_store` / `memory_app`: the eventsourcing library's in-memory store (`memory://`),
+  the fast tier for rules: a test module that checks rules, not persistence, overrides
+  `app` with `memory_app`. Each `open` there is a store of its own.
 - `sqlite_store` / `postgres_store` / `store` (both): an empty event store. `store.open(clock)`
   gives a `Crowdfund` on it; call it again for a second instance with its own cache (what a
   second process would see). `store.rows(...)`, `store.execute(...)` reach the table with raw SQL.
@@ -158,8 +161,15 @@ def postgres_server() -> str:
 
 @contextmanager
 def new_store(kind: str, directory: Path, postgres_url: str | None = None) -> Iterator[Store]:
-    """An empty event store of `kind`: a SQLite file in `directory`, or a fresh PostgreSQL
-    schema (dropped, with everything in it, afterwards)."""
+    """An empty event store of `kind`: in memory, a SQLite file in `directory`, or a fresh
+    PostgreSQL schema (dropped, with everything in it, afterwards)."""
+    if kind == "memory":
+        store = Store("memory", "memory://", directory)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
     if kind == "sqlite":
         store = Store("sqlite", f"sqlite:///{directory / 'events.db'}", directory)
         try:
@@ -178,6 +188,17 @@ def new_store(kind: str, directory: Path, postgres_url: str | None = None) -> It
         store.close()
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def memory_store(tmp_path: Path) -> Iterator[Store]:
+    with new_store("memory", tmp_path) as store:
+        yield store
+
+
+@pytest.fixture
+def memory_app(memory_store: Store, clock: SettableClock) -> Crowdfund:
+    return memory_store.open(clock)
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
-"""The projection worker (`crowdfund worker projections`): Kafka -> read models.
+"""The projection worker (`crowdfund worker NAME`): Kafka -> one consumer's read models.
 
-Several processes share the topic's partitions as one consumer group. Each
+It runs one consumer group (`projections.consumers`): the projections the API
+reads, or any other consumer with read models and tracking of its own. Several
+processes share the topic's partitions as one Kafka consumer group. Each
 batch is applied in one database transaction that also advances the
 partitions' watermarks (projections.projector); offsets are committed to
 Kafka afterwards and are only a hint: the watermarks decide what is applied.
@@ -30,13 +32,13 @@ from aiokafka.structs import OffsetAndMetadata
 
 from adapters import kafka
 from projections import tables as t
+from projections.consumers import PROJECTIONS, Consumer
 from projections.envelope import Message, decode, partition_for
 from projections.projector import EventLog, PartitionCountChanged, Projector
 from workers.running import KafkaTopic, keep_running
 
 log = logging.getLogger(__name__)
 
-GROUP = "crowdfund-projections"
 IDLE_GRACE = 1.0  # seconds a partition may lag the relay before we read the store
 IDLE_CHECK = 0.5
 
@@ -61,16 +63,18 @@ class ProjectionWorker:
         log_: EventLog,
         topic: KafkaTopic,
         *,
-        group: str = GROUP,
+        consumer: Consumer = PROJECTIONS,
+        group: str | None = None,
         idle_grace: float = IDLE_GRACE,
     ) -> None:
         self.kafka_topic = topic
         self.topic = topic.name
         self.log = log_
         self.bootstrap = topic.bootstrap
-        self.group = group
+        self.consumer = consumer
+        self.group = group or consumer.group
         self.idle_grace = idle_grace
-        self.projector = Projector(read_model_url)
+        self.projector = Projector(read_model_url, consumer)
         self.count = 0
         self.lock = asyncio.Lock()
         self.applied_events = 0
@@ -108,9 +112,9 @@ class ProjectionWorker:
             finally:
                 self.assigned = frozenset()
                 if consumer is not None:
-                    await kafka.close_quietly(consumer.stop(), "projections consumer")
+                    await kafka.close_quietly(consumer.stop(), f"{self.consumer.name} consumer")
 
-        await keep_running(stop, "projections", attempt, while_down=self._degraded)
+        await keep_running(stop, self.consumer.name, attempt, while_down=self._degraded)
 
     async def _degraded(self) -> None:
         """No broker: keep the read models current straight from the event store."""
@@ -247,10 +251,11 @@ class ProjectionWorker:
 
 async def run_projections(
     read_model_url: str, log_: EventLog, topic: KafkaTopic, stop: asyncio.Event,
-    *, group: str = GROUP,
+    *, consumer: Consumer = PROJECTIONS, group: str | None = None,
 ) -> None:
-    """Keep every read model current from Kafka (and the event store) until `stop`."""
-    worker = ProjectionWorker(read_model_url, log_, topic, group=group)
+    """Keep the consumer's read models current from Kafka (and the event store) until
+    `stop`; `group` overrides its Kafka consumer group id."""
+    worker = ProjectionWorker(read_model_url, log_, topic, consumer=consumer, group=group)
     try:
         await worker.run(stop)
     finally:

@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import Engine
 
 from adapters import kafka
+from projections import schema
 from projections import tables as t
 from projections.db import make_engine
 from projections.envelope import encode_bounded, partition_for, to_message
@@ -220,7 +221,7 @@ async def run_relay(
 ) -> None:
     """Relay the event log to `topic` until `stop` is set, reconnecting after trouble."""
     engine = make_engine(read_model_url, writer=True)
-    await asyncio.to_thread(t.create_all, engine)
+    await asyncio.to_thread(schema.upgrade, engine)
     relay = Relay(engine, log_, topic, batch)
 
     async def attempt() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from projections.models import (
+    aml_alerts,
     campaigns,
     cap_tables,
     distributions,
@@ -23,17 +24,7 @@ MODELS: tuple[ReadModel, ...] = (
     cap_tables.MODEL,
     distributions.MODEL,
     event_index.MODEL,
+    aml_alerts.MODEL,
 )
-BY_NAME = {m.name: m for m in MODELS}
 
-
-def select(name: str | None) -> tuple[ReadModel, ...]:
-    """All models, or the one named."""
-    if name is None:
-        return MODELS
-    if name not in BY_NAME:
-        raise KeyError(f"no read model {name!r}; choose from {', '.join(BY_NAME)}")
-    return (BY_NAME[name],)
-
-
-__all__ = ["BY_NAME", "MODELS", "ReadModel", "select"]
+__all__ = ["MODELS", "ReadModel"]

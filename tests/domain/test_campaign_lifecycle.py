@@ -27,17 +27,19 @@ from tests.scenario import (
     verified_backer,
 )
 
+pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
+
 D = Decimal
 
 
 @pytest.fixture
-def team(sqlite_app: Crowdfund) -> Staff:
-    return staff(sqlite_app)
+def app(memory_app: Crowdfund) -> Crowdfund:  # rules: the in-memory store (fast tier)
+    return memory_app
 
 
 @pytest.fixture
-def app(sqlite_app: Crowdfund) -> Crowdfund:  # rules only: one store is enough here
-    return sqlite_app
+def team(app: Crowdfund) -> Staff:
+    return staff(app)
 
 
 def test_draft_submit_approve_launch(app: Crowdfund, team: Staff, clock: SettableClock) -> None:

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from domain.distribution import pro_rata
 
+pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
+
 D = Decimal
 
 

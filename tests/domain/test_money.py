@@ -20,6 +20,8 @@ from domain.money import (
     within_bounds,
 )
 
+pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
+
 D = Decimal
 
 

@@ -95,14 +95,14 @@ def test_positions_are_the_global_log(store: Store, clock: SettableClock) -> Non
 def test_snapshots_round_trip_and_the_chain_continues(
     store: Store, clock: SettableClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(Crowdfund.snapshotting_intervals, User, 5)
+    monkeypatch.setitem(Crowdfund.snapshot_intervals, User, 5)
     app = store.open(clock)
     team = staff(app)
-    # Versions 1..6: registered, profile, finances, two knowledge tests (a snapshot at 5),
-    # verified.
+    # Versions 1..7: registered, profile, finances, screened, two knowledge tests (a
+    # snapshot at 5, with the screening in it), verified.
     backer = verified_backer(app, team)
     cid = live_campaign(app, team, price_per_share="1.00", min_pledge="1.00")
-    for _ in range(4):  # versions 7..10: a snapshot at 10
+    for _ in range(4):  # versions 8..11: a snapshot at 10
         pledge(app, backer, cid, "600.00")
     assert [s.originator_version for s in app.snapshots.get(backer)] == [5, 10]  # type: ignore[union-attr]
     fresh = store.open(clock)
@@ -111,7 +111,7 @@ def test_snapshots_round_trip_and_the_chain_continues(
         fresh.pledges.place(backer, cid, "101.00", "over", True)  # the cap survives the snapshot
     fresh.pledges.place(backer, cid, "100.00", "last", True)
     again = store.open(clock)
-    assert again.user(backer).version == 11
+    assert again.user(backer).version == 12
     assert again.reg_cf_headroom(backer).used == 2500
     assert chain_break(again, backer) is None
 

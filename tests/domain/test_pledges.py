@@ -34,7 +34,14 @@ from tests.scenario import (
     verified_backer,
 )
 
+pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
+
 D = Decimal
+
+
+@pytest.fixture
+def app(memory_app: Crowdfund) -> Crowdfund:  # rules: the in-memory store (fast tier)
+    return memory_app
 
 
 @pytest.fixture

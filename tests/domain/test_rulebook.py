@@ -25,6 +25,8 @@ from domain.rulebook import (
     reg_cf_limit,
 )
 
+pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
+
 D = Decimal
 MONDAY = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -20,7 +20,14 @@ from domain.offering_calendar import CALENDAR_ID
 from domain.pledge import PledgeStatus
 from tests.scenario import Staff, live_campaign, pledge, run_to_deadline, staff, verified_backer
 
+pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
+
 D = Decimal
+
+
+@pytest.fixture
+def app(memory_app: Crowdfund) -> Crowdfund:  # rules: the in-memory store (fast tier)
+    return memory_app
 
 
 @pytest.fixture

@@ -14,7 +14,14 @@ from domain.errors import InvalidStateError
 from domain.pledge import PledgeStatus
 from tests.scenario import Staff, approved_campaign, live_campaign, pledge, staff, verified_backer
 
+pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
+
 SECOND = timedelta(seconds=1)
+
+
+@pytest.fixture
+def app(memory_app: Crowdfund) -> Crowdfund:  # rules: the in-memory store (fast tier)
+    return memory_app
 
 
 @pytest.fixture
@@ -75,6 +82,8 @@ def test_reg_cf_window_follows_an_extended_deadline(
     app.pledges.reconfirm(backer, pid)
     clock.set(deadline - timedelta(hours=48))  # the old cutoff
     app.pledges.cancel(backer, pid)
+    assert app.pledge_record(pid).status is PledgeStatus.CANCELLED
+    assert app.campaign(cid).held == 0
 
 
 # ECSP: 4 calendar days to revoke (Art. 22) -----------------------------------------------
@@ -117,8 +126,11 @@ def test_ecsp_pledges_are_not_subject_to_the_48_hour_rule(
     cid = live_campaign(app, team, regime="ECSP", days=10)
     clock.set(app.campaign(cid).terms.deadline - timedelta(hours=47))
     pid = pledge(app, backer, cid, "100.00")
+    assert app.pledge_record(pid).cancellable_until is not None
     clock.advance(hours=46)
     app.pledges.cancel(backer, pid)
+    assert app.pledge_record(pid).status is PledgeStatus.CANCELLED
+    assert app.campaign(cid).held == 0
 
 
 # Material change: 5 business days to reconfirm (Rule 304(c)) ----------------------------

@@ -19,6 +19,9 @@ import sqlalchemy as sa
 
 from application.audit import verify_chains
 from application.crowdfund import Crowdfund
+from crowdfund.bootstrap import aml_monitor
+from crowdfund.settings import Settings
+from domain.aml_alert import AlertRule
 from projections import tables as t
 from projections.db import make_engine
 from projections.rebuild import rebuild_read_models
@@ -27,7 +30,8 @@ from tests.faults.load import Ledger
 from tests.faults.world import World
 
 ZERO = Decimal("0.00")
-NOT_READ_MODELS = {"proj_tracking", "relay_progress", "relay_partitions"}
+# Tracking, and the AML monitor's record of what its outbox raised (kept by a rebuild).
+NOT_READ_MODELS = {"consumer_tracking", "relay_progress", "relay_partitions", "aml_raised"}
 STATUS_AFTER = {
     "PledgePlaced": "ACTIVE", "PledgeCancelled": "CANCELLED", "PledgeRefunded": "REFUNDED",
     "PledgeSettled": "SETTLED", "ReconfirmationRequested": "PENDING_RECONFIRMATION",
@@ -297,7 +301,8 @@ def rebuilt_reference(app: Crowdfund, server: str, partitions: int) -> dict[str,
         conn.execute(f'CREATE SCHEMA "{schema}"')  # type: ignore[call-overload]
     try:
         url = f"{server}?schema={schema}"
-        rebuild_read_models(url, StoreLog(app), None, partitions)
+        rebuild_read_models(url, StoreLog(app), None, partitions,
+                            extra=(aml_monitor(Settings(), app),))
         return dump(url)
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
@@ -340,6 +345,26 @@ def read_models_match_store(live_url: str, app: Crowdfund, world: World) -> list
     return problems
 
 
+def aml_alerts_raised_once(live_url: str, app: Crowdfund) -> list[str]:
+    """Every finding of the monitor is an alert in the event store, raised once, and every
+    monitoring alert in the store is a finding (SANCTIONS_MATCH comes from screening)."""
+    engine = make_engine(live_url)
+    try:
+        with engine.connect() as conn:
+            found = set(conn.execute(sa.select(t.aml_findings.c.alert_id)).scalars())
+    finally:
+        engine.dispose()
+    topic = "domain.aml_alert:AmlAlert.AmlAlertRaised"
+    raised: Counter[str] = Counter()
+    for note in app.recorder.select_notifications(0, 1_000_000, topics=[topic]):
+        if app.aml.alert(note.originator_id).rule is not AlertRule.SANCTIONS_MATCH:
+            raised[str(note.originator_id)] += 1
+    problems = [f"finding {a} never raised" for a in sorted(found - set(raised))]
+    problems += [f"alert {a} raised without a finding" for a in sorted(set(raised) - found)]
+    problems += [f"alert {a} raised {n} times" for a, n in raised.items() if n > 1]
+    return problems
+
+
 def personal_data_in_logs(logs: dict[str, str], world: World) -> list[str]:
     """Backers' e-mail addresses and legal names never appear in any process's output."""
     found = []
@@ -370,6 +395,8 @@ def check_all(app: Crowdfund, world: World, ledger: Ledger, live_url: str, serve
             lambda: read_models_equal_rebuild(live_url, app, server, partitions),
         "read models agree with the event store": lambda: read_models_match_store(
             live_url, app, world),
+        "every AML finding raised as an alert exactly once":
+            lambda: aml_alerts_raised_once(live_url, app),
     }
     problems: list[str] = []
     passed: list[str] = []

@@ -8,7 +8,7 @@
     platform.stop()                             # SIGTERM everything; exit codes
 
 Every process is the installed `crowdfund` console script (`crowdfund api --port P`,
-`crowdfund worker relay|projections|scheduler`) with the settings in its environment
+`crowdfund worker relay|projections|scheduler|monitor`) with the settings in its environment
 only. Each component's stdout and stderr go to `run_dir/<name>.log` (appended across
 restarts, one marker line per start), so tests can grep every log line ever written.
 
@@ -57,7 +57,7 @@ PARTITIONS = 4
 API_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 PG_READY_TIMEOUT = 60.0
-COMPONENTS = ("api", "relay", "scheduler", "projections-1", "projections-2")
+COMPONENTS = ("api", "relay", "scheduler", "projections-1", "projections-2", "monitor")
 # What each kind of process logs once it is up.
 READY = {"api": "crowdfund api ready", "relay": "publishing to",
          "projections": "assigned partitions", "scheduler": "scheduler running"}
@@ -255,6 +255,7 @@ class Platform:
                                        run_dir / "projections-2.log"),
             "scheduler": Component("scheduler", ["worker", "scheduler", "--interval", "0.5"], env,
                                    run_dir / "scheduler.log"),
+            "monitor": Component("monitor", ["worker", "monitor"], env, run_dir / "monitor.log"),
         }
         self.broker_restarts = 0
         self.postgres_restarts: list[float] = []  # seconds each restart took

@@ -29,13 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from domain.campaign import CampaignStatus
+from projections.monitor import NAME as MONITOR
+from projections.monitor import pending_findings
 from projections.queries import ReadModels
 from tests.faults.invariants import check_all, personal_data_in_logs
 from tests.faults.load import LoadClient
 from tests.faults.platform import PARTITIONS, Platform
 from tests.faults.world import World, build_world
 
-KINDS = ("api", "relay", "projections", "scheduler", "broker", "postgres")
+KINDS = ("api", "relay", "projections", "scheduler", "monitor", "broker", "postgres")
 CONVERGE_TIMEOUT = 120.0
 
 
@@ -111,7 +113,7 @@ class FaultDriver:
                 time.sleep(rng.uniform(0, 0.8))
                 platform.components["api"].start()
                 detail = "SIGKILL+restart"
-            elif kind in ("relay", "scheduler"):
+            elif kind in ("relay", "scheduler", "monitor"):
                 platform.kill(kind)
                 time.sleep(rng.uniform(0, 0.8))
                 platform.components[kind].start()
@@ -235,6 +237,20 @@ def _caught_up(platform: Platform) -> bool:
         app.close()
 
 
+def _monitor_done(platform: Platform) -> bool:
+    """The AML monitor applied the head and its outbox raised every finding."""
+    app = platform.open_app()
+    models = ReadModels(platform.read_model_url, topic=platform.topic)
+    try:
+        if models.applied_through(MONITOR) < app.head_position():
+            return False
+        with models.engine.connect() as conn:
+            return not pending_findings(conn, 1)
+    finally:
+        models.close()
+        app.close()
+
+
 async def _eventually(check: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -281,6 +297,8 @@ async def fault_run(run_dir: Path, seconds: float, seed: int, *, concurrency: in
                               "the short campaigns to settle or refund")
             await _eventually(lambda: _caught_up(platform), CONVERGE_TIMEOUT,
                               "the read models to apply the head")
+            await _eventually(lambda: _monitor_done(platform), CONVERGE_TIMEOUT,
+                              "the AML monitor to apply the head and raise its findings")
             # Stopped in a steady state: a projection worker still joining its group
             # takes seconds to stop (reported separately, see docs/reliability.md).
             for name in ("projections-1", "projections-2"):

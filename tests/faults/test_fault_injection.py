@@ -8,6 +8,7 @@ PostgreSQL restarts (tests/faults/run.py). Afterwards every invariant must hold:
 - held + released + refunded equals everything pledged, for every campaign;
 - no campaign over its max target, no backer over their cap;
 - short campaigns settled or refunded completely, cancellations as acknowledged;
+- every AML monitor finding raised as an alert exactly once (the monitor is SIGKILLed too);
 - hash chains verify; every component exits 0 on SIGTERM; none died by itself.
 
 The seed is printed (and `CROWDFUND_FAULT_SEED` replays one); the load runs
@@ -24,7 +25,8 @@ import pytest
 
 from tests.faults.run import fault_run
 
-pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.slow]
+# It restarts the PostgreSQL server every other suite uses: never beside them.
+pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.slow, pytest.mark.serial]
 
 SECONDS = float(os.environ.get("CROWDFUND_SOAK_SECONDS")
                 or os.environ.get("CROWDFUND_FAULT_SECONDS") or 60)

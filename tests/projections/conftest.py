@@ -22,6 +22,7 @@ from crowdfund.bootstrap import event_log, kafka_topic, read_model_url
 from crowdfund.embedded_broker import EmbeddedBroker
 from crowdfund.settings import Settings
 from projections import tables as t
+from projections.consumers import PROJECTIONS, Consumer
 from projections.db import make_engine
 from projections.queries import ReadModels
 from projections.rebuild import rebuild_read_models
@@ -33,7 +34,7 @@ from workers.relay import run_relay
 ROOT = Path(__file__).resolve().parents[2]
 CROWDFUND = str(Path(sys.executable).with_name("crowdfund"))
 PARTITIONS = 4
-TRACKING = {"proj_tracking", "relay_progress", "relay_partitions"}
+TRACKING = {"consumer_tracking", "relay_progress", "relay_partitions"}
 
 pytestmark = pytest.mark.broker
 
@@ -98,10 +99,13 @@ class Pipeline:
         return self._start(lambda stop: run_relay(
             read_model_url(self.settings), event_log(app), self.topic, stop))
 
-    def start_projections(self, group: str | None = None) -> ProjectionWorker:
+    def start_projections(
+        self, group: str | None = None, consumer: Consumer = PROJECTIONS
+    ) -> ProjectionWorker:
         app = self.store.open(self.clock, cipher_key=self.cipher_key)
         worker = ProjectionWorker(read_model_url(self.settings), event_log(app), self.topic,
-                                  group=group or f"g-{self.settings.topic}")
+                                  consumer=consumer,
+                                  group=group or f"g-{consumer.name}-{self.settings.topic}")
         self.workers[id(worker)] = worker
         task = self._start(worker.run)
         self.tasks_of[id(worker)] = task

@@ -35,7 +35,7 @@ async def test_rebuild_equals_live_row_for_row(
         rebuild_read_models, read_model_url(settings), StoreLog(store.open()), None,
         settings.topic_partitions,
     )
-    assert report.through == app.head_position() and len(report.models) == 8
+    assert report.through == app.head_position() and len(report.models) == 9
     assert dump(read_models.engine) == live
     await asyncio.to_thread(
         rebuild_read_models, read_model_url(settings), StoreLog(app), "pledges",

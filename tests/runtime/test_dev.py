@@ -119,7 +119,8 @@ def test_a_campaign_from_draft_to_failure_over_graphql(dev_server: DevServer) ->
         "query($id: ID!) { auditTrail(streamId: $id) { type version } }",
         {"id": campaign_id}, token=admin,
     )["auditTrail"]
-    assert [e["type"] for e in trail][:3] == ["CampaignDrafted", "IssuerAssigned", "CampaignSubmitted"]
+    assert [e["type"] for e in trail][:3] == [
+        "CampaignDrafted", "IssuerAssigned", "CampaignSubmitted"]
     assert trail[-1]["type"] == "CampaignFailed"
 
 

@@ -193,7 +193,11 @@ def with_typenames(document: str) -> str:
 
 
 def wrote_anything(body: dict[str, Any]) -> bool:
-    """Could this answer come with a stored change? Only a field that did not refuse."""
+    """Could this answer come with a stored change? Only a field that did not refuse,
+    or one that ran and then failed in its payload's selection (an error below the
+    mutation field, e.g. a nested `pledges(first: -1)`, nulls the whole answer)."""
+    if any(len(e.get("path") or ()) > 1 for e in body.get("errors") or []):
+        return True
     data = body.get("data")
     if not isinstance(data, dict):
         return False
