@@ -84,7 +84,6 @@ class NotificationsRead:
 NotificationsReadResult = Annotated[
     NotificationsRead | ValidationProblem, strawberry.union("NotificationsReadResult")
 ]
-NOTIFICATIONS_READ_PROBLEMS = (ValidationProblem,)
 
 
 @strawberry.type
@@ -97,4 +96,3 @@ QuestionResult = Annotated[
     QuestionSaved | ValidationProblem | NotAllowed | NotFound | InvalidState,
     strawberry.union("QuestionResult"),
 ]
-QUESTION_PROBLEMS = (ValidationProblem, NotAllowed, NotFound, InvalidState)

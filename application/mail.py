@@ -20,6 +20,7 @@ from email.utils import format_datetime
 from typing import Protocol
 
 from application.notification_rules import NotificationKind
+from application.transparency import LogTreeStore, receipt
 from application.unit_of_work import UnitOfWork
 from domain.errors import NotFoundError
 
@@ -141,3 +142,19 @@ def recipient_of(uow: UnitOfWork, user_id: str) -> Recipient | None:
     except NotFoundError:
         return None
     return Recipient(user.email, user.display_name)
+
+
+def receipt_text(store: LogTreeStore, position: int) -> str | None:
+    """The receipt of the commitment at `position`: the signed tree head that covers it
+    and the inclusion proof (application.transparency); None until a head covers it."""
+    found = receipt(store, position)
+    if found is None:
+        return None
+    head, proof = found.head, found.proof
+    return "\n".join([
+        "Signed receipt of this commitment (checkable by anyone, docs/audit.md):",
+        f"- the platform's log of {head.size} entries, root hash {head.root_hash},",
+        f"  signed at {head.at} by key {head.key_id}: signature {head.signature}",
+        f"- entry {proof.position} (leaf hash {proof.leaf_hash}) is in it; inclusion proof:",
+        *(f"  {step}" for step in proof.path),
+    ])

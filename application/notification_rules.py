@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
-from domain.cancellation import cancellation_cutoff, reflection_period_end
+from domain.cancellation import cancellation_cutoff
 from domain.rulebook import Regime
 
 
@@ -78,12 +78,12 @@ class CampaignFacts:
     deadline: datetime
     price_per_share: Decimal
     min_target: Decimal
+    # The issuer's registered name; None when not known (the notice names the campaign).
+    issuer_name: str | None = None
 
     @property
     def issuer(self) -> str:
-        """The offering's issuer as the notice names it: the campaign's own name until
-        campaigns carry an issuer of their own."""
-        return self.title
+        return self.issuer_name or self.title
 
 
 @dataclass(frozen=True)
@@ -172,42 +172,42 @@ def _notice(
 
 
 def pledge_confirmed(cause: Cause, facts: Facts) -> list[Notice]:
-    """Campaign.PledgeAccepted -> the backer (17 CFR 227.303(d))."""
-    campaign = facts.campaign
-    if campaign is None:
-        return []
+    """Pledge.PledgePlaced -> the backer (17 CFR 227.303(d)). The pledge's own event
+    says everything about the commitment, the cancel-by instant included (ECSP: the
+    reflection period in the investor's time zone; REG_CF: 48 hours before the deadline as
+    it stood); the campaign names the issuer and the deadline."""
     p = cause.payload
+    currency, campaign_id = str(p["currency"]), str(p["campaign_id"])
     amount, shares = Decimal(str(p["amount"])), int(p["shares"])
-    regime = Regime(campaign.regime)
-    cutoff = cancellation_cutoff(regime, campaign.deadline)
-    reflection = reflection_period_end(regime, cause.occurred_at)
-    if reflection is not None:
-        cancel = (f"You may cancel it without giving a reason until "
-                  f"{when(min(reflection, campaign.deadline))} (the 4-day reflection period, "
-                  "Regulation (EU) 2020/1503 Art. 22, ending no later than the deadline).")
-    elif cutoff is not None and cause.occurred_at < cutoff:
-        cancel = (f"You may cancel it until {when(cutoff)}, 48 hours before the offering's "
-                  "deadline (17 CFR 227.304(a)).")
+    campaign = facts.campaign
+    until = p.get("cancellable_until")
+    if until and Regime(str(p["regime"])) is Regime.ECSP:
+        cancel = (f"You may revoke it without giving a reason until {when(until)} (the "
+                  "reflection period, Regulation (EU) 2020/1503 Art. 22(2)).")
+    elif until:
+        cancel = (f"You may cancel it until {when(until)}, 48 hours before the offering's "
+                  "deadline (17 CFR 227.304(a)); a later deadline moves that with it.")
     else:
         cancel = ("It can no longer be cancelled: it was made within 48 hours of the "
                   "offering's deadline (17 CFR 227.304(a)).")
+    name = campaign.title if campaign is not None else f"campaign {campaign_id}"
     body = _lines(
-        f"Your pledge of {money(amount, campaign.currency)} to {_title(facts, campaign.id)} "
-        "is confirmed.",
+        f"Your pledge of {money(amount, currency)} to {_title(facts, campaign_id)} is "
+        "confirmed.",
         "",
-        f"Issuer: {campaign.issuer}",
-        f"Amount: {money(amount, campaign.currency)}",
-        f"Shares: {shares:,} at {money(campaign.price_per_share, campaign.currency)} per share",
+        f"Issuer: {campaign.issuer}" if campaign is not None else None,
+        f"Amount: {money(amount, currency)}",
+        f"Shares: {shares:,} at {money(amount / shares, currency)} per share",
         f"Pledged: {when(cause.occurred_at)}",
-        f"Offering deadline: {when(campaign.deadline)}",
+        f"Offering deadline: {when(campaign.deadline)}" if campaign is not None else None,
         "",
         cancel,
         "",
         f"Receipt: this commitment is entry {cause.position} of the platform's public log.",
     )
     return [_notice(cause, K.PLEDGE_CONFIRMED, str(p["backer_id"]),
-                    f"Pledge confirmed: {money(amount, campaign.currency)} to {campaign.title}",
-                    body, campaign.id, str(p["pledge_id"]))]
+                    f"Pledge confirmed: {money(amount, currency)} to {name}", body,
+                    campaign_id, cause.stream_id)]
 
 
 def pledge_released(cause: Cause, facts: Facts) -> list[Notice]:
@@ -328,8 +328,8 @@ def early_close(cause: Cause, facts: Facts) -> list[Notice]:
         right = (f"You may cancel your pledge until {when(cutoff)}, 48 hours before the new "
                  "deadline (17 CFR 227.304(b)).")
     else:
-        right = ("Your reflection period (4 days from each pledge) still applies, ending no "
-                 "later than the new deadline.")
+        right = ("Your reflection period still applies: you may revoke a pledge for 4 days "
+                 "after you made it, even past the deadline (Art. 22(2)).")
     return _to_backers(
         cause, facts, K.EARLY_CLOSE, f"{campaign.title} closes early, on {when(deadline)}",
         lambda amount: _lines(
@@ -541,7 +541,7 @@ def question_answered(cause: Cause, facts: Facts) -> list[Notice]:
 
 
 RULES: dict[str, Rule] = {
-    "PledgeAccepted": pledge_confirmed,
+    "PledgePlaced": pledge_confirmed,
     "PledgeReleased": pledge_released,
     "EscrowReleased": shares_issued,
     "ReconfirmationReminded": reconfirmation_reminded,

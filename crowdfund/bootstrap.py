@@ -39,7 +39,7 @@ from api.security import (
 from api.services import Services
 from application.clock import SettableClock
 from application.crowdfund import Crowdfund
-from application.mail import recipient_of
+from application.mail import receipt_text, recipient_of
 from application.pledge_desk import PledgeDesk
 from crowdfund import demo
 from crowdfund.settings import AmlMonitoring, Settings
@@ -281,9 +281,11 @@ def mail_sender(settings: Settings, app: Crowdfund, smtp_url: str | None) -> Mai
         parse_smtp_url(smtp_url)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
+    tree = SqlLogTree(read_model_url(settings))
     return MailSender(
         Outbox(read_model_url(settings)), lambda user_id: recipient_of(app, user_id),
         SmtpTransport(smtp_url), sender=settings.mail_from,
+        receipts=lambda position: receipt_text(tree, position),
     )
 
 

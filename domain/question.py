@@ -12,11 +12,9 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
+from domain import limits
 from domain.chain import ChainedAggregate
 from domain.errors import InvalidStateError, ValidationError
-
-# Our limit, long enough for a real question and short enough to read in the page.
-MAX_QUESTION_CHARS = 2000
 
 
 def parse_text(text: str, field: str) -> str:
@@ -24,8 +22,8 @@ def parse_text(text: str, field: str) -> str:
     and escaped wherever it is shown; control characters other than line breaks and
     tabs are refused (they hide text from reviewers)."""
     text = text.strip()
-    if not text or len(text) > MAX_QUESTION_CHARS:
-        raise ValidationError(f"Write 1 to {MAX_QUESTION_CHARS:,} characters.", field)
+    if not text or len(text) > limits.QUESTION:
+        raise ValidationError(f"Write 1 to {limits.QUESTION:,} characters.", field)
     if any(not c.isprintable() and c not in "\n\t" for c in text.replace("\r\n", "\n")):
         raise ValidationError("Remove the control characters from the text.", field)
     return text.replace("\r\n", "\n")

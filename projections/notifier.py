@@ -48,7 +48,7 @@ STATUS_AFTER = {
 KEPT = frozenset({
     "CampaignDrafted", "CampaignAmended", "MaterialChangeMade", "EarlyCloseScheduled",
     "PledgeAccepted", "PledgeReleased", "PledgePlaced", "QuestionAsked", "CapTableOpened",
-    *STATUS_AFTER,
+    "IssuerAssigned", "IssuerRegistered", "EarlyCloseWithdrawn", *STATUS_AFTER,
 })
 HANDLES = frozenset(RULES) | KEPT
 # Campaign-stream notices that go to every backer: the batch's rows are written first,
@@ -74,10 +74,12 @@ def _campaign(batch: Batch, campaign_id: str | None) -> CampaignFacts | None:
     row = batch.rows(t.notifier_campaigns).get(campaign_id)
     if row is None:
         return None
+    issuer = batch.rows(t.notifier_issuers).get(row["issuer_id"]) if row["issuer_id"] else None
     return CampaignFacts(
         id=row["id"], title=row["title"], regime=row["regime"], currency=row["currency"],
         founder_id=row["founder_id"], status=row["status"], deadline=row["deadline"],
         price_per_share=row["price_per_share"], min_target=row["min_target"],
+        issuer_name=issuer["name"] if issuer is not None else None,
     )
 
 
@@ -103,6 +105,8 @@ def facts_for(batch: Batch, record: EventRecord) -> Facts:
                 if row is not None:
                     settled[str(pledge_id)] = (row["backer_id"], row["amount"])
         return Facts(campaign=_campaign(batch, stream), backers=backers, settled=settled)
+    if record.type == "PledgePlaced":
+        return Facts(campaign=_campaign(batch, str(p["campaign_id"])))
     if kind == "Pledge":
         row = batch.rows(t.notifier_pledges).get(stream)
         if row is None:
@@ -140,14 +144,19 @@ def keep(batch: Batch, record: EventRecord) -> None:
             "id": stream, "title": p["title"], "regime": p["regime"],
             "currency": p["currency"], "founder_id": p["founder_id"], "status": "DRAFT",
             "deadline": instant(p["deadline"]), "price_per_share": money(p["price_per_share"]),
-            "min_target": money(p["min_target"]),
+            "min_target": money(p["min_target"]), "issuer_id": None,
         })
-    elif record.type in ("CampaignAmended", "MaterialChangeMade", "EarlyCloseScheduled"):
+    elif record.type in ("CampaignAmended", "MaterialChangeMade", "EarlyCloseScheduled",
+                         "EarlyCloseWithdrawn", "IssuerAssigned"):
         row = batch.rows(t.notifier_campaigns).get(stream)
         if row is not None:
             changes = dict(p.get("changes") or {})
             if "new_deadline" in p:
                 changes["deadline"] = p["new_deadline"]
+            if record.type == "EarlyCloseWithdrawn":
+                changes["deadline"] = p["deadline"]
+            if record.type == "IssuerAssigned":
+                row["issuer_id"] = str(p["issuer_id"])
             _change_terms(row, changes)
     elif record.type == "PledgeAccepted":
         batch.rows(t.notifier_backings).insert({
@@ -185,6 +194,8 @@ def _keep_other(batch: Batch, record: EventRecord) -> None:
         batch.rows(t.notifier_questions).insert({
             "id": stream, "campaign_id": str(p["campaign_id"]), "asker_id": str(p["asker_id"]),
         })
+    elif record.type == "IssuerRegistered":
+        batch.rows(t.notifier_issuers).insert({"id": stream, "name": p["registered_name"]})
     elif record.type == "CapTableOpened":
         batch.rows(t.notifier_cap_tables).insert({
             "id": stream, "campaign_id": str(p["campaign_id"]), "currency": p["currency"],
@@ -227,6 +238,8 @@ def prefetch(batch: Batch, records: Sequence[EventRecord]) -> None:
             keys[t.notifier_questions].add((r.stream_id,))
         elif r.stream_type == "CapTable":
             keys[t.notifier_cap_tables].add((r.stream_id,))
+        elif r.stream_type == "Issuer":
+            keys[t.notifier_issuers].add((r.stream_id,))
         if "campaign_id" in p:
             keys[t.notifier_campaigns].add((str(p["campaign_id"]),))
     for table, wanted in keys.items():
@@ -235,7 +248,10 @@ def prefetch(batch: Batch, records: Sequence[EventRecord]) -> None:
     named = {(row["campaign_id"],) for table in (t.notifier_pledges, t.notifier_questions,
                                                  t.notifier_cap_tables)
              for row in batch.rows(table).rows.values() if row is not None}
-    batch.rows(t.notifier_campaigns).prefetch(named)
+    campaigns = batch.rows(t.notifier_campaigns)
+    campaigns.prefetch(named)
+    batch.rows(t.notifier_issuers).prefetch(
+        {(row["issuer_id"],) for row in campaigns.rows.values() if row and row["issuer_id"]})
 
 
 def queue_mail(conn: sa.Connection, records: Sequence[EventRecord]) -> None:
@@ -256,7 +272,7 @@ def queue_mail(conn: sa.Connection, records: Sequence[EventRecord]) -> None:
 
 MODEL = ReadModel(
     name="notifications",
-    tables=(t.notifier_campaigns, t.notifier_backings, t.notifier_pledges,
+    tables=(t.notifier_campaigns, t.notifier_issuers, t.notifier_backings, t.notifier_pledges,
             t.notifier_questions, t.notifier_cap_tables, t.notifications),
     handles=HANDLES, apply=apply, prefetch=prefetch, apply_many=queue_mail,
 )

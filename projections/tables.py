@@ -343,6 +343,13 @@ notifier_campaigns = sa.Table(
     sa.Column("deadline", Instant, nullable=False),
     sa.Column("price_per_share", Money, nullable=False),
     sa.Column("min_target", Money, nullable=False),
+    sa.Column("issuer_id", ID),
+)
+
+notifier_issuers = sa.Table(
+    "nt_issuers", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(300), nullable=False),
 )
 
 # Pledges accepted by a campaign and not released (open or settled): its backers.

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -12,8 +13,6 @@ from strawberry.types import Info
 from api import auth
 from api.context import Viewer
 from api.notice_types import (
-    NOTIFICATIONS_READ_PROBLEMS,
-    QUESTION_PROBLEMS,
     NotificationConnection,
     NotificationEdge,
     NotificationsRead,
@@ -22,11 +21,12 @@ from api.notice_types import (
     QuestionSaved,
     notification_from_view,
 )
-from api.problems import fit, invalid
-from api.resolvers.common import read, run_command
+from api.resolvers.common import Outcome, mutate, read
 from api.scalars import Long
 from api.types import PageInfo, clamp_first, question_from_record
+from application.crowdfund import Crowdfund
 from application.unit_of_work import Written
+from domain.errors import ValidationError
 from projections.notices import Notices
 from projections.queries import InvalidCursor
 
@@ -61,57 +61,55 @@ async def my_notifications(
     )
 
 
-async def mark_notifications_read(
+def _mark_read(
     info: Info[Any, Any], ids: list[strawberry.ID]
-) -> NotificationsReadResult:
-    """The caller's own notices among `ids` (others' are ignored); the count newly read."""
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return fit(who, NOTIFICATIONS_READ_PROBLEMS)  # type: ignore[return-value]
-    if len(ids) > MAX_IDS or any(len(i) > 64 or not str(i).isprintable() for i in ids):
-        return invalid(f"Give at most {MAX_IDS} notification ids.", "ids")
-    services = auth.context(info).services
-    count = await services.run(_notices(info).mark_read, who.id, [str(i) for i in ids],
-                               services.clock.now())
+) -> Callable[[Crowdfund, Viewer], int]:
+    def command(app: Crowdfund, who: Viewer) -> int:
+        if len(ids) > MAX_IDS or any(len(i) > 64 or not str(i).isprintable() for i in ids):
+            raise ValidationError(f"Give at most {MAX_IDS} notification ids.", "ids")
+        return _notices(info).mark_read(who.id, [str(i) for i in ids], app.clock.now())
+
+    return command
+
+
+async def _read(info: Info[Any, Any], count: int) -> NotificationsRead:
     return NotificationsRead(count=count)
 
 
-async def _question_saved(info: Info[Any, Any], written: Written[UUID] | Any) -> QuestionResult:
-    if not isinstance(written, Written):
-        return written  # type: ignore[no-any-return]
+async def _question_saved(info: Info[Any, Any], written: Written[UUID]) -> QuestionSaved:
+    """The question as the write model has it now (the read models may lag)."""
     services = auth.context(info).services
     record = await services.run(services.app.questions.question, written.value)
     return QuestionSaved(question=question_from_record(record), position=Long(written.position))
 
 
+NOTIFICATIONS_READ = Outcome(NotificationsReadResult, _read)
+QUESTION_SAVED = Outcome(QuestionResult, _question_saved)
+
+
+async def mark_notifications_read(
+    info: Info[Any, Any], ids: list[strawberry.ID]
+) -> NotificationsReadResult:
+    """The caller's own notices among `ids` (others' are ignored); the count newly read."""
+    return await mutate(info, NOTIFICATIONS_READ, _mark_read(info, ids))
+
+
 async def ask_question(
     info: Info[Any, Any], campaign_id: strawberry.ID, body: str
 ) -> QuestionResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    app = auth.context(info).services.app
-    return await _question_saved(info, await run_command(
-        info, QUESTION_PROBLEMS, app.questions.ask, who.id, str(campaign_id), body))
+    return await mutate(info, QUESTION_SAVED, lambda app, who: app.questions.ask(
+        who.id, str(campaign_id), body))
 
 
 async def answer_question(
     info: Info[Any, Any], question_id: strawberry.ID, body: str
 ) -> QuestionResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    app = auth.context(info).services.app
-    return await _question_saved(info, await run_command(
-        info, QUESTION_PROBLEMS, app.questions.answer, who.id, str(question_id), body))
+    return await mutate(info, QUESTION_SAVED, lambda app, who: app.questions.answer(
+        who.id, str(question_id), body))
 
 
 async def hide_question(
     info: Info[Any, Any], question_id: strawberry.ID, reason: str
 ) -> QuestionResult:
-    who = auth.actor(info)
-    if not isinstance(who, Viewer):
-        return who
-    app = auth.context(info).services.app
-    return await _question_saved(info, await run_command(
-        info, QUESTION_PROBLEMS, app.questions.hide, who.id, str(question_id), reason))
+    return await mutate(info, QUESTION_SAVED, lambda app, who: app.questions.hide(
+        who.id, str(question_id), reason))

@@ -31,9 +31,10 @@ def owed_by_log(app: Crowdfund) -> Owed:
             if kind == "CampaignDrafted":
                 founders[stream] = event.founder_id
                 backings[stream] = {}
+            elif kind == "PledgePlaced":
+                owed[("PLEDGE_CONFIRMED", event.backer_id, stream)] += 1
             elif kind == "PledgeAccepted":
                 backings[stream][event.pledge_id] = event.backer_id
-                owed[("PLEDGE_CONFIRMED", event.backer_id, event.pledge_id)] += 1
             elif kind == "PledgeReleased":
                 backings[stream].pop(event.pledge_id, None)
                 released = {"cancelled": "PLEDGE_CANCELLED", "refunded": "REFUND_ISSUED"}
@@ -55,7 +56,8 @@ def owed_by_log(app: Crowdfund) -> Owed:
 
 
 WANTED = frozenset({
-    "CampaignDrafted", "PledgeAccepted", "PledgeReleased", "EscrowReleased", "CampaignFunded",
+    "CampaignDrafted", "PledgePlaced", "PledgeAccepted", "PledgeReleased", "EscrowReleased",
+    "CampaignFunded",
     "CampaignFailed", "CampaignApproved", "CampaignRejected", "InvestorVerified",
     "InvestorRejected",
 })

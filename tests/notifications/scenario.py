@@ -8,6 +8,8 @@ Three offerings by one founder, three verified backers (A, B, C) and one rejecte
   funded, settled (shares issued) and a distribution paid.
 - Y (ECSP, EUR): A pledges; it fails at its deadline and A is refunded.
 - Z (REG_CF): B pledges; a risk officer cancels it and B is refunded.
+- W (REG_CF): B and C pledge; it closes early with X, B cancels, the target is lost at
+  the early deadline and the early close is withdrawn (227.304(b)).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class History:
     x: str
     y: str
     z: str
+    w: str
     pledges: dict[str, str] = field(default_factory=dict)  # name -> pledge id
     question: str = ""
     owed: Owed = field(default_factory=Counter)
@@ -75,18 +78,22 @@ def every_kind(app: Crowdfund, clock: SettableClock) -> History:
     app.offerings.launch(team.founder, y)
     z = approved_campaign(app, team, title="Quiet Bikes", days=30)
     app.offerings.launch(team.founder, z)
-    h = History(team, a, b, c, rejected, str(x), str(y), str(z))
+    w = approved_campaign(app, team, title="Wind Lofts", days=40, min_target="300.00")
+    app.offerings.launch(team.founder, w)
+    h = History(team, a, b, c, rejected, str(x), str(y), str(z), str(w))
     h.owe("KYC_VERIFIED", a, b, c)
     h.owe("KYC_REJECTED", rejected)
     h.owe("CAMPAIGN_REJECTED", founder)
-    h.owe("CAMPAIGN_APPROVED", founder, founder, founder)
+    h.owe("CAMPAIGN_APPROVED", founder, founder, founder, founder)
 
     h.pledges["a-x"] = str(pledge(app, UUID(a), x, "500.00"))
     h.pledges["b-x"] = str(pledge(app, UUID(b), x, "300.00"))
     h.pledges["c-x"] = str(pledge(app, UUID(c), x, "200.00"))
     h.pledges["a-y"] = str(pledge(app, UUID(a), y, "100.00"))
     h.pledges["b-z"] = str(pledge(app, UUID(b), z, "300.00"))
-    h.owe("PLEDGE_CONFIRMED", a, b, c, a, b)
+    h.pledges["b-w"] = str(pledge(app, UUID(b), w, "300.00"))
+    h.pledges["c-w"] = str(pledge(app, UUID(c), w, "100.00"))
+    h.owe("PLEDGE_CONFIRMED", a, b, c, a, b, b, c)
     app.pledges.cancel(b, h.pledges["b-x"])
     h.owe("PLEDGE_CANCELLED", b)
     app.offerings.cancel(team.risk_officer, z, "The issuer's licence was withdrawn.")
@@ -123,13 +130,18 @@ def every_kind(app: Crowdfund, clock: SettableClock) -> History:
     clock.set(launched + timedelta(days=21, hours=1))
     new_deadline = clock.now() + timedelta(days=10)
     app.offerings.close_early(team.founder, x, new_deadline)
-    h.owe("EARLY_CLOSE", a)
+    app.offerings.close_early(team.founder, w, new_deadline)
+    h.owe("EARLY_CLOSE", a, b, c)
+    app.pledges.cancel(b, h.pledges["b-w"])  # W is below its target again
+    h.owe("PLEDGE_CANCELLED", b)
     clock.set(new_deadline - timedelta(hours=72) + timedelta(minutes=1))
     app.due.run()
-    h.owe("CANCELLATION_WINDOW_CLOSING", a)
+    h.owe("CANCELLATION_WINDOW_CLOSING", a, c)
 
     clock.set(new_deadline)
     app.due.run()
+    # The withdrawal is posted as an update (the offering runs on): C still backs W.
+    h.owe("CAMPAIGN_UPDATE", c)
     h.owe("CAMPAIGN_FUNDED", a)
     h.owe("DEADLINE_REACHED", founder)
     h.owe("SHARES_ISSUED", a)

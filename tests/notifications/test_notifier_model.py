@@ -46,9 +46,12 @@ def test_every_kind_once_with_its_recipient_and_content(
     assert {n["kind"] for n in notices} == {k.value for k in NotificationKind}
 
     by_kind = {(n["kind"], n["recipient_id"]): n for n in notices}
-    confirmed = by_kind[("PLEDGE_CONFIRMED", h.c)]
+    by_pledge = {n["pledge_id"]: n for n in notices if n["kind"] == "PLEDGE_CONFIRMED"}
+    confirmed = by_pledge[h.pledges["c-x"]]
     assert "USD 200.00" in confirmed["body"] and "20 at USD 10.00 per share" in confirmed["body"]
-    assert "Issuer: Solar Roofs" in confirmed["body"] and " UTC" in confirmed["body"]
+    app = store.apps[0]
+    issuer = app.issuer(app.campaign(h.x).issuer_id).registered_name  # type: ignore[arg-type]
+    assert f"Issuer: {issuer}" in confirmed["body"] and " UTC" in confirmed["body"]
     assert "You may cancel it until" in confirmed["body"]
     assert confirmed["pledge_id"] == h.pledges["c-x"]
     ecsp = [n for n in notices if n["kind"] == "PLEDGE_CONFIRMED" and "EUR" in n["body"]]
@@ -78,7 +81,7 @@ def test_every_kind_once_with_its_recipient_and_content(
     assert len(outbox.due(confirmed["created_at"].replace(year=9999), 1000)) == \
         len(notices)
     outbox.sent(confirmed["id"], "<m>", confirmed["created_at"], 1)
-    assert reads.mark_read(h.c, [confirmed["id"], by_kind[("PLEDGE_CONFIRMED", h.a)]["id"]],
+    assert reads.mark_read(h.c, [confirmed["id"], by_pledge[h.pledges["a-x"]]["id"]],
                            confirmed["created_at"]) == 1  # only C's own
     rebuild(url, log, NOTIFIER, NOTIFIER.models, PARTITIONS)
     assert stored_notices(projector.engine) == notices

@@ -26,8 +26,9 @@ DEADLINE = AT + timedelta(days=30)
 
 def campaign(regime: str = "REG_CF", currency: str = "USD", status: str = "LIVE"
              ) -> CampaignFacts:
-    return CampaignFacts("camp-1", "Solar <b>Roofs</b>", regime, currency, "founder-1", status,
-                         DEADLINE, Decimal("10.00"), Decimal("1000.00"))
+    return CampaignFacts("camp-1", "Solar Roofs", regime, currency, "founder-1", status,
+                         DEADLINE, Decimal("10.00"), Decimal("1000.00"),
+                         issuer_name="Acme <b>Solar</b> Inc.")
 
 
 def cause(type_: str, payload: dict[str, object], at: datetime = AT, version: int = 7
@@ -35,34 +36,42 @@ def cause(type_: str, payload: dict[str, object], at: datetime = AT, version: in
     return Cause("stream-1", version, 42, type_, at, payload)
 
 
-def accepted(at: datetime, regime: str = "REG_CF") -> list:  # type: ignore[type-arg]
+def placed(at: datetime, regime: str = "REG_CF", until: datetime | None = None
+           ) -> list:  # type: ignore[type-arg]
+    """A PledgePlaced event as the pledge's stream has it (stream id: the pledge's id)."""
     currency = "USD" if regime == "REG_CF" else "EUR"
-    return notices_for(
-        cause("PledgeAccepted", {"pledge_id": "p-1", "backer_id": "b-1", "amount": "250.00",
-                                 "shares": 25}, at),
-        Facts(campaign=campaign(regime, currency)))
+    if until is None and regime == "REG_CF" and at < DEADLINE - timedelta(hours=48):
+        until = DEADLINE - timedelta(hours=48)
+    payload = {"campaign_id": "camp-1", "backer_id": "b-1", "regime": regime,
+               "currency": currency, "amount": "250.00", "shares": 25,
+               "pledged_at": at.isoformat(), "terms_version": 1, "risk_acknowledged": False,
+               "cancellable_until": until.isoformat() if until else None}
+    return notices_for(Cause("p-1", 1, 42, "PledgePlaced", at, payload),
+                       Facts(campaign=campaign(regime, currency)))
 
 
 def test_a_pledge_confirmation_says_what_227_303_d_requires() -> None:
-    (notice,) = accepted(AT)
+    (notice,) = placed(AT)
     assert notice.kind is NotificationKind.PLEDGE_CONFIRMED and notice.recipient_id == "b-1"
     assert "USD 250.00" in notice.body and "25 at USD 10.00 per share" in notice.body
-    assert "Issuer: Solar <b>Roofs</b>" in notice.body  # text, escaped only where shown
+    assert "Issuer: Acme <b>Solar</b> Inc." in notice.body  # text, escaped only where shown
     assert f"until {when(DEADLINE - timedelta(hours=48))}" in notice.body
     assert "entry 42 of the platform's public log" in notice.body
     assert notice.pledge_id == "p-1" and notice.campaign_id == "camp-1"
 
 
 def test_within_the_last_48_hours_a_reg_cf_pledge_cannot_be_cancelled() -> None:
-    (notice,) = accepted(DEADLINE - timedelta(hours=47))
+    (notice,) = placed(DEADLINE - timedelta(hours=47))
     assert "can no longer be cancelled" in notice.body
 
 
-def test_an_ecsp_pledge_names_its_reflection_period_cut_by_the_deadline() -> None:
-    (early,) = accepted(AT, "ECSP")
-    assert f"until {when(AT + timedelta(days=4))}" in early.body and "EUR 250.00" in early.body
-    (late,) = accepted(DEADLINE - timedelta(days=1), "ECSP")
-    assert f"until {when(DEADLINE)}" in late.body
+def test_an_ecsp_pledge_names_its_reflection_period_as_recorded() -> None:
+    # Recorded at placement in the investor's time zone (domain.cancellation), even past
+    # the deadline: the notice says exactly that instant.
+    ends = DEADLINE + timedelta(days=3, hours=1)
+    (late,) = placed(DEADLINE - timedelta(days=1), "ECSP", until=ends)
+    assert f"until {when(ends)}" in late.body and "EUR 250.00" in late.body
+    assert "reflection period" in late.body
 
 
 def test_instants_name_their_zone() -> None:
@@ -130,11 +139,11 @@ def test_a_material_change_update_is_not_also_a_campaign_update() -> None:
 
 
 def test_events_without_a_rule_make_nothing() -> None:
-    assert notices_for(cause("PledgePlaced", {}), Facts(campaign=campaign())) == []
+    assert notices_for(cause("PledgeSettled", {}), Facts(campaign=campaign())) == []
 
 
 def test_the_mail_carries_the_notice_a_footer_and_an_escaped_html_part() -> None:
-    (notice,) = accepted(AT)
+    (notice,) = placed(AT)
     mail = compose(MailNotice(notice.id, notice.kind, notice.subject, notice.body,
                               notice.position, notice.created_at),
                    Recipient("backer@example.test", "Bea <Backer>"), "notices@cf.example",
@@ -146,5 +155,5 @@ def test_the_mail_carries_the_notice_a_footer_and_an_escaped_html_part() -> None
     assert notice.body in text and "Signed tree head 43" in text
     assert footer(notice.kind) in text and "227.303(d)" in footer(notice.kind)
     assert "unsubscribe" in footer(notice.kind)
-    assert "Solar &lt;b&gt;Roofs&lt;/b&gt;" in html and "<b>Roofs" not in html
+    assert "Acme &lt;b&gt;Solar&lt;/b&gt; Inc." in html and "<b>Solar" not in html
     assert mail["To"].addresses[0].addr_spec == "backer@example.test"

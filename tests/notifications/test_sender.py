@@ -10,20 +10,24 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from adapters.signing import load_signer, new_signing_key
 from adapters.smtp import SmtpTransport
 from application.clock import SettableClock
-from application.mail import recipient_of
+from application.mail import receipt_text, recipient_of
+from application.transparency import grow_fully, receipt, register_key, sign_head
 from crowdfund.bootstrap import read_model_url
-from crowdfund.mail_sink import received
+from crowdfund.mail_sink import read_message, received
 from crowdfund.settings import Settings
 from projections import tables as t
 from projections.consumers import NOTIFIER
+from projections.log_tree import SqlLogTree
 from projections.notices import Outbox
 from projections.projector import Projector
 from projections.source import StoreLog
 from tests.conftest import Store
+from tests.notifications.conftest import stored_notices
 from tests.notifications.smtp import SwitchableSink
-from tests.scenario import staff, verified_backer
+from tests.scenario import live_campaign, staff, verified_backer
 from workers.notifier import MAX_ATTEMPTS, MailSender
 
 
@@ -90,3 +94,48 @@ async def test_notices_older_than_the_horizon_stay_in_the_app(
         assert len(rows) == count and all(
             a == 0 and n is None and s is None and "horizon" in str(e) for a, e, n, s in rows)
         sender.outbox.close()
+
+
+async def test_a_pledge_confirmation_waits_for_and_carries_its_signed_receipt(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    clock = SettableClock(datetime.now(UTC))
+    app = sqlite_store.open(clock)
+    team = staff(app)
+    backer = verified_backer(app, team)
+    pledged = app.pledges.place(backer, live_campaign(app, team), "100.00", "receipt-test",
+                                acknowledge_risk=True)
+    url = read_model_url(Settings(database_url=sqlite_store.url, data_dir=tmp_path))
+    projector = Projector(url, NOTIFIER)
+    projector.init_tracking(2)
+    projector.catch_up(StoreLog(app), range(2), 2, app.head_position())
+    projector.engine.dispose()
+    tree = SqlLogTree(url, writer=True)
+    signer = load_signer(new_signing_key())
+    with SwitchableSink(tmp_path / "mail") as sink:
+        sender = MailSender(Outbox(url), lambda u: recipient_of(app, u), SmtpTransport(sink.url),
+                            receipts=lambda position: receipt_text(tree, position))
+        # No signed head covers the pledge yet: its confirmation waits, the rest goes out.
+        sent = await sender.send_due()
+        subjects = [str(read_message(p)["Subject"]).strip()
+                    for p in sink.directory.glob("*.eml")]
+        assert sent == len(subjects) and subjects and not any("Pledge" in s for s in subjects)
+        grow_fully(app, tree)
+        register_key(tree, signer, clock.now())
+        head = sign_head(tree, signer, clock.now())
+        assert head is not None and head.size >= pledged.position
+        deadline = time.monotonic() + 30
+        while not await sender.send_due():
+            assert time.monotonic() < deadline, "the confirmation was never sent"
+            await asyncio.sleep(0.2)
+        (path,) = [p for p in sink.directory.glob("*.eml")
+                   if "Pledge confirmed" in str(read_message(p)["Subject"])]
+        text = read_message(path).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert f"root hash {head.root_hash}" in text and f"signature {head.signature}" in text
+        (notice,) = [n for n in stored_notices(url) if n["kind"] == "PLEDGE_CONFIRMED"]
+        proof = receipt(tree, notice["position"])
+        assert proof is not None and proof.proof.path
+        assert all(step in text for step in proof.proof.path)
+        assert f"entry {notice['position']} of the platform's public log" in text
+        sender.outbox.close()
+    tree.close()

@@ -1,8 +1,8 @@
 """The notifier's tables (notices, what it keeps to address them, the mail outbox and
 read marks) and the projections' public Q&A. New tables only: nothing to move.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-05 11:25:37.063194
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
@@ -35,6 +35,12 @@ def upgrade() -> None:
     sa.Column('deadline', sa.BigInteger(), nullable=False),
     sa.Column('price_per_share', sa.BigInteger(), nullable=False),
     sa.Column('min_target', sa.BigInteger(), nullable=False),
+    sa.Column('issuer_id', sa.String(length=64), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_table('nt_issuers',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=300), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('nt_cap_tables',
@@ -137,5 +143,6 @@ def downgrade() -> None:
 
     op.drop_table('nt_notifications')
     op.drop_table('nt_cap_tables')
+    op.drop_table('nt_issuers')
     op.drop_table('nt_campaigns')
     op.drop_table('nt_backings')
