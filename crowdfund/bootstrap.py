@@ -281,9 +281,10 @@ def mail_sender(settings: Settings, app: Crowdfund, smtp_url: str | None) -> Mai
         parse_smtp_url(smtp_url)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
-    tree = SqlLogTree(read_model_url(settings))
+    outbox = Outbox(read_model_url(settings))
+    tree = SqlLogTree(outbox.engine)  # one engine: the sender uses one connection at a time
     return MailSender(
-        Outbox(read_model_url(settings)), lambda user_id: recipient_of(app, user_id),
+        outbox, lambda user_id: recipient_of(app, user_id),
         SmtpTransport(smtp_url), sender=settings.mail_from,
         receipts=lambda position: receipt_text(tree, position),
     )
@@ -335,7 +336,7 @@ def build_services(
         caught_up_poll_seconds=options.caught_up_poll_seconds,
         extras=extras or {},
         desk=PledgeDesk(app),
-        notices=Notices(read_model_url(settings)),
+        notices=Notices(models.engine),
     )
 
 

@@ -76,8 +76,9 @@ class Notices:
     """A member's notices, newest first, and their read marks."""
 
     def __init__(self, engine_or_url: EngineOrUrl) -> None:
+        """Shares an engine it is given (the API's read models), or makes its own."""
         schema.upgrade(engine_or_url)
-        self.engine: Engine = make_engine(engine_or_url, writer=True)
+        self.engine: Engine = make_engine(engine_or_url)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -124,19 +125,23 @@ class Notices:
             return self._unread(conn, recipient_id)
 
     def mark_read(self, recipient_id: str, ids: Sequence[str], now: datetime) -> int:
-        """Mark the recipient's own notices among `ids` read; how many were unread."""
+        """Mark the recipient's own notices among `ids` read; how many were unread.
+
+        One INSERT ... SELECT: the transaction's first statement writes, so SQLite takes
+        its write lock (waiting its turn) rather than upgrading a read."""
         n, r = t.notifications, t.notification_reads
+        wanted = sorted(set(ids))
+        if not wanted:
+            return 0
+        fresh = sa.select(n.c.id, n.c.recipient_id, sa.literal(now, type_=t.Instant)).where(
+            n.c.id.in_(wanted), n.c.recipient_id == recipient_id,
+            ~sa.exists().where(r.c.notification_id == n.c.id),
+        )
         with self.engine.begin() as conn:
-            owned = set(conn.execute(sa.select(n.c.id).where(
-                n.c.id.in_(sorted(set(ids))), n.c.recipient_id == recipient_id)).scalars())
-            done = set(conn.execute(sa.select(r.c.notification_id).where(
-                r.c.notification_id.in_(sorted(owned)))).scalars()) if owned else set()
-            fresh = sorted(owned - done)
-            if fresh:
-                conn.execute(sa.insert(r), [
-                    {"notification_id": i, "recipient_id": recipient_id, "read_at": now}
-                    for i in fresh])
-        return len(fresh)
+            done = conn.execute(sa.insert(r).from_select(
+                ["notification_id", "recipient_id", "read_at"], fresh,
+            ).returning(r.c.notification_id)).all()
+        return len(done)
 
 
 class Outbox:
