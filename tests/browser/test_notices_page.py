@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
-from tests.browser.conftest import Api, NewPage, in_ci
+from tests.api.flows import TAKE_TEST, answers
+from tests.browser.conftest import PLEDGE, Api, NewPage, in_ci
 
 try:
     from playwright.async_api import Page, expect
@@ -33,7 +35,11 @@ async def test_the_bell_counts_unread_notices_and_the_page_marks_them_read(
 ) -> None:
     campaign = await api.live_campaign(title="Harbour Bakery")
     backer = await api.verified_backer("notified")
-    await api.pledge(backer, campaign["id"], "200.00")
+    await api.mutate(TAKE_TEST, {"regime": "REG_CF", "answers": answers("REG_CF")},
+                     backer.token, "KnowledgeTestTaken")
+    await api.mutate(PLEDGE, {"input": {"campaignId": campaign["id"], "amount": "200.00",
+                                        "idempotencyKey": str(uuid4()), "acknowledgeRisk": True}},
+                     backer.token, "PledgeSaved")
 
     page = await new_page(token=backer.token)
     await page.goto("/")
