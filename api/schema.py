@@ -33,6 +33,7 @@ from api.audit_types import AuditEvent, ChainVerification, EventLogPage
 from api.context import Context
 from api.enums import CampaignStatus, Regime, Role
 from api.finance import CapTable, Distribution, EscrowBalance, PlatformStats
+from api.notice_types import NotificationConnection, NotificationsReadResult, QuestionResult
 from api.payloads import (
     AuthResult,
     CampaignResult,
@@ -48,6 +49,7 @@ from api.problems import Problem
 from api.resolvers import accounts as accounts_r
 from api.resolvers import campaigns as campaigns_r
 from api.resolvers import finance as finance_r
+from api.resolvers import notices as notices_r
 from api.resolvers import platform as platform_r
 from api.resolvers import pledges as pledges_r
 from api.resolvers import subscriptions as subscriptions_r
@@ -111,6 +113,10 @@ class Query:
     )
     platform_stats: PlatformStats = strawberry.field(
         resolver=finance_r.platform_stats, description="Admins and auditors."
+    )
+    my_notifications: NotificationConnection = strawberry.field(
+        resolver=notices_r.my_notifications,
+        description="The signed-in member's notifications, newest first.",
     )
     caught_up: bool = strawberry.field(
         resolver=platform_r.caught_up,
@@ -202,6 +208,23 @@ class Mutation:
         resolver=aml.decide_alert,
         description="Risk officers. DISMISSED clears a screening hold; ESCALATED freezes the "
         "subject's pledging.",
+    )
+    ask_question: QuestionResult = strawberry.mutation(
+        resolver=notices_r.ask_question,
+        description="Any signed-in user, on a LIVE campaign (17 CFR 227.303(c)); at most 2,000 "
+        "characters, at most 5 questions an hour and 20 a day.",
+    )
+    answer_question: QuestionResult = strawberry.mutation(
+        resolver=notices_r.answer_question,
+        description="The campaign's founder; answers are public.",
+    )
+    hide_question: QuestionResult = strawberry.mutation(
+        resolver=notices_r.hide_question,
+        description="Risk officers: hide an abusive question. It stays in the audit trail.",
+    )
+    mark_notifications_read: NotificationsReadResult = strawberry.mutation(
+        resolver=notices_r.mark_notifications_read,
+        description="The signed-in user's own notifications.",
     )
     set_clock: ClockResult = strawberry.mutation(
         resolver=platform_r.set_clock,

@@ -45,6 +45,7 @@ from application.pledges import PledgeRequest
 from application.transparency import LogTreeStore
 from application.unit_of_work import Written
 from domain.clock import Clock
+from projections.notices import Notices
 from projections.queries import ReadModels
 
 T = TypeVar("T")
@@ -69,6 +70,8 @@ class Services:
     log_tree: LogTreeStore | None = None
     # Group commit for pledges: one writer per campaign, many pledges per transaction.
     desk: PledgeDesk | None = None
+    # The notifier's notices (read marks are written there); None: no notices.
+    notices: Notices | None = None
     # Anything else the runtime wants to pass to resolvers (never read by the API itself).
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -24,13 +24,15 @@ from domain.errors import NotFoundError
 from domain.issuer import DEFAULT_JURISDICTION
 from domain.issuer import Issuer as IssuerRecord
 from domain.issuer import issuer_id as derive_issuer_id
-from domain.knowledge_test import Question
+from domain.knowledge_test import Question as KnowledgeTestQuestion
 from domain.money import ZERO
 from domain.pledge import Pledge as PledgeRecord
 from domain.pledge import PledgeStatus as DomainPledgeStatus
+from domain.question import Question as QuestionRecord
 from domain.rulebook import Regime as DomainRegime
 from domain.user import User as UserRecord
 from projections.queries import InvalidCursor
+from projections.questions import QuestionView, questions_for
 from projections.views import CampaignView, PledgeView, UpdateView
 
 MAX_PAGE = 100
@@ -141,7 +143,7 @@ class KnowledgeQuestion:
     choices: list[str]
 
 
-def question_from_domain(question: Question) -> KnowledgeQuestion:
+def question_from_domain(question: KnowledgeTestQuestion) -> KnowledgeQuestion:
     """What a client may see of a question: never which choice is right."""
     return KnowledgeQuestion(
         id=strawberry.ID(question.id), text=question.text, choices=list(question.choices)
@@ -290,6 +292,12 @@ class Campaign:
 
         return await services.run(load)
 
+    @strawberry.field(description="Public Q&A (17 CFR 227.303(c)), oldest first.")
+    async def questions(self, info: Info[Any, Any]) -> list[Question]:
+        services = auth.context(info).services
+        views = await services.run(questions_for, services.read_models.engine, self.id)
+        return [question_from_view(v) for v in views]
+
     @strawberry.field
     async def updates(self, info: Info[Any, Any]) -> list[CampaignUpdate]:
         services = auth.context(info).services
@@ -333,6 +341,80 @@ class CampaignConnection:
     edges: list[CampaignEdge]
     page_info: PageInfo
     total_count: int
+
+
+# ------------------------------------------------------------------------- questions
+
+
+@strawberry.type
+class Question:
+    id: strawberry.ID
+    asked_at: datetime
+    answered_at: datetime | None
+    hidden: bool
+    asked_by_founder: bool = strawberry.field(description=(
+        "17 CFR 227.303(c): the campaign's founder asked it (answers are always the "
+        "founder's)."))
+    campaign_id: strawberry.Private[str]
+    asker_id: strawberry.Private[str]
+    answerer_id: strawberry.Private[str | None]
+    text: strawberry.Private[str]
+    answer_text: strawberry.Private[str | None]
+    reason: strawberry.Private[str | None]
+
+    def _shown(self, info: Info[Any, Any], text: str | None) -> str | None:
+        who = auth.viewer(info)
+        return text if not self.hidden or (who is not None and who.is_staff) else None
+
+    @strawberry.field(description="null for everyone but staff once hidden.")
+    def body(self, info: Info[Any, Any]) -> str | None:
+        return self._shown(info, self.text)
+
+    @strawberry.field(description="The founder's public answer; null for everyone but staff "
+                      "once the question is hidden.")
+    def answer(self, info: Info[Any, Any]) -> str | None:
+        return self._shown(info, self.answer_text)
+
+    @strawberry.field(description="Staff only: why a risk officer hid it.")
+    def hidden_reason(self, info: Info[Any, Any]) -> str | None:
+        who = auth.viewer(info)
+        return self.reason if who is not None and who.is_staff else None
+
+    @strawberry.field
+    async def campaign(self, info: Info[Any, Any]) -> Campaign:
+        view = await auth.context(info).loaders.campaigns.load(self.campaign_id)
+        if view is None:
+            raise LookupError("a question's campaign is missing")  # a bug: masked, logged
+        return campaign_from_view(view)
+
+    @strawberry.field
+    async def asked_by(self, info: Info[Any, Any]) -> User:
+        return await load_user(info, self.asker_id)
+
+    @strawberry.field(description="The founder who answered (they identify themselves).")
+    async def answered_by(self, info: Info[Any, Any]) -> User | None:
+        return None if self.answerer_id is None else await load_user(info, self.answerer_id)
+
+
+def question_from_view(view: QuestionView) -> Question:
+    return Question(
+        id=strawberry.ID(view.id), asked_at=view.asked_at, answered_at=view.answered_at,
+        hidden=view.hidden, asked_by_founder=view.by_founder, campaign_id=view.campaign_id,
+        asker_id=view.asker_id, answerer_id=view.answerer_id, text=view.body,
+        answer_text=view.answer, reason=view.hidden_reason,
+    )
+
+
+def question_from_record(record: QuestionRecord) -> Question:
+    """From the write model, for a mutation's payload (the read models may lag)."""
+    return Question(
+        id=strawberry.ID(str(record.id)), asked_at=record.created_on,
+        answered_at=record.answered_at,
+        hidden=record.hidden, asked_by_founder=record.by_founder,
+        campaign_id=record.campaign_id, asker_id=record.asker_id,
+        answerer_id=record.answerer_id, text=record.body, answer_text=record.answer,
+        reason=record.hidden_reason,
+    )
 
 
 # --------------------------------------------------------------------------- pledges

@@ -1,7 +1,7 @@
 """The application: the event store's unit of work and, over it, the platform's
-commands in five groups (accounts and KYC, offerings, pledges, anti-money-laundering,
-and the work that falls due: deadlines, reconfirmation expiry, settlement, refunds,
-re-screening after a sanctions list change).
+commands in groups (accounts and KYC, offerings, pledges, anti-money-laundering, the
+public Q&A, and the work that falls due: deadlines, reconfirmation expiry, reminders,
+settlement, refunds, re-screening after a sanctions list change).
 
     app = Crowdfund(env, clock)          # built by crowdfund.bootstrap
     app.offerings.launch(founder_id, campaign_id)
@@ -18,6 +18,7 @@ from application.aml import AmlCommands, InvestorFacts
 from application.due_work import DueWork
 from application.offerings import OfferingCommands
 from application.pledges import PledgeCommands
+from application.questions import QuestionCommands
 from application.screening import EmptyList, ScreeningList
 from application.unit_of_work import UnitOfWork
 from domain.clock import Clock
@@ -42,3 +43,4 @@ class Crowdfund(UnitOfWork):
         self.due = DueWork(self, self.aml.rescreen_due)
         self.offerings = OfferingCommands(self, self.due)
         self.pledges = PledgeCommands(self, self.due)
+        self.questions = QuestionCommands(self)

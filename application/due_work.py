@@ -19,6 +19,7 @@ from domain.money import ZERO
 from domain.offering_calendar import CALENDAR_ID, OfferingCalendar
 from domain.pledge import Pledge, PledgeStatus
 from domain.pledging import release_pledge
+from domain.reminders import reconfirmation_reminder_at, window_closing_at, window_reminder_at
 from domain.user import User
 
 CLOSED = (CampaignStatus.SETTLED, CampaignStatus.FAILED, CampaignStatus.CANCELLED)
@@ -54,6 +55,7 @@ class DueWork:
         """Advance one campaign as far as the clock allows; safe to repeat or race."""
         last = 0
         steps: list[Callable[[str, datetime], Decision[bool]]] = [
+            self._remind_to_reconfirm, self._remind_window_closing,
             self._expire_reconfirmations, self._close_at_deadline, self._hold_settlement,
             self._settle_chunk, self._refund_chunk, self._update_issuer, self._update_calendar,
         ]
@@ -82,9 +84,39 @@ class DueWork:
             backer = backers.get(pledge.backer_id) or self.uow.user(pledge.backer_id)
             backers[pledge.backer_id] = backer
             pledge.cancel(reason)
-            release_pledge(campaign, pledge, backer, "cancelled")
+            # The campaign's PledgeReleased says why too: a lapse, not the backer's choice.
+            release_pledge(campaign, pledge, backer, reason)
             touched.append(pledge)
         return [*touched, *backers.values()]
+
+    def _remind_to_reconfirm(self, campaign_id: str, now: datetime) -> Decision[bool]:
+        """A day before a reconfirmation window ends, each pending pledge is reminded
+        (in chunks); the campaign records when all are."""
+        campaign = self.uow.campaign(campaign_id)
+        due = reconfirmation_reminder_at(campaign, now)
+        if due is None or now < due:
+            return False, []
+        assert campaign.reconfirm_by is not None
+        touched: list[Aggregate] = []
+        for pid in self.uow.open_pledge_ids(campaign.id):
+            pledge = self.uow.pledge_record(pid)
+            pledge.remind_to_reconfirm()
+            if pledge.pending_events:
+                touched.append(pledge)
+                if len(touched) >= CHUNK:
+                    break
+        if not touched:
+            campaign.reconfirmation_reminders_done(campaign.reconfirm_by)
+        return True, [campaign, *touched]
+
+    def _remind_window_closing(self, campaign_id: str, now: datetime) -> Decision[bool]:
+        campaign = self.uow.campaign(campaign_id)
+        due = window_reminder_at(campaign, now)
+        closes = window_closing_at(campaign)
+        if due is None or closes is None or now < due:
+            return False, []
+        campaign.cancellation_window_closing(closes)
+        return True, [campaign]
 
     def _expire_reconfirmations(self, campaign_id: str, now: datetime) -> Decision[bool]:
         campaign = self.uow.campaign(campaign_id)
@@ -200,13 +232,20 @@ class DueWork:
         if done:
             calendar.unschedule(campaign_id)
         elif campaign.status is CampaignStatus.LIVE:
-            calendar.schedule(campaign_id, next_due(campaign))
+            calendar.schedule(campaign_id, next_due(campaign, now))
         elif campaign.status is CampaignStatus.FUNDED and campaign.settlement_held_until:
             calendar.schedule(campaign_id, max(now, campaign.settlement_held_until))
         return False, [calendar]
 
 
-def next_due(campaign: Campaign) -> datetime:
-    if campaign.reconfirm_by is not None:
-        return min(campaign.terms.deadline, campaign.reconfirm_by)
-    return campaign.terms.deadline
+def next_due(campaign: Campaign, now: datetime) -> datetime:
+    """The next moment the scheduler has work for a live campaign: its deadline, the end
+    of a reconfirmation window, or a reminder still owed (domain.reminders)."""
+    moments = [campaign.terms.deadline]
+    for moment in (
+        campaign.reconfirm_by, reconfirmation_reminder_at(campaign, now),
+        window_reminder_at(campaign, now),
+    ):
+        if moment is not None:
+            moments.append(moment)
+    return min(moments)

@@ -122,13 +122,13 @@ class OfferingCommands:
                         str(campaign.id), campaign.regime, campaign.terms.max_target, now
                     )
                     touched.append(company)
-                touched += self._request_reconfirmations(campaign, changed)
+                touched += self._request_reconfirmations(campaign, changed, now)
             return campaign.id, touched
 
         return self.uow.run(decide)
 
     def _request_reconfirmations(
-        self, campaign: Campaign, changed: list[str], announce: bool = True
+        self, campaign: Campaign, changed: list[str], now: datetime, announce: bool = True
     ) -> list[Aggregate]:
         """A material change: every open pledge must be reconfirmed (Rule 304(c))."""
         assert campaign.reconfirm_by is not None
@@ -149,7 +149,7 @@ class OfferingCommands:
             pledge.request_reconfirmation(campaign.reconfirm_by, campaign.terms_version)
             touched.append(pledge)
         calendar = self.uow.calendar()
-        calendar.schedule(str(campaign.id), min(campaign.terms.deadline, campaign.reconfirm_by))
+        calendar.schedule(str(campaign.id), next_due(campaign, now))
         return [*touched, calendar]
 
     def submit(self, founder_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
@@ -170,7 +170,7 @@ class OfferingCommands:
                 )
                 touched.append(company)
             calendar = self.uow.calendar()
-            calendar.schedule(str(campaign.id), campaign.terms.deadline)
+            calendar.schedule(str(campaign.id), next_due(campaign, now))
             return campaign.id, [*touched, calendar]
 
         return self.uow.run(decide)
@@ -183,7 +183,7 @@ class OfferingCommands:
             campaign.require_founder(str(founder_id))
             campaign.close_early(new_deadline, now, self.uow.holidays(campaign.regime))
             calendar = self.uow.calendar()
-            calendar.schedule(str(campaign.id), next_due(campaign))
+            calendar.schedule(str(campaign.id), next_due(campaign, now))
             return campaign.id, [campaign, calendar]
 
         return self.uow.run(decide)
@@ -275,7 +275,7 @@ class OfferingCommands:
             update_id = str(uuid4())
             campaign.post_update(update_id=update_id, title=title, body=body, material=material)
             if material:
-                touched += self._request_reconfirmations(campaign, [], announce=False)
+                touched += self._request_reconfirmations(campaign, [], now, announce=False)
             return update_id, touched
 
         return self.uow.run(decide)

@@ -26,6 +26,7 @@ from adapters.event_store import eventsourcing_env
 from adapters.kafka import BrokerUnavailable
 from adapters.sanctions import SanctionsList
 from adapters.signing import Ed25519HeadSigner, SigningKeyError, load_signer, new_signing_key
+from adapters.smtp import SmtpTransport, parse_smtp_url
 from api.security import (
     DEFAULT_HASHER,
     SignInThrottle,
@@ -38,6 +39,7 @@ from api.security import (
 from api.services import Services
 from application.clock import SettableClock
 from application.crowdfund import Crowdfund
+from application.mail import receipt_text, recipient_of
 from application.pledge_desk import PledgeDesk
 from crowdfund import demo
 from crowdfund.settings import AmlMonitoring, Settings
@@ -46,8 +48,10 @@ from domain.clock import Clock
 from projections.consumers import Consumer
 from projections.log_tree import SqlLogTree
 from projections.monitor import monitor_consumer
+from projections.notices import Notices, Outbox
 from projections.queries import ReadModels
 from projections.source import StoreLog
+from workers.notifier import MailSender
 from workers.running import KafkaTopic
 
 log = logging.getLogger("crowdfund")
@@ -266,6 +270,26 @@ def kafka_topic(settings: Settings, bootstrap: str) -> KafkaTopic:
     return KafkaTopic(bootstrap, settings.topic, settings.topic_partitions)
 
 
+# --- mail -------------------------------------------------------------------------------------
+
+
+def mail_sender(settings: Settings, app: Crowdfund, smtp_url: str | None) -> MailSender | None:
+    """The notifier's mail sender, or None without an SMTP server (notices stay in-app)."""
+    if not smtp_url:
+        return None
+    try:
+        parse_smtp_url(smtp_url)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    outbox = Outbox(read_model_url(settings))
+    tree = SqlLogTree(outbox.engine)  # one engine: the sender uses one connection at a time
+    return MailSender(
+        outbox, lambda user_id: recipient_of(app, user_id),
+        SmtpTransport(smtp_url), sender=settings.mail_from,
+        receipts=lambda position: receipt_text(tree, position),
+    )
+
+
 # --- the API ------------------------------------------------------------------------------------
 
 
@@ -312,6 +336,7 @@ def build_services(
         caught_up_poll_seconds=options.caught_up_poll_seconds,
         extras=extras or {},
         desk=PledgeDesk(app),
+        notices=Notices(models.engine),
     )
 
 

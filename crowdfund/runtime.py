@@ -30,11 +30,13 @@ from application.crowdfund import Crowdfund
 from crowdfund import bootstrap
 from crowdfund.bootstrap import ApiOptions, ConfigurationError
 from crowdfund.embedded_broker import EmbeddedBroker
+from crowdfund.mail_sink import MailSink, inbox_routes
 from crowdfund.settings import Settings
 from domain.clock import Clock
 from projections import consumers
 from workers.log_heads import run_log_heads
 from workers.monitor import run_monitor
+from workers.notifier import run_notifier
 from workers.projections import run_projections
 from workers.relay import run_relay
 from workers.running import KafkaTopic
@@ -190,10 +192,14 @@ async def _dev(settings: Settings, options: DevOptions) -> int:
         await asyncio.to_thread(bootstrap.load_demo, app, settings)
 
     broker, kafka = await _start_broker(settings, options.broker_port)
+    # Without an SMTP server, notices are mailed to files (DIR/mail, /dev/mail).
+    sink = None if settings.smtp_url else MailSink(settings.data_dir / "mail").start()
     try:
         return await _run_platform(settings, options, app, clock, test_clock, broker, kafka,
-                                   began)
+                                   began, sink)
     finally:
+        if sink is not None:
+            await asyncio.to_thread(sink.stop)
         if broker is not None:
             await asyncio.to_thread(broker.stop)
         app.close()
@@ -221,12 +227,13 @@ async def _start_broker(
 
 def pipeline_tasks(
     settings: Settings, app: Crowdfund, kafka: str, stop: asyncio.Event,
-    wake: asyncio.Event | None = None,
+    wake: asyncio.Event | None = None, *, smtp_url: str | None = None,
 ) -> list[asyncio.Task[None]]:
     """The workers `crowdfund dev` runs beside the API, as tasks of this loop."""
     topic = bootstrap.kafka_topic(settings, kafka)
     url = bootstrap.read_model_url(settings)
     log_ = bootstrap.event_log(app)
+    mail = bootstrap.mail_sender(settings, app, smtp_url)
     return [
         _task(run_relay(url, log_, topic, stop), "relay"),
         *(_task(run_projections(url, log_, topic, stop, consumer=consumer), consumer.name)
@@ -234,6 +241,7 @@ def pipeline_tasks(
         _task(_monitor(settings, app, url, log_, topic, stop), "monitor"),
         _task(run_scheduler(app, stop, wake=wake), "scheduler"),
         _task(_log_heads(settings, app, kafka, stop, dev=True), "log-heads"),
+        *([_task(mail.run(stop), "mail")] if mail is not None else []),
     ]
 
 
@@ -259,7 +267,7 @@ def _monitor(
 async def _run_platform(
     settings: Settings, options: DevOptions, app: Crowdfund, clock: Clock,
     test_clock: SettableClock | None, broker: EmbeddedBroker | None, kafka: str,
-    began: float,
+    began: float, sink: MailSink | None = None,
 ) -> int:
     stop = asyncio.Event()
     wake = asyncio.Event()
@@ -269,9 +277,13 @@ async def _run_platform(
                    broker_check=(lambda: broker.running) if broker is not None else None),
         extras={"scheduler_wake": wake},
     )
-    server = http_server(create_app(services), options.host, options.port)
+    asgi = create_app(services)
+    if sink is not None:
+        asgi.router.routes[:0] = inbox_routes(sink.directory)
+    server = http_server(asgi, options.host, options.port)
     _install_signal_handlers(server)
-    workers = pipeline_tasks(settings, app, kafka, stop, wake)
+    workers = pipeline_tasks(settings, app, kafka, stop, wake,
+                             smtp_url=sink.url if sink is not None else settings.smtp_url)
 
     def ready() -> None:
         url = f"http://{_url_host(options.host)}:{options.port}/"
@@ -381,6 +393,9 @@ def _worker(
         return run_relay(url, log_, topic, stop)
     if kind == MONITOR:
         return _monitor(settings, app, url, log_, topic, stop, group)
+    if kind == consumers.NOTIFIER.name:
+        mail = bootstrap.mail_sender(settings, app, settings.smtp_url)
+        return run_notifier(url, log_, topic, stop, mail=mail, group=group)
     if kind in consumers.BY_NAME:
         return run_projections(url, log_, topic, stop, consumer=consumers.BY_NAME[kind],
                                group=group)

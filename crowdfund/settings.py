@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # secret key or the cipher key); changing it needs `projections rebuild monitor`.
     identity_key: str | None = None
     aml_monitoring: AmlMonitoring = AmlMonitoring()
+    # Notices by e-mail: smtp://[user:pass@]host:port or smtps://...; `dev` starts a sink.
+    smtp_url: str | None = None
+    mail_from: str = "no-reply@crowdfund.invalid"
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -89,6 +89,10 @@ class Campaign(ChainedAggregate):
     # Settlement waits until every open reflection period has ended (Art. 22); None
     # until the wait has been worked out at the deadline.
     settlement_held_until: datetime | None = None
+    # Reminders recorded for the current reconfirmation window and cancellation cutoff
+    # (domain.reminders). Class defaults: snapshots taken before reminders existed.
+    reconfirm_reminded_for: datetime | None = None
+    window_reminded_for: datetime | None = None
 
     @event("CampaignDrafted")
     def __init__(
@@ -440,6 +444,18 @@ class Campaign(ChainedAggregate):
     @event("ReconfirmationWindowClosed")
     def close_reconfirmation_window(self) -> None:
         self.reconfirm_by = None
+
+    # Reminders (domain.reminders decides when) -------------------------------------
+
+    @event("ReconfirmationRemindersDone")
+    def reconfirmation_reminders_done(self, reconfirm_by: datetime) -> None:
+        """Every pledge pending reconfirmation was reminded of `reconfirm_by`."""
+        self.reconfirm_reminded_for = reconfirm_by
+
+    @event("CancellationWindowClosing")
+    def cancellation_window_closing(self, closes_at: datetime) -> None:
+        """Backers may cancel without a reason until `closes_at`, and no longer after."""
+        self.window_reminded_for = closes_at
 
     def escrow_balances(self) -> bool:
         return self.held + self.released + self.refunded == self.pledged

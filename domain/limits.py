@@ -16,3 +16,5 @@ IDEMPOTENCY_KEY = 128
 EMAIL = 254
 ISSUER_NAME = 200
 ISSUER_WEBSITE = 300
+# A question or an answer on a campaign's public Q&A (the contract's 2,000 characters).
+QUESTION = 2000

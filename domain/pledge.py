@@ -32,6 +32,8 @@ def pledge_id_for(backer_id: str, idempotency_key: str) -> UUID:
 
 class Pledge(ChainedAggregate):
     id: UUID
+    # The reconfirm-by instant the backer was last reminded of (domain.reminders).
+    reminded_for: datetime | None = None
 
     @event("PledgePlaced")
     def __init__(
@@ -98,6 +100,16 @@ class Pledge(ChainedAggregate):
         self.status = PledgeStatus.ACTIVE
         self.terms_version = terms_version
         self.reconfirm_by = None
+
+    def remind_to_reconfirm(self) -> None:
+        """Once per reconfirmation window, while the pledge still waits for it."""
+        pending = self.status is PledgeStatus.PENDING_RECONFIRMATION
+        if pending and self.reconfirm_by is not None and self.reminded_for != self.reconfirm_by:
+            self._reconfirmation_reminded(self.reconfirm_by)
+
+    @event("ReconfirmationReminded")
+    def _reconfirmation_reminded(self, reconfirm_by: datetime) -> None:
+        self.reminded_for = reconfirm_by
 
     def refund(self, reason: str) -> None:
         self.require_open("refund the pledge")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from projections import notifier
 from projections.models import MODELS
 from projections.models.base import ReadModel
 
@@ -30,9 +31,12 @@ class Consumer:
 # The read models the API asks (projections.queries).
 PROJECTIONS = Consumer("projections", "crowdfund-projections", MODELS)
 
+# Notices in the app and by e-mail (projections/notifier.py, workers/notifier.py).
+NOTIFIER = Consumer("notifier", "crowdfund-notifier", (notifier.MODEL,))
+
 # Every consumer the platform runs: `crowdfund dev` runs each beside the API, and
 # `crowdfund worker NAME` runs one.
-CONSUMERS: tuple[Consumer, ...] = (PROJECTIONS,)
+CONSUMERS: tuple[Consumer, ...] = (PROJECTIONS, NOTIFIER)
 BY_NAME = {c.name: c for c in CONSUMERS}
 
 

@@ -204,8 +204,10 @@ class Projector:
                     mark = position
                 if mark != watermarks[partition]:
                     changed[partition] = mark
-            # Partitions hold disjoint streams: applying them one after another
-            # keeps every stream's order.
+            # In log order: every stream's order is kept, and a consumer that reads a
+            # row of another stream (the notifier names a pledge's campaign) sees it as
+            # of the event whenever both partitions are in the batch or before it.
+            accepted.sort(key=lambda record: record.position)
             result.applied = apply_records(conn, accepted, self.models)
             self._advance(conn, changed)
         return result

@@ -312,6 +312,120 @@ relay_partitions = sa.Table(
     sa.Column("last_position", sa.BigInteger, nullable=False),
 )
 
+# --- the notifier (consumer "notifier", projections/notifier.py) -------------------------
+
+# One row per notice (application.notification_rules): what the app shows and mails.
+notifications = sa.Table(
+    "nt_notifications", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("recipient_id", ID, nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("subject", sa.String(400), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("campaign_id", ID),
+    sa.Column("pledge_id", ID),
+    # Log position of the event that caused it.
+    sa.Column("position", sa.BigInteger, nullable=False, index=True),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Index("ix_nt_notifications_recipient", "recipient_id", "position"),
+)
+
+# What the notifier keeps of the log to address and word its notices; each row is
+# changed by the events of one stream only (docs/projections.md).
+notifier_campaigns = sa.Table(
+    "nt_campaigns", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("regime", sa.String(8), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("founder_id", ID, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("deadline", Instant, nullable=False),
+    sa.Column("price_per_share", Money, nullable=False),
+    sa.Column("min_target", Money, nullable=False),
+    sa.Column("issuer_id", ID),
+)
+
+notifier_issuers = sa.Table(
+    "nt_issuers", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(300), nullable=False),
+)
+
+# Pledges accepted by a campaign and not released (open or settled): its backers.
+notifier_backings = sa.Table(
+    "nt_backings", metadata,
+    sa.Column("campaign_id", ID, primary_key=True),
+    sa.Column("pledge_id", ID, primary_key=True),
+    sa.Column("backer_id", ID, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+)
+
+notifier_pledges = sa.Table(
+    "nt_pledges", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, nullable=False),
+    sa.Column("backer_id", ID, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("shares", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+)
+
+notifier_questions = sa.Table(
+    "nt_questions", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, nullable=False),
+    sa.Column("asker_id", ID, nullable=False),
+)
+
+notifier_cap_tables = sa.Table(
+    "nt_cap_tables", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+)
+
+# Not the notifier's models, so a rebuild keeps them: notice ids are deterministic, so
+# what was mailed or read stays mailed or read.
+# The mail outbox: the notifier adds a row per notice (if absent), the sender sends it.
+notification_outbox = sa.Table(
+    "nt_outbox", metadata,
+    sa.Column("notification_id", ID, primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # Real time (not business time); NULL once sent or given up.
+    sa.Column("next_attempt_at", Instant, index=True),
+    sa.Column("last_error", sa.String(500)),
+    sa.Column("sent_at", Instant),
+    sa.Column("message_id", sa.String(200)),
+)
+
+notification_reads = sa.Table(
+    "nt_reads", metadata,
+    sa.Column("notification_id", ID, primary_key=True),
+    sa.Column("recipient_id", ID, nullable=False, index=True),
+    sa.Column("read_at", Instant, nullable=False),
+)
+
+# --- the public Q&A (projections consumer, projections/models/questions.py) ----------------
+
+questions = sa.Table(
+    "rm_questions", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, nullable=False),
+    sa.Column("asker_id", ID, nullable=False),
+    sa.Column("by_founder", sa.Boolean, nullable=False),
+    sa.Column("asked_at", Instant, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("answer", sa.Text),
+    sa.Column("answerer_id", ID),
+    sa.Column("answered_at", Instant),
+    sa.Column("hidden", sa.Boolean, nullable=False),
+    sa.Column("hidden_reason", sa.Text),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+    sa.Index("ix_rm_questions_campaign", "campaign_id", "position"),
+)
+
 # --- the tamper-evident log (application.transparency) ----------------------------------
 
 # Apart from the read models' metadata: not a read model (a rebuild of the read models

@@ -1,6 +1,6 @@
 // The backer web page: hash router, navigation and session wiring.
 //
-// Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio
+// Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio  #/notifications
 
 import { h, replaceChildren, showMessage, clearMessage, startTicker, ROLE_LABELS } from './dom.js';
 import { getToken, setUnauthenticatedHandler, TOKEN_STORAGE_KEY } from './graphql.js';
@@ -8,6 +8,7 @@ import { session, onSessionChange, refreshMe, clearSession, flash, takeFlash, go
 import { campaignsPage, campaignPage } from './campaigns.js';
 import { signInPage, signUpPage, profilePage } from './account.js';
 import { portfolioPage } from './portfolio.js';
+import { notificationsPage, startBell } from './notices.js';
 
 const ROUTES = [
   { pattern: /^\/?$/, page: campaignsPage, nav: 'campaigns' },
@@ -16,6 +17,7 @@ const ROUTES = [
   { pattern: /^\/signup\/?$/, page: signUpPage, nav: 'signup' },
   { pattern: /^\/profile\/?$/, page: profilePage, nav: 'profile' },
   { pattern: /^\/portfolio\/?$/, page: portfolioPage, nav: 'portfolio' },
+  { pattern: /^\/notifications\/?$/, page: notificationsPage, nav: 'notifications' },
 ];
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -141,7 +143,7 @@ function renderNav() {
     const el = $(id);
     if (el) el.closest('li').hidden = signedIn;
   }
-  for (const id of ['nav-portfolio', 'nav-profile', 'nav-signout', 'nav-user']) {
+  for (const id of ['nav-portfolio', 'nav-profile', 'nav-bell', 'nav-signout', 'nav-user']) {
     const el = $(id);
     if (el) el.closest('li').hidden = !signedIn;
   }
@@ -199,6 +201,7 @@ function boot() {
   render({ focus: false });
 
   if (getToken()) refreshMe();
+  startBell();
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);

@@ -29,6 +29,7 @@ import {
   normalizeDecimal,
 } from './money.js';
 import { ME_FIELDS, updateMe, signInHref, signUpHref } from './session.js';
+import { questionsSection } from './notices.js';
 import { PLEDGE_RESULT, problemText, amountProblemText, errorText, isProblem, RISK_WARNING } from './problems.js';
 
 const CARD_FIELDS = 'id title summary regime currency status minTarget maxTarget minPledge pricePerShare raised backerCount deadline';
@@ -346,6 +347,7 @@ export function campaignPage(main, params, ctx) {
         ),
         panel.el,
         updatesSection,
+        questionsSection(c, ctx),
       ),
     );
 

@@ -10,6 +10,7 @@ from projections.models import (
     event_index,
     investors,
     pledges,
+    questions,
     updates,
     users,
 )
@@ -23,6 +24,7 @@ MODELS: tuple[ReadModel, ...] = (
     users.MODEL,
     cap_tables.MODEL,
     distributions.MODEL,
+    questions.MODEL,
     event_index.MODEL,
     aml_alerts.MODEL,
 )

@@ -13,6 +13,7 @@ from application.crowdfund import Crowdfund
 from domain.campaign import CampaignStatus
 from domain.errors import InvalidStateError, NotAllowedError, ValidationError
 from domain.pledge import PledgeStatus
+from domain.reminders import REMINDER_LEAD
 from domain.rulebook import REG_CF, Regime, add_business_days
 from domain.user import Role
 from tests.scenario import (
@@ -424,7 +425,8 @@ def test_an_early_close_that_loses_its_target_runs_on_to_the_original_deadline(
     assert campaign.terms.deadline == campaign.original_deadline == original
     names = [type(e).__name__ for e in app.events.get(cid)]
     assert names[-2:] == ["EarlyCloseWithdrawn", "UpdatePosted"]  # backers are told
-    assert app.calendar().due[str(cid)] == original
+    # Next due: the reminder that the cancellation window closes (domain.reminders).
+    assert app.calendar().due[str(cid)] == original - timedelta(hours=48) - REMINDER_LEAD
 
 
 def test_an_early_close_that_keeps_its_target_closes_early(

@@ -18,6 +18,7 @@ from domain.cap_table import CapTable
 from domain.errors import InvalidStateError, NotAllowedError, ValidationError
 from domain.offering_calendar import CALENDAR_ID
 from domain.pledge import PledgeStatus
+from domain.reminders import REMINDER_LEAD
 from tests.scenario import Staff, live_campaign, pledge, run_to_deadline, staff, verified_backer
 
 pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
@@ -260,9 +261,17 @@ def test_the_calendar_tracks_what_falls_due(
 ) -> None:
     cid = live_campaign(app, team)
     calendar: Any = app.repository.get(CALENDAR_ID)
-    assert calendar.due[str(cid)] == app.campaign(cid).terms.deadline
+    # First due: the reminder that the REG_CF cancellation window closes (domain.reminders).
+    deadline = app.campaign(cid).terms.deadline
+    assert calendar.due[str(cid)] == deadline - timedelta(hours=48) - REMINDER_LEAD
     backer = verified_backer(app, team)
     pledge(app, backer, cid, "100.00")
     app.offerings.amend(team.founder, cid, {"summary": "Material."})
     calendar = app.repository.get(CALENDAR_ID)
-    assert calendar.due[str(cid)] == app.campaign(cid).reconfirm_by
+    reconfirm_by = app.campaign(cid).reconfirm_by
+    assert reconfirm_by is not None
+    assert calendar.due[str(cid)] == reconfirm_by - REMINDER_LEAD
+    clock.set(reconfirm_by - REMINDER_LEAD)
+    app.due.run()
+    calendar = app.repository.get(CALENDAR_ID)
+    assert calendar.due[str(cid)] == reconfirm_by

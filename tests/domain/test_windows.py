@@ -166,8 +166,11 @@ def test_reconfirmation_window_to_the_second(
     assert reconfirm_by is not None
     clock.set(reconfirm_by - SECOND)
     app.pledges.reconfirm(backer, in_time)
-    assert app.due.run() == 0  # not due yet: nothing written
+    app.due.run()  # not due yet: only the day-ahead reminder (domain.reminders) is written
     assert app.pledge_record(too_late).status is PledgeStatus.PENDING_RECONFIRMATION
+    assert app.pledge_record(too_late).reminded_for == reconfirm_by
+    assert app.pledge_record(in_time).reminded_for is None
+    assert app.due.run() == 0
     clock.set(reconfirm_by)
     with pytest.raises(InvalidStateError) as caught:
         app.pledges.reconfirm(backer, too_late)

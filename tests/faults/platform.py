@@ -42,6 +42,7 @@ from application.clock import SystemClock
 from application.crowdfund import Crowdfund
 from crowdfund.bootstrap import open_application, read_model_url
 from crowdfund.embedded_broker import EmbeddedBroker
+from crowdfund.mail_sink import MailSink
 from crowdfund.settings import Settings
 from projections.queries import ReadModels
 
@@ -57,10 +58,12 @@ PARTITIONS = 4
 API_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 PG_READY_TIMEOUT = 60.0
-COMPONENTS = ("api", "relay", "scheduler", "projections-1", "projections-2", "monitor")
+COMPONENTS = ("api", "relay", "scheduler", "projections-1", "projections-2", "monitor",
+              "notifier")
 # What each kind of process logs once it is up.
 READY = {"api": "crowdfund api ready", "relay": "publishing to",
-         "projections": "assigned partitions", "scheduler": "scheduler running"}
+         "projections": "assigned partitions", "scheduler": "scheduler running",
+         "monitor": "assigned partitions", "notifier": "assigned partitions"}
 
 
 def free_port() -> int:
@@ -243,6 +246,7 @@ class Platform:
             "PYTHONUNBUFFERED": "1",
         })
         self.env = env
+        self.mail = MailSink(run_dir / "mail").start()
         api_env = {**env, "CROWDFUND_ADMIN_EMAIL": ADMIN_EMAIL,
                    "CROWDFUND_ADMIN_PASSWORD": ADMIN_PASSWORD}
         self.components: dict[str, Component] = {
@@ -256,6 +260,10 @@ class Platform:
             "scheduler": Component("scheduler", ["worker", "scheduler", "--interval", "0.5"], env,
                                    run_dir / "scheduler.log"),
             "monitor": Component("monitor", ["worker", "monitor"], env, run_dir / "monitor.log"),
+            # Notices, mailed to an SMTP sink of this test process (run_dir/mail).
+            "notifier": Component("notifier", ["worker", "notifier"],
+                                  {**env, "CROWDFUND_SMTP_URL": self.mail.url},
+                                  run_dir / "notifier.log"),
         }
         self.broker_restarts = 0
         self.postgres_restarts: list[float] = []  # seconds each restart took
@@ -389,6 +397,8 @@ class Platform:
                 component.kill()
         with contextlib.suppress(Exception):
             self.broker.stop()
+        with contextlib.suppress(Exception):
+            self.mail.stop()
         with contextlib.suppress(Exception):
             ensure_postgres_running(self.cluster, self.schema.server)
         if not os.environ.get("CROWDFUND_FAULTS_KEEP"):

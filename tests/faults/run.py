@@ -32,12 +32,15 @@ from domain.campaign import CampaignStatus
 from projections.monitor import NAME as MONITOR
 from projections.monitor import pending_findings
 from projections.queries import ReadModels
+from tests.faults import notices
 from tests.faults.invariants import check_all, personal_data_in_logs
 from tests.faults.load import LoadClient
+from tests.faults.notices import MailCount
 from tests.faults.platform import PARTITIONS, Platform
 from tests.faults.world import World, build_world
 
-KINDS = ("api", "relay", "projections", "scheduler", "monitor", "broker", "postgres")
+KINDS = ("api", "relay", "projections", "scheduler", "monitor", "notifier", "broker",
+         "postgres")
 CONVERGE_TIMEOUT = 120.0
 
 
@@ -60,6 +63,7 @@ class RunReport:
     events: int = 0
     converge_seconds: float = 0.0
     postgres_restart_seconds: list[float] = field(default_factory=list)
+    mail: MailCount | None = None
 
     @property
     def faults_by_kind(self) -> dict[str, int]:
@@ -76,6 +80,9 @@ class RunReport:
             f"{self.startup_exits or 'none'}",
             f"load: {self.ledger}",
             f"events in the store: {self.events}",
+            f"notices: {self.mail.notices if self.mail else '?'} in the app, "
+            f"{self.mail.mailed if self.mail else '?'} e-mails "
+            f"({self.mail.repeats if self.mail else '?'} received twice after a kill)",
             f"exit codes on SIGTERM: {self.exit_codes}",
             f"invariant checks passed: {len(self.passed)}/{len(self.passed) + len(self.failed)}"
             f" {self.passed}; failed: {self.failed or 'none'}",
@@ -113,7 +120,7 @@ class FaultDriver:
                 time.sleep(rng.uniform(0, 0.8))
                 platform.components["api"].start()
                 detail = "SIGKILL+restart"
-            elif kind in ("relay", "scheduler", "monitor"):
+            elif kind in ("relay", "scheduler", "monitor", "notifier"):
                 platform.kill(kind)
                 time.sleep(rng.uniform(0, 0.8))
                 platform.components[kind].start()
@@ -227,6 +234,14 @@ def _short_done(platform: Platform, world: World) -> bool:
         app.close()
 
 
+def _notices_done(platform: Platform) -> bool:
+    app = platform.open_app()
+    try:
+        return notices.converged(app, platform.read_model_url, platform.mail.directory)
+    finally:
+        app.close()
+
+
 def _caught_up(platform: Platform) -> bool:
     app = platform.open_app()
     models = ReadModels(platform.read_model_url, topic=platform.topic)
@@ -299,9 +314,11 @@ async def fault_run(run_dir: Path, seconds: float, seed: int, *, concurrency: in
                               "the read models to apply the head")
             await _eventually(lambda: _monitor_done(platform), CONVERGE_TIMEOUT,
                               "the AML monitor to apply the head and raise its findings")
+            await _eventually(lambda: _notices_done(platform), CONVERGE_TIMEOUT,
+                              "every notice owed, stored and mailed")
             # Stopped in a steady state: a projection worker still joining its group
             # takes seconds to stop (reported separately, see docs/reliability.md).
-            for name in ("projections-1", "projections-2"):
+            for name in ("projections-1", "projections-2", "notifier"):
                 await asyncio.to_thread(platform.wait_for_line, name, "assigned partitions")
             report.converge_seconds = time.monotonic() - converging
         finally:
@@ -325,6 +342,16 @@ async def fault_run(run_dir: Path, seconds: float, seed: int, *, concurrency: in
         finally:
             app.close()
         report.events = scan.events
+        report.mail = await asyncio.to_thread(
+            notices.count, platform.read_model_url, platform.mail.directory)
+        app = platform.open_app()
+        try:
+            more, also_passed = await asyncio.to_thread(
+                notices.check, app, platform.read_model_url, platform.mail.directory,
+                report.faults_by_kind.get("notifier", 0))
+        finally:
+            app.close()
+        problems, passed = problems + more, passed + also_passed
         report.problems.extend(problems)
         report.passed = passed
         report.failed = sorted({p[1:].split("]")[0] for p in problems})

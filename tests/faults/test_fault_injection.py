@@ -39,5 +39,6 @@ async def test_invariants_hold_under_random_faults(tmp_path: Path) -> None:
     print(report.text())
     assert not report.problems, f"seed {seed}:\n{report.text()}"
     kinds = set(report.faults_by_kind)
-    assert {"api", "relay", "projections", "scheduler", "broker"} <= kinds, report.faults
+    assert {"api", "relay", "projections", "scheduler", "notifier", "broker"} <= kinds, \
+        report.faults
     assert report.ledger["acknowledged"] > 100, report.ledger
