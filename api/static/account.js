@@ -86,6 +86,7 @@ export function signInPage(main, params, ctx) {
     already,
     form,
     h('p', {}, 'New here? ', h('a', { href: signUpHref(next), testid: 'signin-signup-link' }, 'Create an account')),
+    h('p', {}, h('a', { href: '#/forgot', testid: 'signin-forgot-link' }, 'Forgot your password?')),
   );
 
   let busy = false;

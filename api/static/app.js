@@ -10,7 +10,7 @@ import { campaignsPage, campaignPage } from './campaigns.js';
 import { signInPage, signUpPage, profilePage } from './account.js';
 import { portfolioPage } from './portfolio.js';
 import { notificationsPage, startBell } from './notices.js';
-import { securityPage, endSession } from './security.js';
+import { securityPage, forgotPage, resetPage, endSession } from './security.js';
 
 const ROUTES = [
   { pattern: /^\/?$/, page: campaignsPage, nav: 'campaigns' },
@@ -21,6 +21,8 @@ const ROUTES = [
   { pattern: /^\/portfolio\/?$/, page: portfolioPage, nav: 'portfolio' },
   { pattern: /^\/notifications\/?$/, page: notificationsPage, nav: 'notifications' },
   { pattern: /^\/security\/?$/, page: securityPage, nav: 'security' },
+  { pattern: /^\/forgot\/?$/, page: forgotPage, nav: 'signin' },
+  { pattern: /^\/reset\/?$/, page: resetPage, nav: 'signin' },
 ];
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);

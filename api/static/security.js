@@ -163,3 +163,74 @@ function passwordSection(ctx) {
   });
   return form;
 }
+
+// ------------------------------------------------------------------ password reset
+
+const REQUEST_RESET = 'mutation RequestReset($email: String!) { requestPasswordReset(email: $email) { ok } }';
+const RESET = `mutation ResetPassword($token: String!, $password: String!, $totp: String) {
+  resetPassword(token: $token, newPassword: $password, totp: $totp) { __typename
+  ... on AuthPayload { token user { ${ME_FIELDS} } } ${PROBLEM} } }`;
+
+/** #/forgot: ask for a reset link (the answer never says whether the account exists). */
+export function forgotPage(main, _params, ctx) {
+  ctx.setTitle('Reset your password');
+  const email = field({ name: 'email', label: 'E-mail', type: 'email', testid: 'forgot-email', required: true, attrs: { autocomplete: 'username' } });
+  const submit = h('button', { type: 'submit', class: 'button primary', testid: 'forgot-submit' }, 'Send a reset link');
+  const msg = messageBox('forgot-message');
+  const form = h('form', { class: 'panel form narrow', novalidate: true, testid: 'forgot-form' }, email.wrap, h('p', { class: 'actions' }, submit), msg);
+  replaceChildren(main, h('h1', { tabindex: '-1' }, 'Reset your password'), form);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearMessage(msg);
+    submit.disabled = true;
+    try {
+      await gql(REQUEST_RESET, { email: email.input.value.trim() });
+    } catch (err) {
+      submit.disabled = false;
+      if (ctx.alive()) showMessage(msg, 'error', errorText(err), { typename: 'GraphQLError' });
+      return;
+    }
+    if (!ctx.alive()) return;
+    showMessage(msg, 'success', 'If an account uses this address, a link valid for 30 minutes is on its way.', { typename: 'PasswordResetRequested' });
+  });
+}
+
+/** #/reset?token=…: the link from the mail (the token stays in the fragment: never sent
+ * to a server log or as a referrer). */
+export function resetPage(main, params, ctx) {
+  ctx.setTitle('Choose a new password');
+  const token = params.query.get('token') || '';
+  const password = field({ name: 'newPassword', label: 'New password', type: 'password', testid: 'reset-password', required: true, hint: 'At least 10 characters. Every session is signed out.', attrs: { autocomplete: 'new-password' } });
+  const totp = field({ name: 'totp', label: 'Code from your authenticator app (or a recovery code)', testid: 'reset-totp', attrs: { autocomplete: 'one-time-code' } });
+  totp.wrap.hidden = true;
+  const submit = h('button', { type: 'submit', class: 'button primary', testid: 'reset-submit' }, 'Set the new password');
+  const msg = messageBox('reset-message');
+  const form = h('form', { class: 'panel form narrow', novalidate: true, testid: 'reset-form' }, password.wrap, totp.wrap, h('p', { class: 'actions' }, submit), msg);
+  replaceChildren(main, h('h1', { tabindex: '-1' }, 'Choose a new password'), form);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearMessage(msg);
+    password.clearError();
+    submit.disabled = true;
+    let result;
+    try {
+      const code = totp.wrap.hidden ? null : totp.input.value.trim() || null;
+      result = (await gql(RESET, { token, password: password.input.value, totp: code }, { quietAuth: true })).resetPassword;
+    } catch (err) {
+      submit.disabled = false;
+      if (ctx.alive()) showMessage(msg, 'error', errorText(err), { typename: 'GraphQLError' });
+      return;
+    }
+    submit.disabled = false;
+    if (!ctx.alive()) return;
+    if (result.__typename === 'AuthPayload') {
+      setSession(result.token, result.user);
+      flash('Your password is changed; every other session is signed out.', 'success');
+      navigate('/');
+      return;
+    }
+    if (result.code === 'TOTP_REQUIRED') totp.wrap.hidden = false;
+    if (result.code === 'WEAK_PASSWORD') password.setError(problemText(result));
+    showMessage(msg, 'error', problemText(result), { typename: result.__typename, code: result.code });
+  });
+}

@@ -11,8 +11,8 @@ from uuid import uuid4
 from api.security import hash_password
 from domain.rulebook import Regime
 from tests.api.conftest import CHEAP_HASHER, Api
-from tests.scenario import right_answers
 from tests.authenticator import enroll
+from tests.scenario import right_answers
 
 STAFF_ROLES = ("RISK_OFFICER", "AUDITOR", "ADMIN")
 

@@ -26,8 +26,8 @@ from api.security import TokenSigner, hash_password, make_hasher
 from application.crowdfund import Crowdfund
 from domain.rulebook import reg_cf_limit
 from domain.user import Role
-from tests.scenario import pass_knowledge_tests
 from tests.authenticator import enroll
+from tests.scenario import pass_knowledge_tests
 
 PASSWORD_HASH = "$argon2id$v=19$m=8,t=1,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNo"
 TOKEN_TTL = 6 * 3600

@@ -41,8 +41,8 @@ from application.crowdfund import Crowdfund
 from domain.user import Role
 from projections.queries import encode_cursor
 from tests.api.conftest import Api, make_services
-from tests.scenario import pass_knowledge_tests
 from tests.authenticator import enroll
+from tests.scenario import pass_knowledge_tests
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 RANDOM = bool(os.environ.get("FUZZ_RANDOM"))
