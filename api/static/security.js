@@ -20,6 +20,28 @@ const CHANGE = `mutation ChangePassword($current: String!, $next: String!) {
   ... on AuthPayload { token user { ${ME_FIELDS} } } ${PROBLEM} } }`;
 const SIGN_OUT = 'mutation SignOut { signOut { __typename } }';
 
+/** Run a mutation with `button` disabled; its field of `data`, or null after showing
+ * why in `msg` (a request that failed: network, GraphQL error). */
+async function send(query, variables, { msg, ctx, button, options }) {
+  clearMessage(msg);
+  if (button) button.disabled = true;
+  try {
+    const data = await gql(query, variables, options);
+    return ctx.alive() ? Object.values(data)[0] : null;
+  } catch (err) {
+    if (ctx.alive()) showMessage(msg, 'error', errorText(err), { typename: 'GraphQLError' });
+    return null;
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+/** A Problem shown in `msg` (and beside `input` when given). */
+function refuse(result, msg, input) {
+  if (input) input.setError(problemText(result));
+  showMessage(msg, 'error', problemText(result), { typename: result.__typename, code: result.code });
+}
+
 /** Staff who hold a role they cannot use before TOTP is on. */
 export function needsTotp(me) {
   return !!me && !me.totpEnabled && (me.roles || []).some((r) => STAFF.includes(r));
@@ -61,20 +83,10 @@ function totpSection(me, ctx) {
   const section = h('section', { class: 'panel', 'aria-labelledby': 'totp-heading' },
     h('h2', { id: 'totp-heading' }, 'Two-factor authentication'), status, start, slot, msg);
   start.addEventListener('click', async () => {
-    clearMessage(msg);
-    start.disabled = true;
-    let result;
-    try {
-      result = (await gql(ENROLL, {})).enrollTotp;
-    } catch (err) {
-      start.disabled = false;
-      if (ctx.alive()) showMessage(msg, 'error', errorText(err), { typename: 'GraphQLError' });
-      return;
-    }
-    start.disabled = false;
-    if (!ctx.alive()) return;
+    const result = await send(ENROLL, {}, { msg, ctx, button: start });
+    if (!result) return;
     if (result.__typename !== 'TotpEnrollment') {
-      showMessage(msg, 'error', problemText(result), { typename: result.__typename, code: result.code });
+      refuse(result, msg);
       return;
     }
     start.hidden = true;
@@ -90,7 +102,6 @@ function enrollmentView(enrollment, msg, ctx) {
   const form = h('form', { class: 'form', novalidate: true, testid: 'totp-confirm-form' }, code.wrap, h('p', { class: 'actions' }, confirm));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    clearMessage(msg);
     code.clearError();
     const value = code.input.value.replace(/\s/g, '');
     if (!/^\d{6}$/.test(value)) {
@@ -98,20 +109,10 @@ function enrollmentView(enrollment, msg, ctx) {
       code.input.focus();
       return;
     }
-    confirm.disabled = true;
-    let result;
-    try {
-      result = (await gql(CONFIRM, { code: value })).confirmTotp;
-    } catch (err) {
-      confirm.disabled = false;
-      if (ctx.alive()) showMessage(msg, 'error', errorText(err), { typename: 'GraphQLError' });
-      return;
-    }
-    confirm.disabled = false;
-    if (!ctx.alive()) return;
+    const result = await send(CONFIRM, { code: value }, { msg, ctx, button: confirm });
+    if (!result) return;
     if (result.__typename !== 'AuthPayload') {
-      code.setError(problemText(result));
-      showMessage(msg, 'error', problemText(result), { typename: result.__typename, code: result.code });
+      refuse(result, msg, code);
       return;
     }
     setSession(result.token, result.user);
@@ -137,23 +138,12 @@ function passwordSection(ctx) {
     h('h2', { id: 'password-heading' }, 'Password'), current.wrap, next.wrap, h('p', { class: 'actions' }, submit), msg);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    clearMessage(msg);
     current.clearError();
     next.clearError();
-    submit.disabled = true;
-    let result;
-    try {
-      result = (await gql(CHANGE, { current: current.input.value, next: next.input.value })).changePassword;
-    } catch (err) {
-      submit.disabled = false;
-      if (ctx.alive()) showMessage(msg, 'error', errorText(err), { typename: 'GraphQLError' });
-      return;
-    }
-    submit.disabled = false;
-    if (!ctx.alive()) return;
+    const result = await send(CHANGE, { current: current.input.value, next: next.input.value }, { msg, ctx, button: submit });
+    if (!result) return;
     if (result.__typename !== 'AuthPayload') {
-      (result.code === 'WEAK_PASSWORD' ? next : current).setError(problemText(result));
-      showMessage(msg, 'error', problemText(result), { typename: result.__typename, code: result.code });
+      refuse(result, msg, result.code === 'WEAK_PASSWORD' ? next : current);
       return;
     }
     setSession(result.token, result.user);
@@ -181,16 +171,7 @@ export function forgotPage(main, _params, ctx) {
   replaceChildren(main, h('h1', { tabindex: '-1' }, 'Reset your password'), form);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    clearMessage(msg);
-    submit.disabled = true;
-    try {
-      await gql(REQUEST_RESET, { email: email.input.value.trim() });
-    } catch (err) {
-      submit.disabled = false;
-      if (ctx.alive()) showMessage(msg, 'error', errorText(err), { typename: 'GraphQLError' });
-      return;
-    }
-    if (!ctx.alive()) return;
+    if (!(await send(REQUEST_RESET, { email: email.input.value.trim() }, { msg, ctx, button: submit }))) return;
     showMessage(msg, 'success', 'If an account uses this address, a link valid for 30 minutes is on its way.', { typename: 'PasswordResetRequested' });
   });
 }
@@ -209,20 +190,11 @@ export function resetPage(main, params, ctx) {
   replaceChildren(main, h('h1', { tabindex: '-1' }, 'Choose a new password'), form);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    clearMessage(msg);
     password.clearError();
-    submit.disabled = true;
-    let result;
-    try {
-      const code = totp.wrap.hidden ? null : totp.input.value.trim() || null;
-      result = (await gql(RESET, { token, password: password.input.value, totp: code }, { quietAuth: true })).resetPassword;
-    } catch (err) {
-      submit.disabled = false;
-      if (ctx.alive()) showMessage(msg, 'error', errorText(err), { typename: 'GraphQLError' });
-      return;
-    }
-    submit.disabled = false;
-    if (!ctx.alive()) return;
+    const code = totp.wrap.hidden ? null : totp.input.value.trim() || null;
+    const result = await send(RESET, { token, password: password.input.value, totp: code },
+      { msg, ctx, button: submit, options: { quietAuth: true } });
+    if (!result) return;
     if (result.__typename === 'AuthPayload') {
       setSession(result.token, result.user);
       flash('Your password is changed; every other session is signed out.', 'success');
@@ -230,7 +202,6 @@ export function resetPage(main, params, ctx) {
       return;
     }
     if (result.code === 'TOTP_REQUIRED') totp.wrap.hidden = false;
-    if (result.code === 'WEAK_PASSWORD') password.setError(problemText(result));
-    showMessage(msg, 'error', problemText(result), { typename: result.__typename, code: result.code });
+    refuse(result, msg, result.code === 'WEAK_PASSWORD' ? password : null);
   });
 }
