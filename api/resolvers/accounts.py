@@ -31,6 +31,7 @@ from api.payloads import (
     RoleResult,
 )
 from api.resolvers.common import Outcome, answer, mutate
+from api.resolvers.credentials import Opened, open_session
 from api.scalars import Long
 from api.security import (
     hash_password,
@@ -56,16 +57,6 @@ from domain.user import Role as DomainRole
 from domain.user import User as UserRecord
 
 
-def _issue(info: Info[Any, Any], record: UserRecord) -> str:
-    return auth.context(info).services.tokens.issue(str(record.id), list(record.roles))
-
-
-def _signed_in(info: Info[Any, Any], record: UserRecord) -> None:
-    """The rest of this request sees the new session (e.g. the payload's user e-mail)."""
-    ctx = auth.context(info)
-    ctx.viewer, ctx.token_state = Viewer(str(record.id), frozenset(record.roles)), "valid"
-
-
 async def _user_record(info: Info[Any, Any], user_id: UUID | str) -> UserRecord:
     services = auth.context(info).services
     return await services.run(services.app.user, user_id)
@@ -73,10 +64,7 @@ async def _user_record(info: Info[Any, Any], user_id: UUID | str) -> UserRecord:
 
 async def _signed_up(info: Info[Any, Any], written: Written[UUID]) -> AuthPayload:
     record = await _user_record(info, written.value)
-    _signed_in(info, record)
-    return AuthPayload(
-        token=_issue(info, record), user=user_from_record(record), position=Long(written.position)
-    )
+    return await open_session(info, Opened(record, ("pwd",), written.position))
 
 
 async def _profile_saved(info: Info[Any, Any], written: Written[UUID]) -> InvestorProfileSaved:

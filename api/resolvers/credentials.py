@@ -75,7 +75,7 @@ class Opened:
     position: int | None = None
 
 
-async def _session(info: Info[Any, Any], opened: Opened) -> AuthPayload:
+async def open_session(info: Info[Any, Any], opened: Opened) -> AuthPayload:
     """A new token; the rest of this request sees its session (e.g. the payload's e-mail)."""
     ctx = auth.context(info)
     services = ctx.services
@@ -96,7 +96,7 @@ async def _enrolled(info: Info[Any, Any], enrollment: TotpEnrollment) -> TotpEnr
     return enrollment
 
 
-SESSION = Outcome(AuthResult, _session)
+SESSION = Outcome(AuthResult, open_session)
 SIGNED_OUT = Outcome(SignedOutResult, _signed_out)
 ENROLLED = Outcome(TotpEnrollmentResult, _enrolled)
 
