@@ -1,6 +1,6 @@
 """Sessions and sign-in protection shared by every API replica: the ports their
-store implements (`adapters.security_store`), and the per-process view of
-revocations that every authenticated request consults.
+store implements (`projections.session_store`, in the read-model database), and the
+per-process view of revocations that every authenticated request consults.
 
 Revocation is checked on every request and is exact: a request that starts
 after a sign-out committed is refused on every replica. It stays cheap because

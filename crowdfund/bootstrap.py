@@ -26,12 +26,6 @@ from adapters.business_calendars import business_calendars
 from adapters.event_store import eventsourcing_env
 from adapters.kafka import BrokerUnavailable
 from adapters.sanctions import SanctionsList
-from adapters.security_store import (
-    SqlResetTokens,
-    SqlRevocationLog,
-    SqlSignInAttempts,
-)
-from adapters.security_store import create_tables as create_security_tables
 from adapters.signing import Ed25519HeadSigner, SigningKeyError, load_signer, new_signing_key
 from adapters.smtp import SmtpTransport, parse_smtp_url
 from api.security import (
@@ -61,6 +55,7 @@ from projections.log_tree import SqlLogTree
 from projections.monitor import monitor_consumer
 from projections.notices import Notices, Outbox
 from projections.queries import ReadModels
+from projections.session_store import SqlResetTokens, SqlRevocationLog, SqlSignInAttempts
 from projections.source import StoreLog
 from workers.notifier import MailSender
 from workers.running import KafkaTopic
@@ -324,9 +319,8 @@ def token_signer(settings: Settings, *, dev: bool) -> TokenSigner:
 
 
 def session_guard(settings: Settings, engine: sa.Engine, *, dev: bool) -> SessionGuard:
-    """Tokens, their revocation, sign-in back-off and reset tokens; the tables live
-    beside the read models (`engine`) and are created here if missing."""
-    create_security_tables(engine)
+    """Tokens, their revocation, sign-in back-off and reset tokens; the tables are in
+    the read-model database (`engine`, migrated when the read models were opened)."""
     log = SqlRevocationLog(engine)
     pepper = hashlib.sha256(b"sign-in-throttle:" + secret_key(settings, dev=dev).encode())
     return SessionGuard(

@@ -13,6 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from application.sessions import RevocationCache
+from projections.rebuild import rebuild_read_models
+from projections.session_store import SqlRevocationLog
+from projections.source import StoreLog
 from tests.api.conftest import Api
 from tests.api.flows import (
     GRANT,
@@ -83,6 +87,17 @@ async def test_sign_out_revokes_that_token_only(api: Api) -> None:
     assert (await me(api, other["token"]))["id"] == user.id  # type: ignore[index]
     anonymous = (await api.ok(SIGN_OUT))["signOut"]
     assert (anonymous["__typename"], anonymous["code"]) == ("NotAllowed", "UNAUTHENTICATED")
+
+
+async def test_a_rebuild_of_the_read_models_keeps_the_revocations(api: Api) -> None:
+    user = await sign_up(api, "rebuilt")
+    await api.ok(SIGN_OUT, token=user.token)
+    engine = api.services.read_models.engine
+    rebuild_read_models(engine, StoreLog(api.store), None, 2)
+    claims = api.services.tokens.verify(user.token)
+    assert claims is not None
+    fresh = RevocationCache(SqlRevocationLog(engine))  # what a process starting now reads
+    assert fresh.is_revoked(claims.user_id, claims.token_id, claims.issued_at_seconds)
 
 
 async def test_change_password_revokes_the_other_sessions(api: Api) -> None:

@@ -18,8 +18,6 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from time_machine import TimeMachineFixture
 
-from adapters.security_store import SqlSignInAttempts
-from adapters.security_store import create_tables as create_security_tables
 from api.security import (
     ADDRESS_BACK_OFF,
     DEFAULT_HASHER,
@@ -39,7 +37,9 @@ from api.security import (
     verify_password,
     verify_password_or_dummy,
 )
+from projections import schema
 from projections.db import make_engine
+from projections.session_store import SqlSignInAttempts
 
 # Argon2's minimum costs: keeps the suite fast; the defaults are exercised separately.
 FAST = make_hasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -466,7 +466,7 @@ def ticks() -> WallClock:
 @pytest.fixture
 def failures_db(tmp_path: Path) -> Iterator[sa.Engine]:
     engine = make_engine(f"sqlite:///{tmp_path / 'security.db'}")
-    create_security_tables(engine)
+    schema.upgrade(engine)
     yield engine
     engine.dispose()
 

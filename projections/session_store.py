@@ -1,7 +1,8 @@
 """Sessions and sign-in protection in SQL, shared by every API replica and kept
 across restarts (`application.sessions`: `RevocationLog`, `SignInAttempts`,
-`ResetTokens`). The tables live beside the read models, in their own metadata:
-`projections rebuild` never drops them.
+`ResetTokens`). The tables live in the read-model database (`projections.tables`,
+created by its migrations) but are no read model: `projections rebuild` never drops
+them.
 
 Times are Unix seconds (floats) on the wall clock: tokens, back-off and reset
 tokens all follow real time, never the business clock.
@@ -17,49 +18,11 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from application.sessions import Revocation, RevocationsUnavailable
-
-metadata = sa.MetaData()
-
-# Ids come from a sequence assigned under a table lock (PostgreSQL) or the database
-# lock (SQLite), so they are committed in id order: readers keep a watermark.
-revocations = sa.Table(
-    "session_revocations", metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-              autoincrement=True),
-    sa.Column("user_id", sa.String(64), nullable=False),
-    sa.Column("token_id", sa.String(64), nullable=True),
-    sa.Column("issued_before", sa.Float, nullable=True),
-    sa.Column("expires_at", sa.Float, nullable=False, index=True),
-)
-# Keys are keyed hashes of (e-mail, address) and of the address: no e-mail nor IP
-# address is stored in clear.
-sign_in_failures = sa.Table(
-    "sign_in_failures", metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("failures", sa.Integer, nullable=False),
-    sa.Column("last_failure", sa.Float, nullable=False, index=True),
-    sa.Column("blocked_until", sa.Float, nullable=False),
-)
-reset_tokens = sa.Table(
-    "password_reset_tokens", metadata,
-    sa.Column("token_hash", sa.String(64), primary_key=True),
-    sa.Column("user_id", sa.String(64), nullable=False, index=True),
-    sa.Column("expires_at", sa.Float, nullable=False),
-    sa.Column("used_at", sa.Float, nullable=True),
-)
-
-_creating = retry(
-    retry=retry_if_exception_type(sa.exc.DBAPIError), stop=stop_after_attempt(5),
-    wait=wait_incrementing(start=0.2, increment=0.2), reraise=True,
-)
-
-
-def create_tables(engine: sa.Engine) -> None:
-    """Create what is missing; processes starting together race, the losers retry."""
-    _creating(metadata.create_all)(engine, checkfirst=True)
+from projections.tables import password_reset_tokens as reset_tokens
+from projections.tables import session_revocations as revocations
+from projections.tables import sign_in_failures
 
 
 class SqlRevocationLog:
