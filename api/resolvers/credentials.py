@@ -144,7 +144,7 @@ async def sign_in(
         services.throttle.record_success(address, ctx.client_ip)
         return Opened(services.app.user(user.id), methods)
 
-    return await answer(info, SESSION, verify)  # type: ignore[no-any-return]
+    return await answer(info, SESSION, verify)
 
 
 def _caller(info: Info[Any, Any]) -> Viewer | NotAllowed:
@@ -163,7 +163,7 @@ async def sign_out(info: Info[Any, Any]) -> SignedOutResult:
     if isinstance(who, NotAllowed) or claims is None:
         return who if isinstance(who, NotAllowed) else not_allowed(auth.SIGN_IN_FIRST)
     sessions = auth.context(info).services.sessions
-    return await answer(info, SIGNED_OUT, lambda: sessions.sign_out(claims))  # type: ignore[no-any-return]
+    return await answer(info, SIGNED_OUT, lambda: sessions.sign_out(claims))
 
 
 async def change_password(
@@ -192,7 +192,7 @@ async def change_password(
         services.sessions.end_sessions(str(user.id))
         return Opened(services.app.user(user.id), methods, written.position)
 
-    return await answer(info, SESSION, change)  # type: ignore[no-any-return]
+    return await answer(info, SESSION, change)
 
 
 def _check_new_password(password: str, email: str) -> None:
@@ -258,7 +258,7 @@ async def reset_password(
         services.throttle.record_success(user.email, ctx.client_ip)
         return Opened(services.app.user(user.id), ("reset", *factor[1:]), written.position)
 
-    return await answer(info, SESSION, reset)  # type: ignore[no-any-return]
+    return await answer(info, SESSION, reset)
 
 
 def _qr_code(uri: str) -> str:
@@ -287,7 +287,7 @@ async def enroll_totp(info: Info[Any, Any]) -> TotpEnrollmentResult:
         return TotpEnrollment(secret=secret, otpauth_uri=uri, qr_code=_qr_code(uri),
                               recovery_codes=codes)
 
-    return await answer(info, ENROLLED, enroll)  # type: ignore[no-any-return]
+    return await answer(info, ENROLLED, enroll)
 
 
 async def confirm_totp(info: Info[Any, Any], code: str) -> AuthResult:
@@ -302,4 +302,4 @@ async def confirm_totp(info: Info[Any, Any], code: str) -> AuthResult:
         services.sessions.end_sessions(who.id)
         return Opened(services.app.user(who.id), ("pwd", "otp"), written.position)
 
-    return await answer(info, SESSION, confirm)  # type: ignore[no-any-return]
+    return await answer(info, SESSION, confirm)
