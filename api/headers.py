@@ -5,8 +5,8 @@ allows scripts, styles, fonts and connections from the origin only (`connect-src
 'self'` covers the same-origin WebSocket), images from the origin and `data:`
 URLs (the TOTP QR code is an SVG data URL), and no inline script, no `eval`, no
 plugin, no framing (`frame-ancestors 'none'` and `X-Frame-Options: DENY`
-against clickjacking). GraphiQL (dev only) needs inline script: its one
-response gets a looser policy, still unframeable.
+against clickjacking). GraphiQL and the dev mail pages (dev only) need inline
+script and style: their responses get a looser policy, still unframeable.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ PAGE_POLICY = "; ".join((
     "frame-ancestors 'none'",
     "object-src 'none'",
 ))
-# GraphiQL's page (dev only) is inline script and styles over a CDN or vendored files.
-GRAPHIQL_POLICY = "; ".join((
+# GraphiQL's page and the mail sink's (dev only) are inline script and styles.
+DEV_TOOLS_POLICY = "; ".join((
     "default-src 'self' https://unpkg.com",
     "script-src 'self' 'unsafe-inline' 'unsafe-eval' https://unpkg.com",
     "style-src 'self' 'unsafe-inline' https://unpkg.com",
@@ -77,8 +77,10 @@ class SecurityHeaders:
 
     def _for(self, path: str, content_type: str) -> Iterable[tuple[str, str]]:
         yield from self.headers
-        graphiql = self.dev and path == "/graphql" and content_type.startswith("text/html")
-        yield "Content-Security-Policy", GRAPHIQL_POLICY if graphiql else PAGE_POLICY
+        # Dev tools (GraphiQL, the mail sink's /dev/ pages) are inline script and style.
+        tool = self.dev and content_type.startswith("text/html") and (
+            path == "/graphql" or path.startswith("/dev/"))
+        yield "Content-Security-Policy", DEV_TOOLS_POLICY if tool else PAGE_POLICY
         if path == "/graphql":  # answers carry tokens and personal data
             yield "Cache-Control", "no-store"
 

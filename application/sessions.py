@@ -16,9 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
-from domain.user import User
+from application.mail import Recipient
+
+# A reset link works once, for this long (OWASP Forgot Password cheat sheet).
+RESET_TOKEN_LIFETIME = timedelta(minutes=30)
+# At most this many live reset links per account: the same answer, no more mail.
+MAX_LIVE_RESET_TOKENS = 3
 
 
 class RevocationsUnavailable(Exception):
@@ -85,9 +91,10 @@ class ResetTokens(Protocol):
 
 
 class ResetMail(Protocol):
-    """Sends the password-reset link (the raw token goes into the mail only)."""
+    """Sends the password-reset link (the raw token goes into the mail only). Called
+    on the event loop; returns at once (the sending runs in the background)."""
 
-    def send_reset(self, user: User, token: str) -> None: ...
+    def send_reset(self, recipient: Recipient, token: str) -> None: ...
 
 
 class RevocationCache:

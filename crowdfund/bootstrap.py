@@ -45,7 +45,8 @@ from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from application.mail import receipt_text, recipient_of
 from application.pledge_desk import PledgeDesk
-from application.sessions import RevocationCache
+from application.reset_mail import ResetMailer
+from application.sessions import RESET_TOKEN_LIFETIME, RevocationCache
 from crowdfund import demo, keys
 from crowdfund.settings import AmlMonitoring, Settings
 from domain.aml_rules import MonitoringThresholds
@@ -304,6 +305,21 @@ def mail_sender(settings: Settings, app: Crowdfund, smtp_url: str | None) -> Mai
     )
 
 
+def reset_mailer(settings: Settings, options: ApiOptions) -> ResetMailer | None:
+    """Password-reset mail straight to the SMTP server (application.reset_mail), or None
+    without one (tokens are made, no mail leaves)."""
+    smtp_url = options.smtp_url or settings.smtp_url
+    if not smtp_url:
+        return None
+    public_url = options.public_url or settings.public_url
+    if not public_url:
+        raise ConfigurationError(
+            "CROWDFUND_PUBLIC_URL is not set: password-reset mail needs the address users "
+            "open the platform at, e.g. CROWDFUND_PUBLIC_URL=https://invest.example.com")
+    minutes = int(RESET_TOKEN_LIFETIME.total_seconds() // 60)
+    return ResetMailer(SmtpTransport(smtp_url), public_url, minutes, settings.mail_from)
+
+
 # --- the API ------------------------------------------------------------------------------------
 
 
@@ -346,6 +362,10 @@ class ApiOptions:
     executor: Executor | None = None
     subscription_poll_seconds: float = 0.25
     caught_up_poll_seconds: float = 0.02
+    # Where password-reset mail goes (`dev`: its sink) and the site its links open
+    # (CROWDFUND_SMTP_URL and CROWDFUND_PUBLIC_URL when unset).
+    smtp_url: str | None = None
+    public_url: str | None = None
 
 
 def build_services(
@@ -364,6 +384,7 @@ def build_services(
         throttle=guard.throttle,
         sessions=guard,
         public_url=settings.public_url,
+        reset_mail=reset_mailer(settings, options),
         metrics_token=settings.metrics_token,
         test_clock=options.test_clock,
         broker=options.broker,

@@ -278,7 +278,9 @@ async def _run_platform(
     services = bootstrap.build_services(
         settings, app, clock,
         ApiOptions(dev=True, test_clock=test_clock, broker=kafka,
-                   broker_check=(lambda: broker.running) if broker is not None else None),
+                   broker_check=(lambda: broker.running) if broker is not None else None,
+                   smtp_url=sink.url if sink is not None else None,
+                   public_url=f"http://{_url_host(options.host)}:{options.port}"),
         extras={"scheduler_wake": wake},
     )
     asgi = create_app(services)

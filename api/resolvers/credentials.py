@@ -44,15 +44,13 @@ from api.security import (
 )
 from api.types import user_from_record
 from application import two_factor
+from application.mail import Recipient
+from application.sessions import MAX_LIVE_RESET_TOKENS, RESET_TOKEN_LIFETIME
 from domain.errors import InvalidStateError, NotAllowedError, ValidationError
 from domain.user import User as UserRecord
 
 # A password longer than any we accept is refused without hashing it.
 MAX_SIGN_IN_PASSWORD = MAX_PASSWORD_LENGTH * 4
-# A reset link works once, for this long (OWASP Forgot Password cheat sheet).
-RESET_TOKEN_LIFETIME = timedelta(minutes=30)
-# At most this many live reset links per account: the same answer, no more mail.
-MAX_LIVE_RESET_TOKENS = 3
 WRONG_CREDENTIALS = "The e-mail address or the password is wrong."
 
 
@@ -206,27 +204,29 @@ def reset_token_hash(token: str) -> str:
 
 
 async def request_password_reset(info: Info[Any, Any], email: str) -> PasswordResetRequested:
-    """The same answer whatever happens: whether the account exists stays unknown."""
+    """The same answer, as fast, whatever happens: whether the account exists stays
+    unknown (the mail, when there is one, is sent in the background)."""
     services = auth.context(info).services
     address = normalize_email(email)[:320]
 
-    def request() -> None:
+    def request() -> tuple[Recipient, str] | None:
         if validate_email(address) is not None:
-            return
+            return None
         user = services.app.user_by_email(address)
         if user is None:
-            return
+            return None
         now = time.time()
         tokens = services.sessions.reset_tokens
         if tokens.live(str(user.id), now) >= MAX_LIVE_RESET_TOKENS:
-            return
+            return None
         token = secrets.token_urlsafe(32)
         tokens.issue(reset_token_hash(token), str(user.id),
                      now + RESET_TOKEN_LIFETIME.total_seconds())
-        if services.reset_mail is not None:
-            services.reset_mail.send_reset(user, token)
+        return Recipient(user.email, user.display_name), token
 
-    await services.run(request)
+    made = await services.run(request)
+    if made is not None and services.reset_mail is not None:
+        services.reset_mail.send_reset(*made)
     return PasswordResetRequested(ok=True)
 
 

@@ -2,21 +2,28 @@
 as a hash only, valid 30 minutes on the real clock (moved with time-machine), spent
 once, every session ended; with TOTP on, the code is needed too.
 
-The mail itself goes through the `ResetMail` port; here a sink keeps what would be
-sent (the notifier's mail infrastructure is another branch's).
+The mail goes from the API straight to a real SMTP server (the embedded aiosmtpd
+sink of `crowdfund dev`), which keeps each message as a file; the tests read the link
+from there, as a person would.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import sqlalchemy as sa
 from time_machine import TimeMachineFixture
 
-from domain.user import User
+from adapters.smtp import SmtpTransport
+from application.reset_mail import SUBJECT, ResetMailer
+from crowdfund.mail_sink import MailSink, read_message
 from tests.api.conftest import Api
 from tests.api.flows import PASSWORD, PROBLEM, sign_up
 from tests.api.test_credentials import enroll, me, sign_in
@@ -28,28 +35,46 @@ RESET = f"""mutation($t: String!, $p: String!, $c: String) {{
 NEW_PASSWORD = "a reset passphrase 2027"
 
 
-@dataclass
-class MailSink:
-    """What the reset mail would carry, per e-mail address."""
+class Inbox:
+    """The reset mail as an SMTP server receives it (the embedded aiosmtpd sink)."""
 
-    sent: list[tuple[str, str]] = field(default_factory=list)
+    def __init__(self, directory: Path, mailer: ResetMailer) -> None:
+        self.directory = directory
+        self.mailer = mailer
 
-    def send_reset(self, user: User, token: str) -> None:
-        self.sent.append((user.email, token))
+    def messages(self) -> list[EmailMessage]:
+        files = sorted(self.directory.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+        return [read_message(path) for path in files]
+
+    @property
+    def sent(self) -> list[tuple[str, str]]:
+        """(to, token) of every mail received, oldest first."""
+        found = []
+        for message in self.messages():
+            body = message.get_body(preferencelist=("plain",))
+            assert body is not None
+            link = re.search(r"http://testserver/#/reset\?token=(\S+)", body.get_content())
+            assert link is not None, body.get_content()
+            found.append((message["To"].addresses[0].addr_spec, unquote(link.group(1))))
+        return found
 
     def last_to(self, email: str) -> str:
         return next(token for to, token in reversed(self.sent) if to == email)
 
 
 @pytest.fixture
-def mail(api: Api) -> MailSink:
-    sink = MailSink()
-    api.services.reset_mail = sink
-    return sink
+async def mail(api: Api, tmp_path: Path) -> AsyncIterator[Inbox]:
+    with MailSink(tmp_path / "mail") as sink:
+        mailer = ResetMailer(SmtpTransport(sink.url), "http://testserver", 30)
+        api.services.reset_mail = mailer
+        yield Inbox(sink.directory, mailer)
 
 
 async def request(api: Api, email: str) -> dict[str, Any]:
     answer: dict[str, Any] = (await api.ok(REQUEST, {"e": email}))["requestPasswordReset"]
+    mailer = api.services.reset_mail
+    assert isinstance(mailer, ResetMailer)
+    await mailer.drain()  # the mail leaves in the background; wait for the sink
     return answer
 
 
@@ -61,16 +86,18 @@ async def reset(api: Api, token: str, password: str = NEW_PASSWORD,
 
 
 async def test_the_same_answer_whether_the_account_exists_or_not(
-    api: Api, mail: MailSink
+    api: Api, mail: Inbox
 ) -> None:
     user = await sign_up(api, "forgetful")
     answers = [await request(api, e) for e in
                (user.email, "nobody-here@example.com", "not an address", "")]
     assert answers == [{"__typename": "PasswordResetRequested", "ok": True}] * 4
     assert [to for to, _ in mail.sent] == [user.email]
+    (message,) = mail.messages()
+    assert message["Subject"] == SUBJECT and "30 minutes" in str(message.get_body())
 
 
-async def test_a_token_resets_once_and_ends_every_session(api: Api, mail: MailSink) -> None:
+async def test_a_token_resets_once_and_ends_every_session(api: Api, mail: Inbox) -> None:
     user = await sign_up(api, "resetter")
     other = (await sign_in(api, user.email))["token"]
     await request(api, user.email)
@@ -93,7 +120,7 @@ async def test_a_token_resets_once_and_ends_every_session(api: Api, mail: MailSi
 
 
 async def test_tokens_expire_after_thirty_minutes(
-    api: Api, mail: MailSink, time_machine: TimeMachineFixture
+    api: Api, mail: Inbox, time_machine: TimeMachineFixture
 ) -> None:
     user = await sign_up(api, "slow-reader")
     time_machine.move_to(datetime.now(UTC), tick=True)
@@ -109,7 +136,7 @@ async def test_tokens_expire_after_thirty_minutes(
     assert fresh["__typename"] == "AuthPayload", fresh
 
 
-async def test_using_one_link_spends_the_others(api: Api, mail: MailSink) -> None:
+async def test_using_one_link_spends_the_others(api: Api, mail: Inbox) -> None:
     user = await sign_up(api, "two-links")
     await request(api, user.email)
     await request(api, user.email)
@@ -119,14 +146,14 @@ async def test_using_one_link_spends_the_others(api: Api, mail: MailSink) -> Non
         "RESET_TOKEN_INVALID"
 
 
-async def test_no_more_than_three_live_links(api: Api, mail: MailSink) -> None:
+async def test_no_more_than_three_live_links(api: Api, mail: Inbox) -> None:
     user = await sign_up(api, "impatient")
     for _ in range(5):
         assert (await request(api, user.email))["ok"] is True
     assert len(mail.sent) == 3
 
 
-async def test_with_totp_on_the_link_alone_is_not_enough(api: Api, mail: MailSink) -> None:
+async def test_with_totp_on_the_link_alone_is_not_enough(api: Api, mail: Inbox) -> None:
     user = await sign_up(api, "guarded")
     device, _ = await enroll(api, user.token)
     await request(api, user.email)
