@@ -31,6 +31,8 @@ from psycopg.sql import SQL, Identifier, Literal
 from sqlalchemy.engine import make_url
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
+from adapters.cipher import encode_keys
+
 BEGIN = SQL("BEGIN")
 COMMIT = SQL("COMMIT")
 
@@ -41,10 +43,15 @@ _transient = retry(
 )
 
 
-def eventsourcing_env(database_url: str, cipher_key: str | None = None) -> dict[str, str]:
+def eventsourcing_env(
+    database_url: str, cipher_key: str | None = None,
+    later_cipher_keys: dict[int, str] | None = None, keyring: str | None = None,
+) -> dict[str, str]:
     """The eventsourcing library's environment for a database URL: `sqlite:///FILE`,
     `sqlite:///:memory:`, `memory://` (the library's in-memory store) or
-    `postgresql://user:pass@host:port/db[?schema=NAME]`."""
+    `postgresql://user:pass@host:port/db[?schema=NAME]`. With `cipher_key` (version 1)
+    data is encrypted at rest, with the newest of `later_cipher_keys` when there are
+    some (`adapters.cipher`)."""
     url = make_url(database_url)
     env: dict[str, str] = {}
     if url.drivername == "memory":
@@ -76,7 +83,10 @@ def eventsourcing_env(database_url: str, cipher_key: str | None = None) -> dict[
             f"not {url.drivername}://"
         )
     if cipher_key:
-        env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=cipher_key)
+        later = later_cipher_keys or {}
+        env.update(CIPHER_TOPIC="adapters.cipher:VersionedCipher", CIPHER_KEY=cipher_key,
+                   CIPHER_KEYS=encode_keys(later), CIPHER_ACTIVE_VERSION=str(max([1, *later])),
+                   CIPHER_KEYRING=keyring or "")
     return env
 
 

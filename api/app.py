@@ -8,7 +8,10 @@
 - `/healthz`: always 200 while the event store answers: `status` is "ok", or
   "degraded" with `problems` naming what lags or is down (read models, broker);
   503 `{"status": "down"}` only when the event store itself cannot be read.
-- `/metrics`: Prometheus text (requests, pledge latency, projection lag).
+- `/metrics`: Prometheus text (requests, pledge latency, projection lag), only with
+  `Authorization: Bearer <CROWDFUND_METRICS_TOKEN>` (without the setting: in dev only;
+  404 otherwise).
+- Every response carries the security headers of `api.headers` (CSP, framing, …).
 - Bodies over `MAX_BODY_BYTES` → 413; malformed JSON → 400.
 """
 
@@ -27,7 +30,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -35,11 +37,14 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
-from api.context import Context, authenticate
+from api.context import Context, authenticate, bearer_token
+from api.headers import PageFiles, SecurityHeaders
 from api.metrics import CONTENT_TYPE, Metrics
 from api.progress import ProgressHub
 from api.schema import schema
+from api.security import constant_time_equals
 from api.services import Services
+from application.sessions import RevocationsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +84,21 @@ class GraphQLView(GraphQL):
         if isinstance(request, WebSocket):
             return Context(self.services, request, client_ip=client, streaming=True,
                            metrics=self.metrics, hub=self.hub)
-        viewer, state = await authenticate(self.services, request.headers.get("authorization"))
-        return Context(self.services, request, viewer=viewer, token_state=state,
-                       client_ip=client, metrics=self.metrics, hub=self.hub)
+        session = await authenticate(self.services, request.headers.get("authorization"))
+        return Context(self.services, request, viewer=session.viewer, token_state=session.state,
+                       claims=session.claims, client_ip=client, metrics=self.metrics,
+                       hub=self.hub)
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
         params = context.connection_params or {}
         header = params.get("authorization") or params.get("Authorization")
         if header is not None and not isinstance(header, str):
             raise ConnectionRejectionError()
-        viewer, state = await authenticate(self.services, header)
-        if state == "invalid":
+        session = await authenticate(self.services, header)
+        if session.state == "invalid":
             raise ConnectionRejectionError()
-        context.viewer, context.token_state = viewer, state
+        context.viewer, context.token_state = session.viewer, session.state
+        context.claims = session.claims
         return UNSET
 
     async def process_result(self, request: Request, result: Any) -> Any:
@@ -143,6 +150,13 @@ class Guard:
                 return message
 
             await self.app(scope, limited_receive, tracked_send)
+        except RevocationsUnavailable:
+            # A token cannot be checked while the database is away: refuse, retry later.
+            if not status["started"]:
+                await PlainTextResponse(
+                    "Service unavailable; try again shortly", status_code=503,
+                    headers={"Retry-After": "1"},
+                )(scope, receive, tracked_send)
         except _TooLarge:
             if not status["started"]:
                 await PlainTextResponse(
@@ -216,13 +230,23 @@ def health_endpoint(services: Services, metrics: Metrics) -> Any:
 
 
 def metrics_endpoint(services: Services, metrics: Metrics) -> Any:
+    """Prometheus text, for whoever holds CROWDFUND_METRICS_TOKEN (open in dev only)."""
     async def metrics_view(request: Request) -> Response:
+        if not _may_read_metrics(services, request.headers.get("authorization")):
+            return PlainTextResponse("Not found", status_code=404)
         head, applied, _ = await positions(services)
         if head is not None and applied is not None:
             metrics.observe_positions(head, applied)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return metrics_view
+
+
+def _may_read_metrics(services: Services, header: str | None) -> bool:
+    if services.metrics_token is None:
+        return services.dev
+    presented = bearer_token(header) or ""
+    return constant_time_equals(presented, services.metrics_token)
 
 
 async def index(request: Request) -> Response:
@@ -249,7 +273,7 @@ def create_app(services: Services) -> Starlette:
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             Route("/", index, methods=["GET", "HEAD"]),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            Mount("/static", PageFiles(directory=STATIC), name="static"),
             Route("/healthz", health_endpoint(services, metrics), methods=["GET", "HEAD"]),
             Route("/metrics", metrics_endpoint(services, metrics), methods=["GET"]),
         ],
@@ -259,5 +283,7 @@ def create_app(services: Services) -> Starlette:
     app.state.metrics = metrics
     app.state.hub = hub
     app.add_middleware(Guard, metrics=metrics)
+    https = (services.public_url or "").lower().startswith("https://")
+    app.add_middleware(SecurityHeaders, https=https, dev=services.dev)
     return app
 

@@ -17,6 +17,9 @@ from api.problems import AUDITORS_READ_ONLY, SIGN_IN_FIRST, NotAllowed, not_allo
 from domain.errors import NotAllowedError
 from domain.user import CAMPAIGN_INSIDERS, Role
 
+TOTP_FIRST = ("Set up two-factor authentication (an authenticator app) before you {doing} "
+              "as {roles}.")
+
 
 def context(info: Info[Any, Any]) -> Context:
     ctx = info.context
@@ -59,6 +62,8 @@ def require_role(info: Info[Any, Any], *roles: Role, doing: str) -> Viewer:
     who = require_viewer(info)
     if not who.has(*roles):
         names = " or ".join(r.value for r in roles)
+        if who.awaits_totp(*roles):
+            raise forbidden(TOTP_FIRST.format(doing=doing, roles=names))
         raise forbidden(f"Only a user with the {names} role can {doing}.")
     return who
 
@@ -67,6 +72,8 @@ def require_insider(info: Info[Any, Any], founder_id: str, doing: str) -> Viewer
     """The campaign's founder, a risk officer or an auditor (queries)."""
     who = require_viewer(info)
     if who.id != founder_id and not who.has(*CAMPAIGN_INSIDERS):
+        if who.awaits_totp(*CAMPAIGN_INSIDERS):
+            raise forbidden(TOTP_FIRST.format(doing=doing, roles="staff"))
         raise forbidden(
             f"Only the campaign's founder, risk officers and auditors can {doing}."
         )
@@ -79,6 +86,9 @@ def is_insider(who: Viewer | None, founder_id: str) -> bool:
 
 def check_role(who: Viewer, role: Role, doing: str) -> None:
     """In a mutation's command: refused (NotAllowed) unless `who` holds `role`."""
+    if who.awaits_totp(role):
+        raise NotAllowedError(TOTP_FIRST.format(doing=doing, roles=role.value),
+                              "TOTP_ENROLLMENT_REQUIRED")
     if not who.has(role):
         raise NotAllowedError(f"Only a user with the {role.value} role can {doing}.")
 
@@ -95,6 +105,6 @@ def actor(info: Info[Any, Any]) -> Viewer | NotAllowed:
             return not_allowed("Your token is invalid or has expired; sign in again.",
                                "UNAUTHENTICATED")
         return not_allowed(SIGN_IN_FIRST, "UNAUTHENTICATED")
-    if ctx.viewer.has(Role.AUDITOR):
+    if ctx.viewer.holds(Role.AUDITOR):
         return not_allowed(AUDITORS_READ_ONLY, "READ_ONLY_ROLE")
     return ctx.viewer

@@ -14,6 +14,7 @@ from strawberry.dataloader import DataLoader
 
 from api.metrics import Metrics
 from api.progress import ProgressHub
+from api.security import TokenClaims
 from api.services import Services
 from domain.errors import NotFoundError
 from domain.user import STAFF, Role
@@ -23,13 +24,27 @@ from projections.views import CampaignView
 
 @dataclass(frozen=True)
 class Viewer:
-    """The signed-in caller, as the write model knows them now."""
+    """The signed-in caller, as the write model knows them now: `roles` in force, and
+    the staff roles they hold but may not use before they enable TOTP (`awaiting`)."""
 
     id: str
     roles: frozenset[str]
+    awaiting: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, user: UserRecord) -> Viewer:
+        return cls(str(user.id), frozenset(user.roles_in_force()),
+                   frozenset(user.roles_awaiting_totp()))
 
     def has(self, *roles: Role) -> bool:
         return any(r.value in self.roles for r in roles)
+
+    def awaits_totp(self, *roles: Role) -> bool:
+        return any(r.value in self.awaiting for r in roles)
+
+    def holds(self, role: Role) -> bool:
+        """Holds `role`, in force or not (an auditor is read-only either way)."""
+        return self.has(role) or self.awaits_totp(role)
 
     @property
     def is_staff(self) -> bool:
@@ -100,6 +115,7 @@ class Context:
     viewer: Viewer | None = None
     # "none": no token sent; "invalid": a token that did not verify; "valid".
     token_state: str = "none"
+    claims: TokenClaims | None = None
     client_ip: str | None = None
     loaders: Loaders = field(init=False)
     # Set by Strawberry from the graphql-transport-ws connection_init payload.
@@ -122,22 +138,32 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip()
 
 
-async def authenticate(services: Services, header: str | None) -> tuple[Viewer | None, str]:
-    """The viewer named by an `Authorization` header value, and the token state."""
+@dataclass(frozen=True)
+class Session:
+    """Who a request's token names: the viewer, the token's state and claims."""
+
+    viewer: Viewer | None
+    state: str  # "none": no token; "invalid": expired, revoked, forged; "valid"
+    claims: TokenClaims | None = None
+
+
+async def authenticate(services: Services, header: str | None) -> Session:
+    """The session named by an `Authorization` header value (one trip off the loop:
+    the signature, the revocations and the user record)."""
     if not header:
-        return None, "none"
+        return Session(None, "none")
     token = bearer_token(header)
-    claims = services.tokens.verify(token) if token else None
-    if claims is None:
-        return None, "invalid"
+    if not token:
+        return Session(None, "invalid")
 
-    def load() -> UserRecord | None:
+    def load() -> Session:
+        claims = services.sessions.verify(token)
+        if claims is None:
+            return Session(None, "invalid")
         try:
-            return services.app.user(claims.user_id)
+            user = services.app.user(claims.user_id)
         except NotFoundError:
-            return None
+            return Session(None, "invalid")
+        return Session(Viewer.of(user), "valid", claims)
 
-    user = await services.run(load)
-    if user is None:
-        return None, "invalid"
-    return Viewer(id=str(user.id), roles=frozenset(user.roles)), "valid"
+    return await services.run(load)

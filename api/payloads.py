@@ -144,3 +144,33 @@ KnowledgeTestResult = Annotated[
     KnowledgeTestTaken | ValidationProblem | NotAllowed | InvalidState,
     strawberry.union("KnowledgeTestResult"),
 ]
+
+
+@strawberry.type
+class SignedOut:
+    ok: bool
+
+
+@strawberry.type
+class PasswordResetRequested:
+    ok: bool
+
+
+@strawberry.type
+class TotpEnrollment:
+    secret: str = strawberry.field(description="Base32 secret.")
+    otpauth_uri: str = strawberry.field(description="otpauth:// URI for authenticator apps.")
+    # Added to the contract: the URI as a QR code, and the codes for a lost device.
+    qr_code: str = strawberry.field(
+        description="The otpauth URI as a QR code: an SVG image as a data: URL."
+    )
+    recovery_codes: list[str] = strawberry.field(
+        description="Ten single-use codes for signing in without the device; shown once, "
+        "valid once the enrollment is confirmed."
+    )
+
+
+SignedOutResult = Annotated[SignedOut | NotAllowed, strawberry.union("SignedOutResult")]
+TotpEnrollmentResult = Annotated[
+    TotpEnrollment | NotAllowed | InvalidState, strawberry.union("TotpEnrollmentResult")
+]

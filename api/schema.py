@@ -41,13 +41,17 @@ from api.payloads import (
     DistributionResult,
     InvestorProfileResult,
     KnowledgeTestResult,
+    PasswordResetRequested,
     PledgeResult,
     RoleResult,
+    SignedOutResult,
+    TotpEnrollmentResult,
     UpdateResult,
 )
 from api.problems import Problem
 from api.resolvers import accounts as accounts_r
 from api.resolvers import campaigns as campaigns_r
+from api.resolvers import credentials as credentials_r
 from api.resolvers import finance as finance_r
 from api.resolvers import notices as notices_r
 from api.resolvers import platform as platform_r
@@ -154,7 +158,41 @@ class Query:
 @strawberry.type
 class Mutation:
     sign_up: AuthResult = strawberry.mutation(resolver=accounts_r.sign_up)
-    sign_in: AuthResult = strawberry.mutation(resolver=accounts_r.sign_in)
+    sign_in: AuthResult = strawberry.mutation(
+        resolver=credentials_r.sign_in,
+        description="`totp`: the current 6-digit code, required once the user has confirmed "
+        "a TOTP enrollment (`NotAllowed` `TOTP_REQUIRED` without it, `NotAllowed` "
+        "`INVALID_CREDENTIALS` when wrong); an unused recovery code is accepted instead.",
+    )
+    sign_out: SignedOutResult = strawberry.mutation(
+        resolver=credentials_r.sign_out,
+        description="Revokes the caller's token at once (every replica refuses it afterwards).",
+    )
+    change_password: AuthResult = strawberry.mutation(
+        resolver=credentials_r.change_password,
+        description="Revokes every other token of the user.",
+    )
+    request_password_reset: PasswordResetRequested = strawberry.mutation(
+        resolver=credentials_r.request_password_reset,
+        description="Always answers the same, whether or not the account exists; e-mails a "
+        "one-time token valid 30 minutes if it does.",
+    )
+    reset_password: AuthResult = strawberry.mutation(
+        resolver=credentials_r.reset_password,
+        description="The token from the e-mail; revokes every token of the user. `totp`: "
+        "needed too when the user has TOTP on (or a recovery code).",
+    )
+    enroll_totp: TotpEnrollmentResult = strawberry.mutation(
+        resolver=credentials_r.enroll_totp,
+        description="RFC 6238 TOTP (SHA-1, 6 digits, 30 s, checked against the real clock, "
+        "never the test clock). Staff (RISK_OFFICER, AUDITOR, ADMIN) must enroll: until they "
+        "have, their staff queries and mutations answer FORBIDDEN / `NotAllowed` "
+        "`TOTP_ENROLLMENT_REQUIRED`.",
+    )
+    confirm_totp: AuthResult = strawberry.mutation(
+        resolver=credentials_r.confirm_totp,
+        description="Confirms the enrollment with a current code; answers a fresh token.",
+    )
     grant_role: RoleResult = strawberry.mutation(
         resolver=accounts_r.grant_role, description="Admins only."
     )

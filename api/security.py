@@ -2,20 +2,19 @@
 
 Pure and framework-free so the API layer (and tests) can use them without a request.
 Tokens live on the real clock, never the business one (PyJWT checks exp, iat and nbf);
-throttling takes an injected monotonic clock.
+throttling and its back-off follow the wall clock too (shared by every replica).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import math
 import secrets
-import threading
 import time
 import unicodedata
-from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +24,7 @@ import jwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import Argon2Error
 
+from application.sessions import SignInAttempts
 from domain import limits
 
 __all__ = [
@@ -33,11 +33,14 @@ __all__ = [
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "TOKEN_ISSUER",
+    "BackOff",
     "SignInThrottle",
     "TokenClaims",
     "TokenSigner",
+    "client_key",
     "constant_time_equals",
     "hash_password",
+    "key_id",
     "make_hasher",
     "needs_rehash",
     "normalize_email",
@@ -219,6 +222,11 @@ _MIN_SECRET_BYTES = 32
 _MAX_TOKEN_LENGTH = 4096
 
 
+def key_id(secret: str) -> str:
+    """A signing key's public name (`kid`): a short digest that says nothing of the key."""
+    return hashlib.sha256(b"crowdfund-kid:" + secret.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
     """A verified token. `roles` is only a hint: authorize from the user record."""
@@ -228,52 +236,98 @@ class TokenClaims:
     expires_at: datetime
     issued_at: datetime
     token_id: str
+    # How the session was proven (RFC 8176 `amr`): "pwd", "otp", "recovery", "reset".
+    methods: tuple[str, ...] = ()
+    key_id: str | None = None
+
+    @property
+    def issued_at_seconds(self) -> float:
+        return self.issued_at.timestamp()
 
 
 class TokenSigner:
     """Issues and verifies HS256 bearer tokens on the real clock.
 
+    Tokens name their signing key in the header (`kid`): the active key signs, the
+    `older` keys still verify what they signed until they are retired (dropped
+    from the list), so rotating the key signs nobody out. A token without a `kid`
+    (issued before keys had ids) is checked against every key.
+
     Tokens expire in real time, not business time: moving the test clock a month
     ahead must not sign everybody out. PyJWT checks the times: expired exactly at
     `exp` (RFC 7519 §4.1.4), not valid before `nbf` or an `iat` in the future.
+    `iat` carries milliseconds, so a session revoked "before now" and the token
+    issued right after it are told apart.
     """
 
-    def __init__(self, secret: str, ttl_seconds: int, *, skew_seconds: int = 0) -> None:
+    def __init__(
+        self, secret: str, ttl_seconds: int, *, skew_seconds: int = 0,
+        older: Sequence[str] = (),
+    ) -> None:
         """`skew_seconds` is PyJWT's leeway for replicas whose clocks differ: an `iat`
         or `nbf` that far in the future is accepted, and so is an `exp` that far in the
         past. Zero (the default) keeps the TTL a hard upper bound."""
-        if len(secret.encode("utf-8")) < _MIN_SECRET_BYTES:
-            raise ValueError(f"the token secret must be at least {_MIN_SECRET_BYTES} bytes")
+        for key in (secret, *older):
+            if len(key.encode("utf-8")) < _MIN_SECRET_BYTES:
+                raise ValueError(f"the token secret must be at least {_MIN_SECRET_BYTES} bytes")
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         if skew_seconds < 0:
             raise ValueError("skew_seconds must not be negative")
-        self._key = secret.encode("utf-8")
+        self.active_key_id = key_id(secret)
+        self._keys = {key_id(k): k.encode("utf-8") for k in (*older, secret)}
         self._ttl = ttl_seconds
         self._skew = skew_seconds
 
-    def issue(self, user_id: str, roles: list[str]) -> str:
+    @property
+    def ttl_seconds(self) -> int:
+        return self._ttl
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(self._keys)
+
+    def issue(self, user_id: str, roles: list[str], methods: Sequence[str] = ("pwd",)) -> str:
         if not user_id:
             raise ValueError("user_id must not be empty")
-        issued_at = math.floor(time.time())  # NumericDate is whole seconds
+        issued_at = round(time.time(), 3)
         payload: dict[str, Any] = {
             "sub": user_id,
             "roles": list(roles),
             "iat": issued_at,
-            "exp": issued_at + self._ttl,
+            "exp": math.floor(issued_at) + self._ttl,
             "iss": TOKEN_ISSUER,
-            "jti": secrets.token_urlsafe(16),  # a handle for revocation lists / audit logs
+            "jti": secrets.token_urlsafe(16),  # what signOut revokes
+            "amr": list(methods),
         }
-        return jwt.encode(payload, self._key, algorithm=_TOKEN_ALGORITHM)
+        return jwt.encode(payload, self._keys[self.active_key_id], algorithm=_TOKEN_ALGORITHM,
+                          headers={"kid": self.active_key_id})
 
     def verify(self, token: str) -> TokenClaims | None:
         """The claims of a valid token, or None for anything else; never raises on input."""
         if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_LENGTH:
             return None
         try:
-            payload = jwt.decode(
+            kid = jwt.get_unverified_header(token).get("kid")
+        except (jwt.PyJWTError, ValueError, TypeError, AttributeError):
+            return None
+        if kid is None:
+            candidates = list(self._keys.items())
+        elif isinstance(kid, str) and kid in self._keys:
+            candidates = [(kid, self._keys[kid])]
+        else:
+            return None  # a retired or unknown key
+        for name, key in candidates:
+            claims = self._decode(token, key)
+            if claims is not None:
+                return _claims(claims, name)
+        return None
+
+    def _decode(self, token: str, key: bytes) -> dict[str, Any] | None:
+        try:
+            payload: dict[str, Any] = jwt.decode(
                 token,
-                self._key,
+                key,
                 # Pinned, never taken from the header: rejects `none`, RS256/HS512 confusion.
                 algorithms=[_TOKEN_ALGORITHM],
                 issuer=TOKEN_ISSUER,
@@ -282,19 +336,22 @@ class TokenSigner:
             )
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
             return None
-        return _claims(payload)
+        return payload
 
 
-def _claims(payload: dict[str, Any]) -> TokenClaims | None:
+def _claims(payload: dict[str, Any], kid: str | None = None) -> TokenClaims | None:
     """The claims, if each has the type RFC 7519 gives it (PyJWT checked the times but
     takes e.g. the string "9999999999" for a NumericDate)."""
     sub, jti, roles = payload.get("sub"), payload.get("jti"), payload.get("roles", [])
+    methods = payload.get("amr", [])
     iat, exp = _number(payload.get("iat")), _number(payload.get("exp"))
     if not isinstance(sub, str) or not sub or not isinstance(jti, str):
         return None
     if iat is None or exp is None or ("nbf" in payload and _number(payload["nbf"]) is None):
         return None
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        return None
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         return None
     try:
         expires_at = datetime.fromtimestamp(exp, UTC)
@@ -307,6 +364,8 @@ def _claims(payload: dict[str, Any]) -> TokenClaims | None:
         expires_at=expires_at,
         issued_at=issued_at,
         token_id=jti,
+        methods=tuple(methods),
+        key_id=kid,
     )
 
 
@@ -325,9 +384,9 @@ def _number(value: object) -> float | None:
 # ----------------------------------------------------------------------------- throttle
 
 
-def _ip_key(ip: str) -> str:
+def client_key(ip: str | None) -> str:
     """IPv6 clients usually own a whole /64, so count per /64, not per address."""
-    raw = ip.strip().lower()
+    raw = (ip or "unknown").strip().lower()
     try:
         address = ipaddress.ip_address(raw.split("%", 1)[0])
     except ValueError:
@@ -339,114 +398,73 @@ def _ip_key(ip: str) -> str:
     return str(address)
 
 
-class _FailureLog:
-    """Recent failure times per key, bounded in keys and in entries per key.
+@dataclass(frozen=True)
+class BackOff:
+    """`free` failures inside the window cost nothing; each one after doubles the wait
+    (first `base_seconds`), up to `max_seconds`."""
 
-    Keeps only the last `limit` timestamps per key: that is all a sliding-window lock
-    needs (locked while the limit-th most recent failure is inside the window). Keys are
-    ordered by last failure, so the oldest are evicted first and expired ones are swept
-    from the front in amortized O(1).
-    """
+    free: int
+    base_seconds: float
+    max_seconds: float
 
-    def __init__(self, limit: int, window: float, max_keys: int) -> None:
-        self._limit = limit
-        self._window = window
-        self._max_keys = max_keys
-        self._log: OrderedDict[str, deque[float]] = OrderedDict()
+    def wait(self, failures: int) -> float:
+        over = failures - self.free
+        return 0.0 if over <= 0 else min(self.max_seconds, self.base_seconds * 2 ** (over - 1))
 
-    def __len__(self) -> int:
-        return len(self._log)
 
-    def sweep(self, now: float) -> None:
-        while self._log:
-            key, times = next(iter(self._log.items()))
-            if times[-1] + self._window > now:
-                break
-            del self._log[key]
-
-    def add(self, key: str, now: float) -> None:
-        times = self._log.get(key)
-        if times is None:
-            times = self._log[key] = deque(maxlen=self._limit)
-        times.append(now)
-        self._log.move_to_end(key)
-        while len(self._log) > self._max_keys:
-            self._log.popitem(last=False)
-
-    def clear(self, key: str) -> None:
-        self._log.pop(key, None)
-
-    def retry_after(self, key: str, now: float) -> float | None:
-        times = self._log.get(key)
-        if times is None or len(times) < self._limit:
-            return None
-        wait = times[0] + self._window - now
-        return wait if wait > 0 else None
+# Guessing one account from one address slows down fast; an address guessing many
+# accounts slows down later but for longer. Nothing counts per e-mail alone, so
+# guesses from one address never keep the owner out from another (no lockout).
+PAIR_BACK_OFF = BackOff(free=4, base_seconds=30.0, max_seconds=15 * 60)
+ADDRESS_BACK_OFF = BackOff(free=30, base_seconds=10.0, max_seconds=60 * 60)
+FAILURE_WINDOW_SECONDS = 15 * 60.0
 
 
 class SignInThrottle:
-    """In-memory, per-process brute-force brake for sign-in.
+    """Brute-force brake for sign-in, shared by every replica (`SignInAttempts`).
 
     Call `check` before verifying a password (reply "retry after N s" when it returns a
-    number), `record_failure` on every failed attempt — also for unknown e-mails, so a
-    lock does not reveal whether an account exists — and `record_success` on success.
-    Per-process only: with several replicas the effective limit multiplies by their count.
+    number), `record_failure` on every failed attempt (unknown e-mails too, so a block
+    does not reveal whether an account exists) and `record_success` on success. Keys
+    are HMACs of the e-mail and address under `pepper`: neither is stored in clear.
     """
 
     def __init__(
-        self,
-        clock: Callable[[], float] = time.monotonic,
-        *,
-        max_failures_per_email: int = 5,
-        max_failures_per_ip: int = 20,
-        window_seconds: float = 15 * 60,
-        max_keys: int = 100_000,
+        self, attempts: SignInAttempts, pepper: bytes, clock: Callable[[], float] = time.time,
+        *, pair: BackOff = PAIR_BACK_OFF, address: BackOff = ADDRESS_BACK_OFF,
     ) -> None:
-        if min(max_failures_per_email, max_failures_per_ip, max_keys) < 1 or window_seconds <= 0:
-            raise ValueError("throttle limits and window must be positive")
+        self._attempts = attempts
+        self._pepper = pepper
         self._clock = clock
-        self._lock = threading.Lock()
-        # Each table is capped separately: an attacker spraying many e-mails (or IPs)
-        # evicts only entries of that table, at most max_keys each.
-        self._emails = _FailureLog(max_failures_per_email, window_seconds, max_keys)
-        self._ips = _FailureLog(max_failures_per_ip, window_seconds, max_keys)
+        self._policies = (pair, address)
+        self._failures = 0
+
+    def _keys(self, email: str, ip: str | None) -> tuple[str, str]:
+        address = client_key(ip)
+        return (self._digest(f"pair\0{normalize_email(email)}\0{address}"),
+                self._digest(f"address\0{address}"))
+
+    def _digest(self, text: str) -> str:
+        return hmac.new(self._pepper, text.encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).hexdigest()
 
     def check(self, email: str, ip: str | None) -> float | None:
         """Seconds to wait before another attempt is allowed, or None if allowed now."""
-        with self._lock:
-            now = self._clock()
-            self._sweep(now)
-            waits = [self._emails.retry_after(normalize_email(email), now)]
-            if ip:
-                waits.append(self._ips.retry_after(_ip_key(ip), now))
-            locked = [w for w in waits if w is not None]
-            return max(locked) if locked else None
+        until = self._attempts.blocked_until(self._keys(email, ip))
+        wait = None if until is None else until - self._clock()
+        return wait if wait is not None and wait > 0 else None
 
     def record_failure(self, email: str, ip: str | None) -> None:
-        with self._lock:
-            now = self._clock()
-            self._sweep(now)
-            self._emails.add(normalize_email(email), now)
-            if ip:
-                self._ips.add(_ip_key(ip), now)
+        now = self._clock()
+        for key, policy in zip(self._keys(email, ip), self._policies, strict=True):
+            wait = policy.wait(self._attempts.add_failure(key, now))
+            if wait:
+                self._attempts.block(key, now + wait)
+        self._failures += 1
+        if self._failures % 256 == 0:  # keys quiet for a window are dropped now and then
+            self._attempts.sweep(now)
 
     def record_success(self, email: str, ip: str | None) -> None:
-        """Forget the e-mail's failures. The IP's are kept on purpose: otherwise an attacker
-        owning one account could reset their IP budget by signing in to it in between."""
-        del ip
-        with self._lock:
-            self._emails.clear(normalize_email(email))
-
-    @property
-    def tracked_emails(self) -> int:
-        with self._lock:
-            return len(self._emails)
-
-    @property
-    def tracked_ips(self) -> int:
-        with self._lock:
-            return len(self._ips)
-
-    def _sweep(self, now: float) -> None:
-        self._emails.sweep(now)
-        self._ips.sweep(now)
+        """Forget the pair's failures. The address's are kept on purpose: otherwise an
+        attacker owning one account could reset their budget by signing in to it."""
+        self._attempts.forget(self._keys(email, ip)[0])

@@ -11,7 +11,8 @@ Fields (keyword arguments; the first five are required)::
         read_models=read_models,       # projections.queries.ReadModels (the read side)
         clock=clock,                   # domain.clock.Clock (the platform's business clock)
         tokens=TokenSigner(...),       # bearer tokens, on the real clock
-        throttle=SignInThrottle(),
+        throttle=SignInThrottle(...),  # back-off per (e-mail, address) and per address
+        sessions=SessionGuard(...),    # token verification, revocation, reset tokens
         test_clock=None,               # a SettableClock when `--test-clock`: enables setClock
         broker=None,                   # Kafka bootstrap "host:port" reported by /healthz
         dev=False,                     # GraphiQL on GET /graphql and introspection
@@ -21,6 +22,8 @@ Fields (keyword arguments; the first five are required)::
         subscription_poll_seconds=0.25,
         caught_up_poll_seconds=0.02,
         log_tree=None,                 # application.transparency.LogTreeStore (proofs, heads)
+        public_url=None,               # CROWDFUND_PUBLIC_URL (https: HSTS; links in mail)
+        metrics_token=None,            # /metrics needs it as a bearer token (None: dev only)
     )
 """
 
@@ -38,10 +41,12 @@ from argon2 import PasswordHasher
 from starlette.concurrency import run_in_threadpool
 
 from api.security import DEFAULT_HASHER, SignInThrottle, TokenSigner
+from api.sessions import SessionGuard
 from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from application.pledge_desk import PledgeDesk
 from application.pledges import PledgeRequest
+from application.sessions import ResetMail
 from application.transparency import LogTreeStore
 from application.unit_of_work import Written
 from domain.clock import Clock
@@ -58,6 +63,7 @@ class Services:
     clock: Clock
     tokens: TokenSigner
     throttle: SignInThrottle
+    sessions: SessionGuard
     test_clock: SettableClock | None = None
     broker: str | None = None
     dev: bool = False
@@ -72,6 +78,10 @@ class Services:
     desk: PledgeDesk | None = None
     # The notifier's notices (read marks are written there); None: no notices.
     notices: Notices | None = None
+    public_url: str | None = None
+    # Sends password-reset links (None: tokens are made, no mail leaves).
+    reset_mail: ResetMail | None = None
+    metrics_token: str | None = None
     # Anything else the runtime wants to pass to resolvers (never read by the API itself).
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -39,12 +39,13 @@ MAX_PAGE = 100
 
 
 def clamp_first(first: int | None, default: int) -> int:
-    """Page sizes are capped so one request cannot read a whole table."""
+    """Page sizes are capped so one request cannot read a whole table: a bigger
+    `first` is refused (BAD_USER_INPUT), not silently shortened."""
     if first is None:
         return default
-    if first < 0:
-        raise auth.bad_input("first must not be negative.")
-    return min(first, MAX_PAGE)
+    if first < 0 or first > MAX_PAGE:
+        raise auth.bad_input(f"first must be between 0 and {MAX_PAGE}; page with `after`.")
+    return first
 
 
 # ----------------------------------------------------------------------------- users
@@ -78,6 +79,16 @@ class User:
             return self.record.email
         founders = await auth.context(info).loaders.backed_founders.load(self.id)
         return self.record.email if who.id in founders else None
+
+    @strawberry.field(
+        description="Whether the user signs in with a TOTP code; visible to the user and "
+        "to staff, null for anyone else."
+    )
+    def totp_enabled(self, info: Info[Any, Any]) -> bool | None:
+        who = auth.viewer(info)
+        if who is None or not (who.id == self.id or who.is_staff):
+            return None
+        return self.record.totp_enabled
 
     @strawberry.field(description="Visible to the user and to staff; null for anyone else.")
     def investor_profile(self, info: Info[Any, Any]) -> InvestorProfile | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from uuid import UUID, uuid4
 
+from application import two_factor
 from application.aml import AmlCommands
 from application.unit_of_work import Decision, UnitOfWork, Written
 from domain import limits
@@ -23,9 +25,13 @@ from domain.user import CURRENCIES, EVERYONE, InvestorProfile, KycStatus, Role, 
 
 
 class AccountCommands:
-    def __init__(self, uow: UnitOfWork, aml: AmlCommands) -> None:
+    def __init__(
+        self, uow: UnitOfWork, aml: AmlCommands, real_time: Callable[[], float] = time.time
+    ) -> None:
         self.uow = uow
         self.aml = aml
+        # Second-factor codes follow the real clock, never the business one.
+        self.real_time = real_time
 
     # Accounts and roles ------------------------------------------------------------
 
@@ -86,6 +92,76 @@ class AccountCommands:
             return user.id, [user]
 
         return self.uow.run(decide).value
+
+    # Passwords and the second factor ----------------------------------------------
+
+    def change_password(
+        self, user_id: UUID | str, password_hash: str, reason: str
+    ) -> Written[UUID]:
+        def decide(now: datetime) -> Decision[UUID]:
+            user = self.uow.user(user_id)
+            user.change_password(password_hash, reason)
+            return user.id, [user]
+
+        return self.uow.run(decide)
+
+    def start_totp_enrollment(
+        self, user_id: UUID | str, secret: str, recovery_codes: Sequence[str]
+    ) -> Written[UUID]:
+        """A pending secret (and its recovery codes, kept hashed) until `confirm_totp`."""
+        hashes = [two_factor.recovery_code_hash(c) for c in recovery_codes]
+
+        def decide(now: datetime) -> Decision[UUID]:
+            user = self.uow.user(user_id)
+            user.start_totp_enrollment(secret, hashes)
+            return user.id, [user]
+
+        return self.uow.run(decide)
+
+    def confirm_totp(self, user_id: UUID | str, code: str) -> Written[UUID]:
+        def decide(now: datetime) -> Decision[UUID]:
+            user = self.uow.user(user_id)
+            secret = user.pending_totp_secret()
+            # A new secret: none of its codes was ever accepted.
+            step = two_factor.matching_step(secret, code, self.real_time())
+            if step is None:
+                raise NotAllowedError(
+                    "That code is wrong or expired; enter the code your app shows now.",
+                    "INVALID_CREDENTIALS",
+                )
+            user.confirm_totp(step)
+            return user.id, [user]
+
+        return self.uow.run(decide)
+
+    def prove_second_factor(self, user_id: UUID | str, code: str | None) -> Written[UUID]:
+        """A current TOTP code (each accepted once) or an unused recovery code.
+
+        Refused with TOTP_REQUIRED without a code, INVALID_CREDENTIALS with a wrong
+        or replayed one. A user without TOTP passes with nothing written.
+        """
+        def decide(now: datetime) -> Decision[UUID]:
+            user = self.uow.user(user_id)
+            if user.totp_secret is None:
+                return user.id, []
+            if not code or not code.strip():
+                raise NotAllowedError(
+                    "Enter the 6-digit code from your authenticator app (or a recovery code).",
+                    "TOTP_REQUIRED",
+                )
+            if two_factor.is_recovery_code(code):
+                user.use_recovery_code(two_factor.recovery_code_hash(code))
+                return user.id, [user]
+            step = two_factor.matching_step(user.totp_secret, code, self.real_time())
+            if step is None or not user.fresh_step(step):
+                raise NotAllowedError(
+                    "The e-mail address, the password or the code is wrong.",
+                    "INVALID_CREDENTIALS",
+                )
+            user.accept_totp_step(step)
+            return user.id, [user]
+
+        return self.uow.run(decide)
 
     # Investor profile and KYC ------------------------------------------------------
 

@@ -20,6 +20,7 @@ from application.unit_of_work import UnitOfWork
 from domain.campaign import Campaign
 from domain.chain import GENESIS, event_payload, hash_of
 from domain.input import parse_id
+from domain.user import CREDENTIAL_FIELDS
 
 # A type name for events the store holds but cannot decode (tampered ciphertext
 # or JSON): the log stays browsable and `verify_chains` reports the position.
@@ -91,6 +92,15 @@ def _decode(app: UnitOfWork, notification: Notification) -> Any | None:
         return None
 
 
+REDACTED = "[credential: not shown]"
+
+
+def _without_credentials(payload: dict[str, Any]) -> dict[str, Any]:
+    """Auditors see that a password or second factor changed, never the secret itself
+    (the hash chain, checked on the stored event, still covers it)."""
+    return {k: REDACTED if k in CREDENTIAL_FIELDS else v for k, v in payload.items()}
+
+
 def _audit_event(app: UnitOfWork, notification: Notification) -> AuditEvent:
     event = _decode(app, notification)
     if event is None:
@@ -107,7 +117,7 @@ def _audit_event(app: UnitOfWork, notification: Notification) -> AuditEvent:
         version=event.originator_version,
         type=type(event).__name__,
         occurred_at=event.timestamp,
-        payload=event_payload(event),
+        payload=_without_credentials(event_payload(event)),
         hash=event.hash,
         prev_hash=event.prev_hash or None,
     )

@@ -231,7 +231,7 @@ class OfferingCommands:
         def decide(now: datetime) -> Decision[UUID]:
             actor = self.uow.user(actor_id)
             campaign = self.uow.campaign(campaign_id)
-            staff = actor.has_role(Role.RISK_OFFICER) or actor.has_role(Role.ADMIN)
+            staff = actor.acts_as(Role.RISK_OFFICER) or actor.acts_as(Role.ADMIN)
             if not staff:
                 campaign.require_founder(str(actor.id))
             campaign.cancel(str(actor.id), reason, now)

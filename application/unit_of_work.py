@@ -33,7 +33,7 @@ from domain.cap_table import CapTable, cap_table_id
 from domain.chain import ChainedAggregate
 from domain.clock import Clock, business_time
 from domain.email_index import EmailIndex, email_index_id
-from domain.errors import ConcurrencyConflict, DomainError, NotAllowedError, NotFoundError
+from domain.errors import ConcurrencyConflict, DomainError, NotFoundError
 from domain.input import parse_id
 from domain.issuer import Issuer
 from domain.offering_calendar import CALENDAR_ID, OfferingCalendar
@@ -273,8 +273,7 @@ class UnitOfWork(Application[UUID]):
 
     def require_role(self, user_id: UUID | str, role: Role, doing: str) -> User:
         user = self.user(user_id)
-        if not user.has_role(role):
-            raise NotAllowedError(f"Only a user with the {role.value} role can {doing}.")
+        user.require_role(role, doing)
         return user
 
     def open_pledge_ids(self, campaign_id: UUID | str) -> list[str]:

@@ -27,6 +27,7 @@ from domain.clock import business_time
 from domain.email_index import EmailIndex, email_index_id
 from domain.rulebook import Regime
 from domain.user import Role, User
+from tests.authenticator import enroll
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 RESULTS = Path(__file__).parent / "results"
@@ -79,6 +80,7 @@ def live_campaign(
     officer = app.accounts.register(
         f"officer-{tag}@bench.test", "Officer", "x", roles=(Role.RISK_OFFICER,)
     ).value
+    enroll(app, officer)  # staff act once TOTP is on
     campaign = app.offerings.draft(
         founder, title="Hot campaign", summary="Benchmark", regime=regime,
         min_target=min_pledge, max_target=max_target, min_pledge=min_pledge,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from eventsourcing.cipher import AESCipher
 from eventsourcing.persistence import PersistenceError
@@ -29,6 +30,7 @@ from adapters.signing import Ed25519HeadSigner, SigningKeyError, load_signer, ne
 from adapters.smtp import SmtpTransport, parse_smtp_url
 from api.security import (
     DEFAULT_HASHER,
+    FAILURE_WINDOW_SECONDS,
     SignInThrottle,
     TokenSigner,
     hash_password,
@@ -37,11 +39,15 @@ from api.security import (
     validate_password,
 )
 from api.services import Services
+from api.sessions import SessionGuard
+from application import two_factor
 from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from application.mail import receipt_text, recipient_of
 from application.pledge_desk import PledgeDesk
-from crowdfund import demo
+from application.reset_mail import ResetMailer
+from application.sessions import RESET_TOKEN_LIFETIME, RevocationCache
+from crowdfund import demo, keys
 from crowdfund.settings import AmlMonitoring, Settings
 from domain.aml_rules import MonitoringThresholds
 from domain.clock import Clock
@@ -50,6 +56,7 @@ from projections.log_tree import SqlLogTree
 from projections.monitor import monitor_consumer
 from projections.notices import Notices, Outbox
 from projections.queries import ReadModels
+from projections.session_store import SqlResetTokens, SqlRevocationLog, SqlSignInAttempts
 from projections.source import StoreLog
 from workers.notifier import MailSender
 from workers.running import KafkaTopic
@@ -99,6 +106,12 @@ def secret_key(settings: Settings, *, dev: bool) -> str:
     if len(key.encode()) < 32:
         raise ConfigurationError("CROWDFUND_SECRET_KEY must be at least 32 bytes long.")
     return key
+
+
+def first_signing_key(settings: Settings) -> str:
+    """The settings' signing key (the keyring's first): CROWDFUND_SECRET_KEY, or the
+    one `crowdfund dev` keeps in its data dir."""
+    return secret_key(settings, dev=(settings.data_dir / ".secret_key").exists())
 
 
 def log_signer(settings: Settings, *, dev: bool) -> Ed25519HeadSigner:
@@ -204,7 +217,9 @@ def aml_monitor(settings: Settings, app: Crowdfund) -> Consumer:
 
 
 def application_env(settings: Settings, *, dev: bool) -> dict[str, str]:
-    env = eventsourcing_env(settings.resolved_database_url, cipher_key(settings, dev=dev))
+    ring = keys.load(settings.keyring_path)
+    env = eventsourcing_env(settings.resolved_database_url, cipher_key(settings, dev=dev),
+                            ring.cipher, str(settings.keyring_path))
     env["CREATE_TABLE"] = "y"
     return env
 
@@ -290,12 +305,48 @@ def mail_sender(settings: Settings, app: Crowdfund, smtp_url: str | None) -> Mai
     )
 
 
+def reset_mailer(settings: Settings, options: ApiOptions) -> ResetMailer | None:
+    """Password-reset mail straight to the SMTP server (application.reset_mail), or None
+    without one (tokens are made, no mail leaves)."""
+    smtp_url = options.smtp_url or settings.smtp_url
+    if not smtp_url:
+        return None
+    public_url = options.public_url or settings.public_url
+    if not public_url:
+        raise ConfigurationError(
+            "CROWDFUND_PUBLIC_URL is not set: password-reset mail needs the address users "
+            "open the platform at, e.g. CROWDFUND_PUBLIC_URL=https://invest.example.com")
+    minutes = int(RESET_TOKEN_LIFETIME.total_seconds() // 60)
+    return ResetMailer(SmtpTransport(smtp_url), public_url, minutes, settings.mail_from)
+
+
 # --- the API ------------------------------------------------------------------------------------
 
 
 def token_signer(settings: Settings, *, dev: bool) -> TokenSigner:
-    # Tokens expire in real time, not business time (TokenSigner reads the real clock).
-    return TokenSigner(secret_key(settings, dev=dev), settings.token_ttl_seconds)
+    """The keyring's active signing key signs; the older valid ones still verify.
+    Tokens expire in real time, not business time (TokenSigner reads the real clock)."""
+    try:
+        active, older = keys.load(settings.keyring_path).signing_keys(
+            secret_key(settings, dev=dev))
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    return TokenSigner(active, settings.token_ttl_seconds, older=older)
+
+
+def session_guard(settings: Settings, engine: sa.Engine, *, dev: bool) -> SessionGuard:
+    """Tokens, their revocation, sign-in back-off and reset tokens; the tables are in
+    the read-model database (`engine`, migrated when the read models were opened)."""
+    log = SqlRevocationLog(engine)
+    pepper = hashlib.sha256(b"sign-in-throttle:" + secret_key(settings, dev=dev).encode())
+    return SessionGuard(
+        tokens=token_signer(settings, dev=dev),
+        reload_tokens=lambda: token_signer(settings, dev=dev),
+        revocations=log, cache=RevocationCache(log), reset_tokens=SqlResetTokens(engine),
+        throttle=SignInThrottle(
+            SqlSignInAttempts(engine, window_seconds=FAILURE_WINDOW_SECONDS), pepper.digest()
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -311,6 +362,10 @@ class ApiOptions:
     executor: Executor | None = None
     subscription_poll_seconds: float = 0.25
     caught_up_poll_seconds: float = 0.02
+    # Where password-reset mail goes (`dev`: its sink) and the site its links open
+    # (CROWDFUND_SMTP_URL and CROWDFUND_PUBLIC_URL when unset).
+    smtp_url: str | None = None
+    public_url: str | None = None
 
 
 def build_services(
@@ -318,14 +373,19 @@ def build_services(
     *, read_models: ReadModels | None = None, extras: dict[str, Any] | None = None,
 ) -> Services:
     models = read_models or open_read_models(settings)
+    guard = session_guard(settings, models.engine, dev=options.dev)
     return Services(
         app=app,
         read_models=models,
         # The tree's reads share the read models' engine (same database).
         log_tree=SqlLogTree(models.engine),
         clock=clock,
-        tokens=token_signer(settings, dev=options.dev),
-        throttle=SignInThrottle(),
+        tokens=guard.tokens,
+        throttle=guard.throttle,
+        sessions=guard,
+        public_url=settings.public_url,
+        reset_mail=reset_mailer(settings, options),
+        metrics_token=settings.metrics_token,
         test_clock=options.test_clock,
         broker=options.broker,
         dev=options.dev,
@@ -361,10 +421,25 @@ def bootstrap_admin(app: Crowdfund, settings: Settings) -> str | None:
     return email
 
 
+def demo_totp_secret(settings: Settings) -> str:
+    """The demo risk officer's TOTP secret, kept in the data dir beside its otpauth://
+    URI (`.demo_totp_uri`: paste it in an authenticator app, or draw it as a QR code)."""
+    path = settings.data_dir / ".demo_totp_secret"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = two_factor.new_secret()
+        for name, text in ((".demo_totp_secret", secret), (".demo_totp_uri",
+                           two_factor.provisioning_uri(secret, demo.DEMO_RISK_OFFICER_EMAIL))):
+            (settings.data_dir / name).write_text(text)
+            (settings.data_dir / name).chmod(0o600)
+    return path.read_text().strip()
+
+
 def load_demo(app: Crowdfund, settings: Settings) -> None:
     password = settings.dev_secret("demo_password")
-    loaded = demo.load_demo(app, hash_password(password))
+    loaded = demo.load_demo(app, hash_password(password), demo_totp_secret(settings))
     if loaded is not None:
         # No e-mail addresses in logs, not even the demo's: the README names the accounts.
-        log.info("demo loaded: %d live campaigns (demo password in %s)",
-                 len(loaded.campaign_ids), settings.data_dir / ".demo_password")
+        log.info("demo loaded: %d live campaigns (demo password in %s, the risk officer's "
+                 "authenticator URI in %s)", len(loaded.campaign_ids),
+                 settings.data_dir / ".demo_password", settings.data_dir / ".demo_totp_uri")

@@ -1,5 +1,6 @@
 """The `crowdfund` command line (runtime.md): dev, api, worker, schema,
-projections rebuild, audit verify / replay / head, kafka ensure-topic. The platform's
+projections rebuild, audit verify / replay / head, keys rotate / retire / list, kafka
+ensure-topic. The platform's
 only command line: each command builds what it needs through `crowdfund.bootstrap`.
 """
 
@@ -21,7 +22,7 @@ from adapters.signing import verify_signature
 from api.schema import sdl
 from application import audit, head_check, transparency
 from application.crowdfund import Crowdfund
-from crowdfund import bootstrap, runtime
+from crowdfund import bootstrap, keys, runtime
 from crowdfund.bootstrap import ConfigurationError
 from crowdfund.settings import Settings
 from domain.errors import DomainError, NotFoundError
@@ -116,6 +117,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--as-of", type=_instant, default=None, metavar="INSTANT",
                         help="only events that occurred up to this ISO 8601 instant")
     replay.set_defaults(run=_replay)
+
+    keys_parser = commands.add_parser(
+        "keys", help="token-signing and cipher keys (docs/security.md)")
+    key_commands = keys_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rotate = key_commands.add_parser(
+        "rotate", parents=[common],
+        help="add a new key to the keyring (CROWDFUND_KEYRING): it signs tokens / encrypts "
+        "new data from the next start; older keys keep verifying and decrypting",
+    )
+    rotate.add_argument("--signing", action="store_true", help="the token-signing key only")
+    rotate.add_argument("--cipher", action="store_true", help="the cipher key only")
+    rotate.set_defaults(run=_rotate_keys)
+    retire = key_commands.add_parser(
+        "retire", parents=[common], help="refuse the tokens a signing key signed (by its kid)")
+    retire.add_argument("kid", metavar="KID")
+    retire.set_defaults(run=_retire_key)
+    listing = key_commands.add_parser(
+        "list", parents=[common], help="every key's id, state and date (never a secret)")
+    listing.set_defaults(run=_list_keys)
 
     kafka = commands.add_parser("kafka", help="Kafka administration")
     kafka_commands = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -296,6 +316,47 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         if args.as_of is not None and (event.occurred_at is None or event.occurred_at > args.as_of):
             continue
         sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+    return EXIT_OK
+
+
+def _rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
+    both = not (args.signing or args.cipher)
+    with _configuration_errors():
+        bootstrap.first_signing_key(settings)  # a ring starts from the settings' key
+        first_cipher = bootstrap.cipher_key(settings, dev=False)
+    ring = keys.load(settings.keyring_path)
+    if args.cipher or both:
+        if first_cipher is None:
+            raise UsageError("no CROWDFUND_CIPHER_KEY: the data is not encrypted, so there is "
+                             "no cipher key to rotate; set one first")
+        print(f"cipher key version {keys.rotate_cipher(ring)} encrypts new data from the "
+              "next start")
+    if args.signing or both:
+        print(f"signing key {keys.rotate_signing(ring)} signs tokens from the next start")
+    keys.save(settings.keyring_path, ring)
+    print(f"keyring: {settings.keyring_path}")
+    return EXIT_OK
+
+
+def _retire_key(args: argparse.Namespace, settings: Settings) -> int:
+    with _configuration_errors():
+        first_secret = bootstrap.first_signing_key(settings)
+    ring = keys.load(settings.keyring_path)
+    try:
+        keys.retire(ring, first_secret, args.kid)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    keys.save(settings.keyring_path, ring)
+    print(f"signing key {args.kid} retired: its tokens are refused once the API processes "
+          "re-read the keyring (at their next start)")
+    return EXIT_OK
+
+
+def _list_keys(args: argparse.Namespace, settings: Settings) -> int:
+    with _configuration_errors():
+        first_secret = bootstrap.first_signing_key(settings)
+    for row in keys.describe(keys.load(settings.keyring_path), first_secret):
+        print(json.dumps(row))
     return EXIT_OK
 
 

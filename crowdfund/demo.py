@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
+from application import two_factor
 from application.crowdfund import Crowdfund
 from domain.rulebook import Regime
 from domain.user import Role
@@ -78,10 +79,12 @@ class DemoContent:
     campaign_ids: tuple[UUID, ...]
 
 
-def load_demo(app: Crowdfund, password_hash: str) -> DemoContent | None:
+def load_demo(app: Crowdfund, password_hash: str, totp_secret: str) -> DemoContent | None:
     """Create the demo users and launch the demo offerings; None if already loaded.
 
     Both demo users share `password_hash` (dev keeps the password in its data dir).
+    The risk officer acts only with TOTP on: enrolled here with `totp_secret` (dev
+    keeps it, and its otpauth:// URI for an authenticator app, in its data dir).
     """
     if app.user_by_email(DEMO_FOUNDER_EMAIL) is not None:
         return None
@@ -92,6 +95,10 @@ def load_demo(app: Crowdfund, password_hash: str) -> DemoContent | None:
             (Role.RISK_OFFICER,),
         ).value
     )
+    if not app.user(officer_id).totp_enabled:
+        app.accounts.start_totp_enrollment(officer_id, totp_secret, [])
+        app.accounts.confirm_totp(
+            officer_id, two_factor.code_for(totp_secret, app.accounts.real_time()))
     founder_id = app.accounts.register(DEMO_FOUNDER_EMAIL, "Maya Okafor", password_hash).value
     now = app.clock.now()
     campaign_ids = tuple(

@@ -89,11 +89,15 @@ def require_free_port(host: str, port: int) -> None:
             ) from None
 
 
-def http_server(asgi_app: Any, host: str, port: int) -> _Server:
+def http_server(asgi_app: Any, host: str, port: int, forwarded_allow_ips: str = "") -> _Server:
+    """uvicorn believes X-Forwarded-For/-Proto only from `forwarded_allow_ips`
+    (CROWDFUND_FORWARDED_ALLOW_IPS, the load balancers); by default from nobody, so
+    a client cannot pick the address the sign-in back-off counts against."""
+    trusted = forwarded_allow_ips.strip()
     config = uvicorn.Config(
         asgi_app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
-        timeout_graceful_shutdown=int(GRACEFUL_SECONDS), proxy_headers=True,
-        server_header=False,
+        timeout_graceful_shutdown=int(GRACEFUL_SECONDS), proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None, server_header=False,
     )
     return _Server(config)
 
@@ -274,13 +278,15 @@ async def _run_platform(
     services = bootstrap.build_services(
         settings, app, clock,
         ApiOptions(dev=True, test_clock=test_clock, broker=kafka,
-                   broker_check=(lambda: broker.running) if broker is not None else None),
+                   broker_check=(lambda: broker.running) if broker is not None else None,
+                   smtp_url=sink.url if sink is not None else None,
+                   public_url=f"http://{_url_host(options.host)}:{options.port}"),
         extras={"scheduler_wake": wake},
     )
     asgi = create_app(services)
     if sink is not None:
         asgi.router.routes[:0] = inbox_routes(sink.directory)
-    server = http_server(asgi, options.host, options.port)
+    server = http_server(asgi, options.host, options.port, settings.forwarded_allow_ips)
     _install_signal_handlers(server)
     workers = pipeline_tasks(settings, app, kafka, stop, wake,
                              smtp_url=sink.url if sink is not None else settings.smtp_url)
@@ -344,7 +350,7 @@ async def _api(settings: Settings, host: str, port: int) -> int:
             ApiOptions(broker=kafka,
                        broker_check=(lambda: kafka_reachable(kafka)) if kafka else None),
         )
-        server = http_server(create_app(services), host, port)
+        server = http_server(create_app(services), host, port, settings.forwarded_allow_ips)
         _install_signal_handlers(server)
 
         def ready() -> None:

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     # Notices by e-mail: smtp://[user:pass@]host:port or smtps://...; `dev` starts a sink.
     smtp_url: str | None = None
     mail_from: str = "no-reply@crowdfund.invalid"
+    # Security (docs/security.md). The keyring holds keys added by `crowdfund keys rotate`.
+    keyring: Path | None = None
+    # Where users reach the platform (links in mail; https turns on HSTS).
+    public_url: str | None = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
+    # forwarded_allow_ips: comma-separated addresses or networks, "*" for any). Empty:
+    # the client address is the TCP peer's, whatever headers say.
+    forwarded_allow_ips: str = ""
+    # /metrics answers only with `Authorization: Bearer <this>` (unset: only in dev).
+    metrics_token: str | None = None
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -73,6 +83,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'events.db').resolve()}"
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.keyring or self.data_dir / "keyring.json"
 
     @property
     def is_postgres(self) -> bool:

@@ -45,6 +45,11 @@ EVERYONE = (Role.BACKER, Role.FOUNDER)
 STAFF = (Role.ADMIN, Role.RISK_OFFICER, Role.AUDITOR)
 # Who reads a campaign's money and backers, besides its founder.
 CAMPAIGN_INSIDERS = (Role.RISK_OFFICER, Role.AUDITOR)
+# Event fields that are credentials: never on Kafka, never shown to anyone, auditors
+# included (the audit trail redacts them; the hash chain still covers them).
+CREDENTIAL_FIELDS = frozenset({
+    "password_hash", "totp_secret", "recovery_code_hashes", "recovery_code_hash",
+})
 
 
 class KycStatus(Enum):
@@ -129,6 +134,14 @@ class User(ChainedAggregate):
     # (they freeze pledging): alert ids, lists once set (JSON snapshots keep lists).
     holds: Sequence[str] = ()
     freezes: Sequence[str] = ()
+    # Second factor (RFC 6238 TOTP). Class defaults: streams and snapshots written
+    # before two-factor existed load without them.
+    totp_secret: str | None = None
+    totp_pending: str | None = None
+    totp_last_step: int = -1
+    # Hashes; lists once set (JSON snapshots keep lists).
+    recovery_codes: Sequence[str] = ()
+    recovery_codes_pending: Sequence[str] = ()
 
     @event("UserRegistered")
     def __init__(self, email: str, display_name: str, password_hash: str, roles: list[str]) -> None:
@@ -154,6 +167,78 @@ class User(ChainedAggregate):
                 f"Staff (risk officers, auditors, admins) cannot {doing}: they may hold no "
                 "financial interest in an issuer on this platform.", "STAFF_CONFLICT",
             )
+
+    # Staff act only with a second factor: a stolen password alone must not approve an
+    # offering, verify an investor, grant a role or read personal data.
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_secret is not None
+
+    def acts_as(self, role: Role) -> bool:
+        """Holds `role` and may use it now (staff roles need TOTP enabled)."""
+        return self.has_role(role) and (role not in STAFF or self.totp_enabled)
+
+    def roles_in_force(self) -> list[str]:
+        return [r for r in self.roles if self.acts_as(Role(r))]
+
+    def roles_awaiting_totp(self) -> list[str]:
+        return [r for r in self.roles if not self.acts_as(Role(r))]
+
+    def require_role(self, role: Role, doing: str) -> None:
+        if not self.has_role(role):
+            raise NotAllowedError(f"Only a user with the {role.value} role can {doing}.")
+        if not self.acts_as(role):
+            raise NotAllowedError(
+                f"Set up two-factor authentication (an authenticator app) before you "
+                f"{doing} as {role.value}.", "TOTP_ENROLLMENT_REQUIRED",
+            )
+
+    @event("PasswordChanged")
+    def change_password(self, password_hash: str, reason: str) -> None:
+        """`reason`: "change" (signed in, knew the old one) or "reset" (by e-mail)."""
+        self.password_hash = password_hash
+
+    @event("TotpEnrollmentStarted")
+    def start_totp_enrollment(self, totp_secret: str, recovery_code_hashes: list[str]) -> None:
+        """A new secret waits for its first code; an enabled one stays in force until then."""
+        self.totp_pending = totp_secret
+        self.recovery_codes_pending = list(recovery_code_hashes)
+
+    def pending_totp_secret(self) -> str:
+        if self.totp_pending is None:
+            raise InvalidStateError(
+                "Start the enrollment first (enrollTotp), then confirm it with a code.",
+                "TOTP_NOT_PENDING",
+            )
+        return self.totp_pending
+
+    def confirm_totp(self, step: int) -> None:
+        self.pending_totp_secret()
+        self._totp_confirmed(step)
+
+    @event("TotpConfirmed")
+    def _totp_confirmed(self, step: int) -> None:
+        self.totp_secret, self.totp_pending = self.totp_pending, None
+        self.recovery_codes, self.recovery_codes_pending = self.recovery_codes_pending, ()
+        self.totp_last_step = step
+
+    def fresh_step(self, step: int) -> bool:
+        """A code's time step is accepted once: never again, nor any earlier one."""
+        return step > self.totp_last_step
+
+    @event("TotpCodeAccepted")
+    def accept_totp_step(self, step: int) -> None:
+        self.totp_last_step = step
+
+    def use_recovery_code(self, recovery_code_hash: str) -> None:
+        if recovery_code_hash not in self.recovery_codes:
+            raise NotAllowedError("That recovery code is wrong or used.", "INVALID_CREDENTIALS")
+        self._recovery_code_used(recovery_code_hash)
+
+    @event("RecoveryCodeUsed")
+    def _recovery_code_used(self, recovery_code_hash: str) -> None:
+        self.recovery_codes = [c for c in self.recovery_codes if c != recovery_code_hash]
 
     def grant_role(self, role: Role) -> None:
         if not self.has_role(role):

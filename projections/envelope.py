@@ -17,6 +17,7 @@ from aiokafka.partitioner import murmur2
 from eventsourcing.persistence import Mapper, Notification
 
 from domain.chain import event_payload
+from domain.user import CREDENTIAL_FIELDS
 
 SCHEMA = 1
 # Personal data never leaves the event store (HELPERS.md, runtime.md).
@@ -25,7 +26,7 @@ PERSONAL_FIELDS = frozenset({
     "other_reg_cf_investments_12m",
     # The sanctions list entries an investor's name resembles (docs/aml.md).
     "screening_matches",
-})
+}) | CREDENTIAL_FIELDS
 
 
 @dataclass(frozen=True)

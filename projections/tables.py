@@ -426,6 +426,40 @@ questions = sa.Table(
     sa.Index("ix_rm_questions_campaign", "campaign_id", "position"),
 )
 
+
+# --- sessions (application.sessions; projections/session_store.py) ----------------------
+# Not read models: nothing derives them from events and `projections rebuild` never
+# drops them. Times are Unix seconds on the wall clock.
+
+# Ids come from a sequence assigned under a table lock (PostgreSQL) or the database
+# lock (SQLite), so they are committed in id order: readers keep a watermark.
+session_revocations = sa.Table(
+    "session_revocations", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("token_id", sa.String(64), nullable=True),
+    sa.Column("issued_before", sa.Float, nullable=True),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+# Keys are keyed hashes of (e-mail, address) and of the address: no e-mail nor IP
+# address is stored in clear.
+sign_in_failures = sa.Table(
+    "sign_in_failures", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure", sa.Float, nullable=False, index=True),
+    sa.Column("blocked_until", sa.Float, nullable=False),
+)
+password_reset_tokens = sa.Table(
+    "password_reset_tokens", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float, nullable=True),
+)
+
+
 # --- the tamper-evident log (application.transparency) ----------------------------------
 
 # Apart from the read models' metadata: not a read model (a rebuild of the read models

@@ -30,6 +30,7 @@ from domain.chain import GENESIS, hash_of
 from domain.knowledge_test import questions
 from domain.rulebook import Regime
 from domain.user import EVERYONE, Role
+from tests.authenticator import enroll
 
 PASSWORD_HASH = "$argon2id$not-a-real-hash"
 DEFAULT_TERMS: dict[str, str] = {
@@ -61,12 +62,16 @@ def register(
 
 
 def admin(app: Crowdfund) -> UUID:
-    return register(app, "admin", (*EVERYONE, Role.ADMIN))
+    """An admin with TOTP on (staff act only with a second factor)."""
+    admin_id = register(app, "admin", (*EVERYONE, Role.ADMIN))
+    enroll(app, admin_id)
+    return admin_id
 
 
 def risk_officer(app: Crowdfund, admin_id: UUID) -> UUID:
     officer = register(app, "officer")
     app.accounts.grant_role(admin_id, officer, Role.RISK_OFFICER)
+    enroll(app, officer)
     return officer
 
 

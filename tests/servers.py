@@ -30,6 +30,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.authenticator import Authenticator, enroll_over_graphql
+
 CROWDFUND = str(Path(sys.executable).with_name("crowdfund"))
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
@@ -74,6 +76,8 @@ class DevServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     client: httpx.Client = field(repr=False)
+    devices: dict[str, Authenticator] = field(default_factory=dict, repr=False)
+    _admin_token: str | None = field(default=None, repr=False)
     _children: list[tuple[int, bytes]] = field(default_factory=list, repr=False)
 
     # --- talking to it --------------------------------------------------------------
@@ -95,18 +99,34 @@ class DevServer:
         data: dict[str, Any] = body["data"]
         return data
 
-    def sign_in(self, email: str, password: str) -> str:
+    def sign_in(self, email: str, password: str, totp: str | None = None) -> str:
         data = self.graphql(
-            """mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) {
+            """mutation($e: String!, $p: String!, $t: String) {
+                 signIn(email: $e, password: $p, totp: $t) {
                  __typename ... on AuthPayload { token } ... on Problem { message } } }""",
-            {"e": email, "p": password},
+            {"e": email, "p": password, "t": totp},
         )
         result = data["signIn"]
         assert result["__typename"] == "AuthPayload", result
         return str(result["token"])
 
+    def staff_token(self, email: str, password: str) -> str:
+        """Staff act only with TOTP on: sign in, enroll (first time), and the token
+        confirmTotp answers; later calls sign in with a code from the same device."""
+        device = self.devices.get(email)
+        if device is not None:
+            return self.sign_in(email, password, device.code())
+        device, token = enroll_over_graphql(
+            lambda q, v, t: self.graphql(q, v, token=t), self.sign_in(email, password))
+        self.devices[email] = device
+        return token
+
     def admin_token(self) -> str:
-        return self.sign_in(self.admin_email, self.admin_password)
+        """The admin from the environment, enrolled in TOTP on first use (one token,
+        kept: a second sign-in in the same 30 s would need another code)."""
+        if self._admin_token is None:
+            self._admin_token = self.staff_token(self.admin_email, self.admin_password)
+        return self._admin_token
 
     def health(self) -> dict[str, Any]:
         response = self.client.get("/healthz")

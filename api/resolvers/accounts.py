@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -32,16 +30,14 @@ from api.payloads import (
     RoleGranted,
     RoleResult,
 )
-from api.problems import NotAllowed, invalid, not_allowed
 from api.resolvers.common import Outcome, answer, mutate
+from api.resolvers.credentials import Opened, open_session
 from api.scalars import Long
 from api.security import (
-    MAX_PASSWORD_LENGTH,
     hash_password,
     normalize_email,
     validate_email,
     validate_password,
-    verify_password_or_dummy,
 )
 from api.types import (
     InvestmentLimit,
@@ -60,19 +56,6 @@ from domain.user import EVERYONE
 from domain.user import Role as DomainRole
 from domain.user import User as UserRecord
 
-# A password longer than any we accept is refused without hashing it.
-MAX_SIGN_IN_PASSWORD = MAX_PASSWORD_LENGTH * 4
-
-
-def _issue(info: Info[Any, Any], record: UserRecord) -> str:
-    return auth.context(info).services.tokens.issue(str(record.id), list(record.roles))
-
-
-def _signed_in(info: Info[Any, Any], record: UserRecord) -> None:
-    """The rest of this request sees the new session (e.g. the payload's user e-mail)."""
-    ctx = auth.context(info)
-    ctx.viewer, ctx.token_state = Viewer(str(record.id), frozenset(record.roles)), "valid"
-
 
 async def _user_record(info: Info[Any, Any], user_id: UUID | str) -> UserRecord:
     services = auth.context(info).services
@@ -81,10 +64,7 @@ async def _user_record(info: Info[Any, Any], user_id: UUID | str) -> UserRecord:
 
 async def _signed_up(info: Info[Any, Any], written: Written[UUID]) -> AuthPayload:
     record = await _user_record(info, written.value)
-    _signed_in(info, record)
-    return AuthPayload(
-        token=_issue(info, record), user=user_from_record(record), position=Long(written.position)
-    )
+    return await open_session(info, Opened(record, ("pwd",), written.position))
 
 
 async def _profile_saved(info: Info[Any, Any], written: Written[UUID]) -> InvestorProfileSaved:
@@ -129,50 +109,6 @@ async def sign_up(info: Info[Any, Any], input: SignUpInput) -> AuthResult:
         )
 
     return await answer(info, SIGNED_UP, register)
-
-
-def _locked(wait_seconds: float) -> NotAllowed:
-    minutes = max(1, math.ceil(wait_seconds / 60))
-    after = datetime.now(UTC) + timedelta(seconds=wait_seconds)
-    return not_allowed(
-        f"Too many failed sign-in attempts. Try again in {minutes} minute"
-        f"{'s' if minutes != 1 else ''} (after {after:%H:%M} UTC).",
-        "TOO_MANY_ATTEMPTS",
-    )
-
-
-async def sign_in(info: Info[Any, Any], email: str, password: str) -> AuthResult:
-    ctx = auth.context(info)
-    services = ctx.services
-    if not email.strip():
-        return invalid("Enter your e-mail address.", "email")
-    if not password:
-        return invalid("Enter your password.", "password")
-    address = normalize_email(email)[:320]
-    if (wait := services.throttle.check(address, ctx.client_ip)) is not None:
-        return _locked(wait)
-
-    def verify() -> UserRecord | None:
-        user = services.app.user_by_email(address) if validate_email(address) is None else None
-        # An unknown e-mail pays for one argon2 run too: timing reveals nothing.
-        candidate = password if len(password) <= MAX_SIGN_IN_PASSWORD else ""
-        ok = verify_password_or_dummy(
-            user.password_hash if user else None, candidate, hasher=services.hasher
-        )
-        return user if ok and candidate else None
-
-    user = await services.run(verify)
-    if user is None:
-        services.throttle.record_failure(address, ctx.client_ip)
-        if (wait := services.throttle.check(address, ctx.client_ip)) is not None:
-            return _locked(wait)
-        return not_allowed("The e-mail address or the password is wrong.", "INVALID_CREDENTIALS")
-    services.throttle.record_success(address, ctx.client_ip)
-    _signed_in(info, user)
-    position = await services.run(services.app.head_position)
-    return AuthPayload(
-        token=_issue(info, user), user=user_from_record(user), position=Long(position)
-    )
 
 
 async def grant_role(info: Info[Any, Any], email: str, role: Role) -> RoleResult:

@@ -16,6 +16,7 @@ import { parseMoney, formatCents } from './money.js';
 import { ME_FIELDS, session, setSession, updateMe, clearSession, flash, navigate, safeNext, goSignIn, signInHref, signUpHref } from './session.js';
 import { problemText, errorText } from './problems.js';
 import { kycBadge } from './campaigns.js';
+import { needsTotp } from './security.js';
 
 const AUTH_RESULT = `
   __typename
@@ -24,7 +25,7 @@ const AUTH_RESULT = `
   ... on ValidationProblem { field }
 `;
 
-const SIGN_IN = `mutation SignIn($email: String!, $password: String!) { signIn(email: $email, password: $password) { ${AUTH_RESULT} } }`;
+const SIGN_IN = `mutation SignIn($email: String!, $password: String!, $totp: String) { signIn(email: $email, password: $password, totp: $totp) { ${AUTH_RESULT} } }`;
 const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { ${AUTH_RESULT} } }`;
 const ME_QUERY = `query Me { me { ${ME_FIELDS} } }`;
 const SUBMIT_PROFILE = `
@@ -70,9 +71,12 @@ export function signInPage(main, params, ctx) {
   const heading = h('h1', { tabindex: '-1' }, 'Sign in');
   const email = field({ name: 'email', label: 'E-mail', type: 'email', testid: 'signin-email', required: true, attrs: { autocomplete: 'username', spellcheck: 'false', autocapitalize: 'none' } });
   const password = field({ name: 'password', label: 'Password', type: 'password', testid: 'signin-password', required: true, attrs: { autocomplete: 'current-password' } });
+  // Asked for once the server answers TOTP_REQUIRED: a code, or a recovery code.
+  const totp = field({ name: 'totp', label: 'Code from your authenticator app (or a recovery code)', testid: 'signin-totp', attrs: { autocomplete: 'one-time-code', inputmode: 'text', spellcheck: 'false', autocapitalize: 'none' } });
+  totp.wrap.hidden = true;
   const submit = submitButton('signin-submit', 'Sign in');
   const msg = messageBox('signin-message');
-  const form = h('form', { class: 'panel form narrow', testid: 'signin-form', novalidate: true }, email.wrap, password.wrap, h('p', { class: 'actions' }, submit), msg);
+  const form = h('form', { class: 'panel form narrow', testid: 'signin-form', novalidate: true }, email.wrap, password.wrap, totp.wrap, h('p', { class: 'actions' }, submit), msg);
   const already = session.me
     ? h('p', { class: 'notice', testid: 'signin-already' }, `You are signed in as ${session.me.displayName}. Signing in again replaces that session.`)
     : null;
@@ -82,6 +86,7 @@ export function signInPage(main, params, ctx) {
     already,
     form,
     h('p', {}, 'New here? ', h('a', { href: signUpHref(next), testid: 'signin-signup-link' }, 'Create an account')),
+    h('p', {}, h('a', { href: '#/forgot', testid: 'signin-forgot-link' }, 'Forgot your password?')),
   );
 
   let busy = false;
@@ -111,7 +116,8 @@ export function signInPage(main, params, ctx) {
     setBusy(submit, true, 'Sign in', 'Signing in…');
     let result;
     try {
-      const data = await gql(SIGN_IN, { email: emailValue, password: passwordValue }, { quietAuth: true });
+      const code = totp.wrap.hidden ? null : totp.input.value.trim() || null;
+      const data = await gql(SIGN_IN, { email: emailValue, password: passwordValue, totp: code }, { quietAuth: true });
       result = data.signIn;
     } catch (err) {
       busy = false;
@@ -124,11 +130,22 @@ export function signInPage(main, params, ctx) {
     if (!ctx.alive()) return;
     if (result && result.token) {
       setSession(result.token, result.user);
+      if (needsTotp(result.user)) {
+        flash('Set up two-factor authentication to use your staff role.', 'info');
+        navigate('/security');
+        return;
+      }
       flash(`Welcome back, ${result.user ? result.user.displayName : ''}.`, 'success');
       navigate(next || '/');
       return;
     }
-    placeProblem(result || {}, { email, password }, msg);
+    if (result && result.code === 'TOTP_REQUIRED') {
+      totp.wrap.hidden = false;
+      showMessage(msg, 'info', problemText(result), { typename: result.__typename, code: result.code });
+      totp.input.focus();
+      return;
+    }
+    placeProblem(result || {}, { email, password, totp }, msg);
   });
 }
 

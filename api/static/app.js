@@ -1,6 +1,7 @@
 // The backer web page: hash router, navigation and session wiring.
 //
 // Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio  #/notifications
+//         #/security  #/forgot  #/reset?token=…
 
 import { h, replaceChildren, showMessage, clearMessage, startTicker, ROLE_LABELS } from './dom.js';
 import { getToken, setUnauthenticatedHandler, TOKEN_STORAGE_KEY } from './graphql.js';
@@ -9,6 +10,7 @@ import { campaignsPage, campaignPage } from './campaigns.js';
 import { signInPage, signUpPage, profilePage } from './account.js';
 import { portfolioPage } from './portfolio.js';
 import { notificationsPage, startBell } from './notices.js';
+import { securityPage, forgotPage, resetPage, endSession } from './security.js';
 
 const ROUTES = [
   { pattern: /^\/?$/, page: campaignsPage, nav: 'campaigns' },
@@ -18,6 +20,9 @@ const ROUTES = [
   { pattern: /^\/profile\/?$/, page: profilePage, nav: 'profile' },
   { pattern: /^\/portfolio\/?$/, page: portfolioPage, nav: 'portfolio' },
   { pattern: /^\/notifications\/?$/, page: notificationsPage, nav: 'notifications' },
+  { pattern: /^\/security\/?$/, page: securityPage, nav: 'security' },
+  { pattern: /^\/forgot\/?$/, page: forgotPage, nav: 'signin' },
+  { pattern: /^\/reset\/?$/, page: resetPage, nav: 'signin' },
 ];
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -143,7 +148,7 @@ function renderNav() {
     const el = $(id);
     if (el) el.closest('li').hidden = signedIn;
   }
-  for (const id of ['nav-portfolio', 'nav-profile', 'nav-bell', 'nav-signout', 'nav-user']) {
+  for (const id of ['nav-portfolio', 'nav-profile', 'nav-bell', 'nav-security', 'nav-signout', 'nav-user']) {
     const el = $(id);
     if (el) el.closest('li').hidden = !signedIn;
   }
@@ -159,7 +164,8 @@ function renderNav() {
   }
 }
 
-function signOut() {
+async function signOut() {
+  await endSession();
   clearSession();
   flash('You have signed out.', 'info');
   navigate('/');

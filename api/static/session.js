@@ -2,7 +2,7 @@
 
 import { gql, getToken, setToken, GraphQLRequestError } from './graphql.js';
 
-export const ME_FIELDS = `id email displayName roles investorProfile { kycStatus country accredited sophisticated knowledgeTestPassed }`;
+export const ME_FIELDS = `id email displayName roles totpEnabled investorProfile { kycStatus country accredited sophisticated knowledgeTestPassed }`;
 
 export const session = { me: null };
 

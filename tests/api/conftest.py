@@ -30,6 +30,7 @@ from projections.projector import Projector
 from projections.source import StoreLog
 
 SECRET = "test-secret-key-that-is-long-enough-for-hs256"
+METRICS_TOKEN = "metrics-token-for-the-scraper"
 PARTITIONS = 2
 # Argon2 at its cheapest: sign-up and sign-in tests stay fast.
 CHEAP_HASHER = make_hasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -106,7 +107,7 @@ def make_services(
 ) -> tuple[Services, str]:
     """The API's services as production wires them (`crowdfund.bootstrap`), on the
     test's event store, read models in SQLite beside it, and a cheap password hash."""
-    settings = Settings(data_dir=data_dir, secret_key=SECRET,
+    settings = Settings(data_dir=data_dir, secret_key=SECRET, metrics_token=METRICS_TOKEN,
                         database_url=f"sqlite:///{data_dir / 'events.db'}")
     options = ApiOptions(
         dev=dev, test_clock=clock if test_clock else None, broker="127.0.0.1:9092",

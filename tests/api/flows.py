@@ -11,7 +11,10 @@ from uuid import uuid4
 from api.security import hash_password
 from domain.rulebook import Regime
 from tests.api.conftest import CHEAP_HASHER, Api
+from tests.authenticator import enroll
 from tests.scenario import right_answers
+
+STAFF_ROLES = ("RISK_OFFICER", "AUDITOR", "ADMIN")
 
 PASSWORD = "correct horse battery staple"
 PROBLEM = "... on Problem { __typename code message } ... on ValidationProblem { field }"
@@ -111,10 +114,12 @@ async def sign_up(api: Api, prefix: str = "user", name: str | None = None) -> Ac
 
 
 def bootstrap_admin(api: Api) -> Account:
-    """What the runtime does at start-up from CROWDFUND_ADMIN_EMAIL/PASSWORD."""
+    """What the runtime does at start-up from CROWDFUND_ADMIN_EMAIL/PASSWORD, then
+    the admin turns TOTP on (staff act only with a second factor)."""
     email = unique_email("admin")
     password_hash = hash_password(PASSWORD, hasher=CHEAP_HASHER)
     user_id = api.store.accounts.bootstrap_admin(email, password_hash)
+    enroll(api.store, user_id)
     return Account(str(user_id), email, api.token_for(user_id))
 
 
@@ -125,8 +130,11 @@ async def sign_in(api: Api, email: str, password: str = PASSWORD) -> dict[str, A
 
 
 async def grant(api: Api, admin: Account, who: Account, role: str) -> Account:
+    """`role` for `who`; a staff role is put in force by enrolling them in TOTP."""
     data = await api.ok(GRANT, {"email": who.email, "role": role}, admin.token)
     assert data["grantRole"]["__typename"] == "RoleGranted", data
+    if role in STAFF_ROLES:
+        enroll(api.store, who.id)
     return Account(who.id, who.email, api.token_for(who.id))  # fresh token with the new role
 
 

@@ -126,8 +126,12 @@ async def test_bad_cursor_and_page_size(api: Api) -> None:
     assert await api.error_code('{ campaigns(after: "bm9wZQ") { totalCount } }') == \
         "BAD_USER_INPUT"
     assert await api.error_code("{ campaigns(first: -1) { totalCount } }") == "BAD_USER_INPUT"
-    many = await api.ok("{ campaigns(first: 100000) { totalCount } }")
-    assert many["campaigns"]["totalCount"] == 0
+    # Page sizes are capped at 100 wherever a connection takes `first`.
+    for query in ("{ campaigns(first: 101) { totalCount } }",
+                  "{ campaigns(first: 1000000) { totalCount } }"):
+        assert await api.error_code(query) == "BAD_USER_INPUT"
+    assert (await api.ok("{ campaigns(first: 100) { totalCount } }"))["campaigns"][
+        "totalCount"] == 0
 
 
 async def test_introspection_is_off_outside_dev(api: Api) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from api.app import create_app
 from api.schema import sdl
-from tests.api.conftest import Api, make_services
+from tests.api.conftest import METRICS_TOKEN, Api, make_services
 from tests.api.flows import DRAFT, Cast, cast, draft_input, live_campaign, pledge
 from tests.conftest import CONTRACT_CHECKER
 
@@ -61,7 +61,11 @@ async def test_metrics(api: Api, team: Cast) -> None:
     await pledge(api, team.backer, cid, "100.00")
     api.auto_sync = False
     await pledge(api, team.backer, cid, "100.00")  # one event batch the read models lack
-    text = (await api.client.get("/metrics")).text
+    # Only the scraper holding the token reads the metrics.
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": METRICS_TOKEN}):
+        assert (await api.client.get("/metrics", headers=headers)).status_code == 404
+    text = (await api.client.get(
+        "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text
     assert "crowdfund_pledge_seconds_count 2.0" in text
     assert 'crowdfund_http_requests_total{route="/graphql",status="2xx"}' in text
     lag = next(line for line in text.splitlines()

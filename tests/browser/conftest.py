@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import pytest_asyncio
 
 from tests.servers import ADMIN_EMAIL, ADMIN_PASSWORD, DevServer, running_dev_server
 
+STAFF_ROLES = ("RISK_OFFICER", "AUDITOR", "ADMIN")
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("CROWDFUND_CHROMIUM", "/usr/lib/chromium/chromium")
@@ -136,6 +137,7 @@ class Api:
     """GraphQL over HTTP against the dev server, for the steps outside the page."""
 
     client: httpx.AsyncClient
+    server: DevServer | None = None  # staff enroll in TOTP through it
     admin: Person | None = None
     officer: Person | None = None
     founder: Person | None = None
@@ -191,7 +193,11 @@ class Api:
     async def grant(self, person: Person, role: str) -> Person:
         assert self.admin is not None
         await self.mutate(GRANT, {"e": person.email, "r": role}, self.admin.token, "RoleGranted")
-        return await self.sign_in(person.email)  # a token that carries the new role
+        signed_in = await self.sign_in(person.email)  # a token that carries the new role
+        if role not in STAFF_ROLES or self.server is None:
+            return signed_in
+        # Staff act once TOTP is on: enroll, and take the token confirmTotp answers.
+        return replace(signed_in, token=self.server.staff_token(person.email, PASSWORD))
 
     async def submit_profile(self, person: Person, **overrides: Any) -> None:
         await self.mutate(
@@ -281,9 +287,9 @@ def profile_input(**overrides: Any) -> dict[str, Any]:
 async def api(browser_server: DevServer) -> AsyncIterator[Api]:
     """Signed-in admin, a risk officer (granted by the admin) and a founder."""
     async with httpx.AsyncClient(base_url=browser_server.base_url, timeout=20) as client:
-        helper = Api(client)
-        helper.admin = await helper.sign_in(browser_server.admin_email,
-                                            browser_server.admin_password)
+        helper = Api(client, browser_server)
+        admin = await helper.sign_in(browser_server.admin_email, browser_server.admin_password)
+        helper.admin = replace(admin, token=browser_server.admin_token())  # TOTP on
         helper.officer = await helper.grant(await helper.sign_up("officer"), "RISK_OFFICER")
         helper.founder = await helper.sign_up("founder", "Grace Founder")
         yield helper
@@ -315,7 +321,8 @@ async def new_page(browser: Any, browser_server: DevServer) -> AsyncIterator[New
     """`await new_page(token=None, viewport=None, **context_options)`: a page in a fresh context.
 
     With `token`, the page starts signed in (the token is put in localStorage before any page
-    script runs). Uncaught JavaScript errors on any page fail the test at teardown.
+    script runs). Uncaught JavaScript errors and Content-Security-Policy violations on any
+    page fail the test at teardown.
     """
     contexts: list[Any] = []
     errors: list[str] = []
@@ -339,6 +346,9 @@ async def new_page(browser: Any, browser_server: DevServer) -> AsyncIterator[New
             )
         page = await context.new_page()
         page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+        # The page runs under its Content-Security-Policy: any violation fails the test.
+        page.on("console", lambda message: errors.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text else None)
         return page
 
     yield make

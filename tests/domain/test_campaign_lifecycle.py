@@ -16,6 +16,7 @@ from domain.pledge import PledgeStatus
 from domain.reminders import REMINDER_LEAD
 from domain.rulebook import REG_CF, Regime, add_business_days
 from domain.user import Role
+from tests.authenticator import enroll
 from tests.scenario import (
     Staff,
     approved_campaign,
@@ -380,6 +381,10 @@ def test_roles_and_kyc(app: Crowdfund, team: Staff) -> None:
     with pytest.raises(NotAllowedError):
         app.accounts.verify_investor(team.admin, backer)  # admin is not a risk officer
     app.accounts.grant_role(team.admin, someone, Role.RISK_OFFICER)
+    with pytest.raises(NotAllowedError) as refused:  # staff act only with TOTP on
+        app.accounts.verify_investor(someone, backer)
+    assert refused.value.code == "TOTP_ENROLLMENT_REQUIRED"
+    enroll(app, someone)
     submit_profile(app, someone)
     with pytest.raises(NotAllowedError):  # nobody reviews their own profile
         app.accounts.verify_investor(someone, someone)

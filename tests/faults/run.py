@@ -37,6 +37,7 @@ from tests.faults.invariants import check_all, personal_data_in_logs
 from tests.faults.load import LoadClient
 from tests.faults.notices import MailCount
 from tests.faults.platform import PARTITIONS, Platform
+from tests.faults.sessions import SessionProbe
 from tests.faults.world import World, build_world
 
 KINDS = ("api", "relay", "projections", "scheduler", "monitor", "notifier", "broker",
@@ -298,11 +299,13 @@ async def fault_run(run_dir: Path, seconds: float, seed: int, *, concurrency: in
             f"{time.monotonic() - report.started:.1f}s at {platform.base_url}")
         driver = FaultDriver(platform, world, seed, report, max_postgres=max_postgres)
         client = LoadClient(platform.base_url, world, seed, concurrency=concurrency)
+        sessions = SessionProbe(platform.base_url, world)
         stop_monitor = asyncio.Event()
         monitor = asyncio.create_task(driver.monitor(stop_monitor))
         try:
             until = time.monotonic() + seconds
-            await asyncio.gather(client.run(seconds), driver.run(until))
+            await asyncio.gather(client.run(seconds), driver.run(until),
+                                 sessions.run(seconds))
             log(f"load done after {time.monotonic() - report.started:.1f}s: "
                 f"{client.ledger.summary()}")
             converging = time.monotonic()
@@ -321,11 +324,13 @@ async def fault_run(run_dir: Path, seconds: float, seed: int, *, concurrency: in
             for name in ("projections-1", "projections-2", "notifier"):
                 await asyncio.to_thread(platform.wait_for_line, name, "assigned partitions")
             report.converge_seconds = time.monotonic() - converging
+            await sessions.probe()  # after every restart: still refused
         finally:
             stop_monitor.set()
             await monitor
             await client.close()
-            report.ledger = client.ledger.summary()
+            await sessions.close()
+            report.ledger = {**client.ledger.summary(), **sessions.ledger.summary()}
         report.exit_codes = await asyncio.to_thread(platform.stop)
         leaks = personal_data_in_logs(platform.logs(), world)
         report.problems.extend(f"[no personal data in any log] {leak}" for leak in leaks)
@@ -353,9 +358,13 @@ async def fault_run(run_dir: Path, seconds: float, seed: int, *, concurrency: in
             app.close()
         problems, passed = problems + more, passed + also_passed
         report.problems.extend(problems)
+        report.problems.extend(
+            f"[signed-out tokens stay refused] a token was accepted after signOut answered "
+            f"SignedOut ({n + 1})" for n, _ in enumerate(sessions.ledger.accepted_after_sign_out))
         report.passed = passed
         report.failed = sorted({p[1:].split("]")[0] for p in problems})
         extra = {
+            "signed-out tokens stay refused": not sessions.ledger.accepted_after_sign_out,
             "no component exited by itself": not report.crashes,
             "every component exited 0 on SIGTERM": all(
                 code == 0 for code in report.exit_codes.values()),

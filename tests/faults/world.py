@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from api.security import TokenSigner
+from api.security import TokenSigner, hash_password, make_hasher
 from application.crowdfund import Crowdfund
 from domain.rulebook import reg_cf_limit
 from domain.user import Role
+from tests.authenticator import enroll
 from tests.scenario import pass_knowledge_tests
 
 PASSWORD_HASH = "$argon2id$v=19$m=8,t=1,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNo"
@@ -75,6 +76,9 @@ class World:
     backers: tuple[Backer, ...]
     offerings: tuple[Offering, ...]
     setup_at: datetime
+    # Who signs in and out during the run (tests/faults/sessions.py).
+    session_email: str = ""
+    session_password: str = ""
 
     def offering(self, campaign_id: str) -> Offering:
         return next(o for o in self.offerings if o.id == campaign_id)
@@ -113,6 +117,7 @@ def build_world(app: Crowdfund, secret: str, *, short_waves: int = 1,
 
     officer = app.accounts.register(f"officer-{tag}@example.test", "Officer", PASSWORD_HASH,
                                 (Role.BACKER, Role.FOUNDER, Role.RISK_OFFICER)).value
+    enroll(app, officer)  # staff act once TOTP is on
     # The short offerings first: their deadlines are counted from now.
     first = now + SHORT_FIRST_DEADLINE
     for wave in range(short_waves):
@@ -142,4 +147,9 @@ def build_world(app: Crowdfund, secret: str, *, short_waves: int = 1,
             roles = list(app.user(uid).roles)
             backers.append(Backer(str(uid), tokens.issue(str(uid), roles), email, legal,
                                   Decimal(income), Decimal(worth), accredited))
-    return World(str(officer), tuple(backers), tuple(offerings), now)
+    session_email = f"sessions-{tag}@faults.example"
+    session_password = f"sessions-{tag}-correct-horse"
+    app.accounts.register(session_email, "Session Prober", hash_password(
+        session_password, hasher=make_hasher(time_cost=1, memory_cost=8, parallelism=1)))
+    return World(str(officer), tuple(backers), tuple(offerings), now, session_email,
+                 session_password)

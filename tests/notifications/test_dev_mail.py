@@ -45,7 +45,7 @@ def test_a_notice_is_in_the_app_and_in_the_dev_inbox(dev_server: DevServer) -> N
     officer_email, _, _ = sign_up(dev_server, "officer")
     assert dev_server.graphql(GRANT, {"email": officer_email, "role": "RISK_OFFICER"},
                               admin)["grantRole"]["__typename"] == "RoleGranted"
-    officer = dev_server.sign_in(officer_email, PASSWORD)
+    officer = dev_server.staff_token(officer_email, PASSWORD)  # staff act with TOTP on
     email, token, user_id = sign_up(dev_server, "backer")
     dev_server.graphql(PROFILE, {"input": {
         "legalName": "Dev Backer", "dateOfBirth": "1980-01-01", "country": "US",

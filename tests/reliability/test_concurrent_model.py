@@ -46,6 +46,7 @@ from application.pledges import PledgeRequest
 from application.unit_of_work import Written
 from domain.errors import ConcurrencyConflict, DomainError
 from domain.user import Role
+from tests.authenticator import enroll
 from tests.reliability import model as m
 from tests.reliability.support import (
     PASSWORD_HASH,
@@ -138,7 +139,9 @@ def build_world(schema: Schema) -> World:
     admin = app.accounts.register("admin@example.test", "Admin", PASSWORD_HASH,
                               (Role.BACKER, Role.FOUNDER, Role.ADMIN)).value
     officer = app.accounts.register("officer@example.test", "Officer", PASSWORD_HASH).value
+    enroll(app, admin)
     app.accounts.grant_role(admin, officer, Role.RISK_OFFICER)
+    enroll(app, officer)
     founder = str(app.accounts.register("founder@example.test", "Founder", PASSWORD_HASH).value)
     model = m.Model(staff={str(admin), str(officer)})
     backers = []

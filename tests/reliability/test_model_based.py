@@ -48,6 +48,7 @@ from domain.errors import DomainError
 from domain.issuer import Issuer
 from domain.offering_calendar import OfferingCalendar
 from domain.user import Role, User
+from tests.authenticator import enroll
 from tests.reliability import model as m
 from tests.reliability.support import (
     PASSWORD_HASH,
@@ -181,7 +182,9 @@ class CrowdfundMachine(RuleBasedStateMachine):
                                            (Role.BACKER, Role.FOUNDER, Role.ADMIN)).value)
         self.officer = str(app.accounts.register("officer@example.test", "Officer",
                                              PASSWORD_HASH).value)
+        enroll(app, self.admin)
         app.accounts.grant_role(self.admin, self.officer, Role.RISK_OFFICER)
+        enroll(app, self.officer)
         self.founder = str(app.accounts.register("founder@example.test", "Founder",
                                              PASSWORD_HASH).value)
         self.model.staff = {self.admin, self.officer}

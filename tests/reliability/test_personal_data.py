@@ -34,6 +34,7 @@ from domain.errors import DomainError
 from domain.user import Role
 from projections.envelope import encode, to_message
 from projections.source import StoreLog
+from tests.authenticator import enroll
 from tests.conftest import START
 from tests.reliability.support import POSTGRES_URL, Schema
 
@@ -118,7 +119,9 @@ def investor_with_a_past(app: Crowdfund) -> UUID:
     admin = app.accounts.register("admin@example.test", "Admin", "$argon2id$admin",
                               (Role.BACKER, Role.ADMIN)).value
     officer = app.accounts.register("officer@example.test", "Officer", "$argon2id$officer").value
+    enroll(app, admin)
     app.accounts.grant_role(admin, officer, Role.RISK_OFFICER)
+    enroll(app, officer)
     zebulon = app.accounts.register(EMAIL, "Zeb", PERSONAL["password hash"]).value
     profile = {
         "legal_name": PERSONAL["legal name"], "date_of_birth": PERSONAL["date of birth"],

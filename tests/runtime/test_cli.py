@@ -30,8 +30,9 @@ def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPars
 
 def test_every_command_takes_a_data_dir() -> None:
     leaves = _leaf_parsers(build_parser())
-    # dev api worker schema rebuild verify replay head kafka-ensure-topic
-    assert len(leaves) == 9
+    # dev api worker schema rebuild verify replay head keys-rotate keys-retire keys-list
+    # kafka-ensure-topic
+    assert len(leaves) == 12
     for leaf in leaves:
         assert "--data-dir" in leaf._option_string_actions, leaf.prog
 

@@ -73,7 +73,7 @@ def test_a_campaign_from_draft_to_failure_over_graphql(dev_server: DevServer) ->
     officer_email, _ = sign_up(dev_server, "officer")
     saved(dev_server.graphql(GRANT, {"email": officer_email, "role": "RISK_OFFICER"},
                              token=admin), "grantRole")
-    officer = dev_server.sign_in(officer_email, PASSWORD)
+    officer = dev_server.staff_token(officer_email, PASSWORD)
     assert founder_email != officer_email
 
     deadline = datetime.now().astimezone() + timedelta(days=30)

@@ -12,7 +12,9 @@ as anonymous, a garbage token, or a user of each role. For every request:
 
 Bounded for CI (`FUZZ_EXAMPLES`, default 1000: about 25 s); derandomized unless
 `FUZZ_RANDOM=1`. `caughtUp` (it waits by design) and `setClock` (it would expire
-every token) are left out.
+every token) are left out. The session mutations (signOut, changePassword,
+enrollTotp, confirmTotp, requestPasswordReset, resetPassword) are in: after one
+that may end sessions, every actor gets a fresh token.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from application.crowdfund import Crowdfund
 from domain.user import Role
 from projections.queries import encode_cursor
 from tests.api.conftest import Api, make_services
+from tests.authenticator import enroll
 from tests.scenario import pass_knowledge_tests
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
@@ -47,6 +50,8 @@ HASH = "$argon2id$v=19$m=8,t=1,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNo"
 PROBLEMS = {"ValidationProblem", "NotAllowed", "NotFound", "InvalidState",
             "InvestmentLimitExceeded", "MaxTargetExceeded", "RiskAcknowledgementRequired"}
 SKIPPED = {"caughtUp", "setClock"}
+# Mutations that may end the sender's sessions: everyone gets a new token after one.
+SESSION_ENDERS = ("signOut", "changePassword", "confirmTotp", "resetPassword")
 # Who sends each document: the ones who see the most (insiders) more often.
 ACTORS = ("anonymous", "garbage", "pending", "backer", "admin", "founder", "founder",
           "officer", "officer", "auditor", "auditor")
@@ -71,6 +76,11 @@ class Platform:
     def token(self, user_id: Any) -> str:
         return self.api.token_for(user_id)
 
+    def new_sessions(self) -> None:
+        """A fresh token for everyone (signOut, changePassword and confirmTotp revoke)."""
+        for name, uid in self.people.items():
+            self.tokens[name] = self.token(uid)
+
     def populate(self) -> None:
         """One of everyone, and a campaign in each interesting state."""
         app, now = self.app, self.clock.now()
@@ -82,6 +92,8 @@ class Platform:
         founder = app.accounts.register("founder@fuzz.example", "Founder", HASH).value
         backer = app.accounts.register("backer@fuzz.example", "Backer", HASH).value
         pending = app.accounts.register("pending@fuzz.example", "Pending", HASH).value
+        for staff in (admin, officer, auditor):  # staff act once TOTP is on
+            enroll(app, staff)
         for user in (backer, pending):
             app.accounts.submit_investor_profile(
                 user, legal_name="Fuzz Person", date_of_birth="1980-01-01", country="US",
@@ -103,9 +115,9 @@ class Platform:
         ecsp = campaign("ECSP", 3)
         drafts = [campaign("REG_CF", 0), campaign("ECSP", 1), campaign("REG_CF", 2)]
         placed = app.pledges.place(backer, live, "200.00", "fuzz-1", True).value
-        for name, uid in (("admin", admin), ("officer", officer), ("auditor", auditor),
-                          ("founder", founder), ("backer", backer), ("pending", pending)):
-            self.tokens[name] = self.token(uid)
+        self.people = {"admin": admin, "officer": officer, "auditor": auditor,
+                       "founder": founder, "backer": backer, "pending": pending}
+        self.new_sessions()
         self.ids = [str(i) for i in (admin, officer, auditor, founder, backer, pending, live,
                                      ecsp, *drafts, placed)]
         self.sync()
@@ -266,6 +278,8 @@ async def test_no_500_and_no_stored_change_on_refusal(platform: Platform) -> Non
             assert not changed, f"a refused mutation stored something: {document} -> {body}"
         if changed:
             platform.sync()
+        if any(name in document for name in SESSION_ENDERS):
+            platform.new_sessions()
 
     await asyncio.to_thread(fuzz)
     print(seen)

@@ -38,6 +38,7 @@ import websockets
 from aiokafka import TopicPartition
 
 from adapters import kafka
+from tests.authenticator import enroll_over_graphql
 from tests.faults.platform import ADMIN_EMAIL, ADMIN_PASSWORD, Platform, running_platform
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
@@ -142,17 +143,22 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield populate(platform)
 
 
+def enrolled(platform: Platform, token: str) -> str:
+    """Staff act once TOTP is on: enroll, and the token confirmTotp answers."""
+    _, fresh = enroll_over_graphql(lambda q, v, t: ok(platform, q, v, t), token)
+    return fresh
+
+
 def populate(platform: Platform) -> Live:
-    admin_token = only(ok(platform, SIGN_IN, {"e": ADMIN_EMAIL, "p": ADMIN_PASSWORD}),
-                       "AuthPayload")["token"]
+    admin_token = enrolled(platform, only(ok(platform, SIGN_IN, {
+        "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD}), "AuthPayload")["token"])
     tag = uuid.uuid4().hex[:10]
     officer_email = f"officer-{tag}@example.test"
     sign_up(platform, officer_email, name="Officer")
     only(ok(platform, GRANT, {"e": officer_email, "r": "RISK_OFFICER"}, admin_token),
          "RoleGranted")
-    officer_token = only(ok(platform, SIGN_IN, {"e": officer_email,
-                                                "p": "Correct-horse-battery-9"}),
-                         "AuthPayload")["token"]
+    officer_token = enrolled(platform, only(ok(platform, SIGN_IN, {
+        "e": officer_email, "p": "Correct-horse-battery-9"}), "AuthPayload")["token"])
     _, founder_token = sign_up(platform, f"founder-{tag}@example.test", name="Founder")
     deadline = (datetime.now(UTC) + timedelta(days=30)).isoformat()
     campaign_id = only(ok(platform, DRAFT, {"i": {
