@@ -293,6 +293,16 @@ tracking = sa.Table(
     sa.Column("applied", sa.BigInteger, nullable=False),
 )
 
+# Per consumer group: the Kafka consumer group its workers join, once the first one
+# was replaced. A Kafka group that stops assigning partitions (the embedded broker
+# can keep a departed member as the group's leader forever) is replaced by a fresh
+# one, and every worker of the consumer follows it (workers.projections).
+consumer_groups = sa.Table(
+    "consumer_groups", metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
+    sa.Column("kafka_group", sa.String(255), nullable=False),
+)
+
 # --- the relay -------------------------------------------------------------------------
 
 # Everything with position <= published is acknowledged by the broker.

@@ -23,9 +23,13 @@ class TopicMissing(RuntimeError):
     """The broker lost the topic (an embedded broker restarts empty)."""
 
 
+class GroupMoved(RuntimeError):
+    """The consumer's workers moved to another Kafka consumer group: join it."""
+
+
 # Trouble that passes: the broker or a database is away for a while.
 RETRYABLE = (
-    KafkaError, BrokerUnavailable, TopicError, TopicMissing, OSError, TimeoutError,
+    KafkaError, BrokerUnavailable, TopicError, TopicMissing, GroupMoved, OSError, TimeoutError,
     sa.exc.OperationalError, sa.exc.InterfaceError, es.OperationalError, es.InterfaceError,
 )
 
