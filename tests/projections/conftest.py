@@ -34,7 +34,7 @@ from workers.relay import run_relay
 ROOT = Path(__file__).resolve().parents[2]
 CROWDFUND = str(Path(sys.executable).with_name("crowdfund"))
 PARTITIONS = 4
-TRACKING = {"consumer_tracking", "relay_progress", "relay_partitions"}
+TRACKING = {"consumer_tracking", "consumer_groups", "relay_progress", "relay_partitions"}
 
 pytestmark = pytest.mark.broker
 
