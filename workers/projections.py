@@ -20,7 +20,10 @@ embedded broker can keep a member that left as the group's leader: every new
 member waits for that leader's assignment forever) is replaced: after
 `STALL_AFTER` seconds without an assignment the worker records a fresh group id
 for its consumer in the read-model database, reads the store meanwhile, and
-joins the new group; its other workers see the record and follow.
+joins the new group; its other workers see the record and follow. A group that
+settled on assigning nothing (it rebalanced while a restarted broker had no
+topic yet) is joined again by a worker without partitions once partitions have
+lagged the relay for `STALL_AFTER` seconds with no watermark moving.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from projections import tables as t
 from projections.consumers import PROJECTIONS, Consumer
 from projections.envelope import Message, decode, partition_for
 from projections.projector import EventLog, PartitionCountChanged, Projector
-from workers.running import GroupMoved, KafkaTopic, keep_running
+from workers.running import KafkaTopic, Rejoin, keep_running
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ class ProjectionWorker:
         self.idle_grace = idle_grace
         self.stall_after = stall_after
         self.joining_since: float | None = None
+        # (applied events, since when) while nobody applies lagging partitions
+        self.unserved_since: tuple[int, float] | None = None
         self.projector = Projector(read_model_url, consumer)
         self.count = 0
         self.lock = asyncio.Lock()
@@ -176,10 +181,16 @@ class ProjectionWorker:
             return {}
 
     async def _check_group(self) -> None:
-        """Follow the consumer's workers to another group; leave a stuck one."""
+        """Follow the consumer's workers to another group; rejoin a group that serves
+        nobody; leave a stuck one."""
         recorded = await asyncio.to_thread(self.projector.kafka_group, self.group)
         if recorded != self.kafka_group:
-            raise GroupMoved(f"the workers of {self.consumer.name} moved to group {recorded}")
+            raise Rejoin(f"the workers of {self.consumer.name} moved to group {recorded}")
+        unserved = self.unserved_since
+        if unserved is not None and time.monotonic() - unserved[1] >= self.stall_after:
+            self.unserved_since = None
+            raise Rejoin(f"partitions lag the relay and nobody in group {self.kafka_group} "
+                         "applies them: joining it again")
         since = self.joining_since
         if since is None or time.monotonic() - since < self.stall_after:
             return
@@ -191,7 +202,7 @@ class ProjectionWorker:
             self.projector.replace_kafka_group, self.kafka_group, self.group)
         log.warning("no partitions assigned in %.0fs although the broker answers: Kafka group "
                     "%s is stuck; moving to %s", time.monotonic() - since, self.kafka_group, fresh)
-        raise GroupMoved(f"group {self.kafka_group} is stuck")
+        raise Rejoin(f"group {self.kafka_group} is stuck")
 
     async def _commit(self, consumer: AIOKafkaConsumer, batch: dict[Any, list[Any]]) -> None:
         offsets = {tp: OffsetAndMetadata(ms[-1].offset + 1, "") for tp, ms in batch.items() if ms}
@@ -262,8 +273,9 @@ class ProjectionWorker:
             self.count = partitions
 
     def _check_idle(self, assigned: set[int]) -> None:
-        """Catch up assigned partitions that lag the relay with no message coming."""
-        if not assigned or not self.count:
+        """Catch up assigned partitions that lag the relay with no message coming;
+        with none assigned, note whether the group leaves partitions unserved."""
+        if not self.count:
             return
         with self.projector.engine.connect() as conn:
             relay = conn.execute(
@@ -282,6 +294,10 @@ class ProjectionWorker:
             return
         marks = self.projector.tracking()
         now = time.monotonic()
+        if not assigned:
+            self._note_unserved(marks, last, now)
+            return
+        self.unserved_since = None
         due: set[int] = set()
         for partition in assigned:
             mark = marks.get(partition, 0)
@@ -301,6 +317,17 @@ class ProjectionWorker:
             self.projector.catch_up(self.log, due, self.count, upto)
             for partition in due:
                 self._lagging.pop(partition, None)
+
+    def _note_unserved(self, marks: dict[int, int], last: dict[int, int], now: float) -> None:
+        """Since when partitions have lagged the relay with no watermark moving, while
+        this worker has none: a group that assigned nothing (it rebalanced while the
+        topic was missing after a broker restart) serves nobody."""
+        if all(last.get(p, 0) <= marks.get(p, 0) for p in range(self.count)):
+            self.unserved_since = None
+            return
+        applied = sum(marks.values())
+        if self.unserved_since is None or self.unserved_since[0] != applied:
+            self.unserved_since = (applied, now)
 
 
 async def run_projections(
