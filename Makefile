@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 # The suite runs on PYTEST_WORKERS processes (pytest-xdist), a whole file per process
 # so module-scoped fixtures are shared; the tests marked `serial` (they restart the
-# shared PostgreSQL server) run alone afterwards.
+# shared PostgreSQL server, or run the whole platform as processes with their
+# connection pools) run alone afterwards.
 PYTEST_WORKERS ?= 2
 
 .PHONY: dev test test-fast lint bench
@@ -24,8 +25,8 @@ test: $(STAMP)
 	bash scripts/test-services.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
-	$(VENV)/bin/pytest -m serial
+	parallel=0; $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" \
+	  || parallel=$$?; $(VENV)/bin/pytest -m serial && exit $$parallel
 
 # Aggregates and rules without a database (seconds).
 test-fast: $(STAMP)

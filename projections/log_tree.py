@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from application.transparency import LogKey, TreeHead
 from domain.merkle import Node
+from projections import schema
 from projections import tables as t
 from projections.db import EngineOrUrl, make_engine
 
@@ -23,8 +24,8 @@ INSERT_CHUNK = 5000
 
 class SqlLogTree:
     def __init__(self, engine_or_url: EngineOrUrl, *, writer: bool = False) -> None:
+        schema.upgrade(engine_or_url)
         self.engine = make_engine(engine_or_url, writer=writer)
-        t.create_all(self.engine, t.log_metadata)
         self._ensure_row()
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from uuid import uuid4
 
 import sqlalchemy as sa
 from eventsourcing.persistence import Notification
@@ -168,6 +169,40 @@ class Projector:
                 .where(self._mine, t.tracking.c.partition == partition)
                 .values(applied=applied)
             )
+
+    # The Kafka group ---------------------------------------------------------------------
+
+    def kafka_group(self, default: str) -> str:
+        """The Kafka consumer group the consumer's workers join: `default`, until a
+        stuck one was replaced (`replace_kafka_group`)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(t.consumer_groups.c.kafka_group).where(
+                t.consumer_groups.c.consumer == self.consumer.name)).scalar_one_or_none()
+        return found or default
+
+    def replace_kafka_group(self, stuck: str, default: str) -> str:
+        """Move the consumer's workers off the Kafka group `stuck` to a new one, unless
+        another worker did already; the group to join now."""
+        groups = t.consumer_groups
+        try:
+            with self.engine.begin() as conn:
+                query = sa.select(groups.c.kafka_group).where(
+                    groups.c.consumer == self.consumer.name)
+                if is_postgres(self.engine):
+                    query = query.with_for_update()
+                current = conn.execute(query).scalar_one_or_none()
+                if (current or default) != stuck:
+                    return current or default
+                fresh = f"{default}.{uuid4().hex[:8]}"
+                if current is None:
+                    conn.execute(sa.insert(groups).values(
+                        consumer=self.consumer.name, kafka_group=fresh))
+                else:
+                    conn.execute(sa.update(groups).where(
+                        groups.c.consumer == self.consumer.name).values(kafka_group=fresh))
+                return fresh
+        except sa.exc.IntegrityError:  # another worker recorded one first: follow it
+            return self.kafka_group(default)
 
     # From Kafka -----------------------------------------------------------------------
 

@@ -24,10 +24,14 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from projections import tables
 from projections.db import EngineOrUrl, is_postgres, make_engine
 
 log = logging.getLogger(__name__)
 
+# Everything in the read-model database: the read models, tracking and relay, and the
+# tamper-evident log (kept apart from the read models' metadata).
+TARGET = (tables.metadata, tables.log_metadata)
 BASELINE = "0001"  # the schema `tables.create_all` made
 # A table every database made by `create_all` has.
 BASELINE_TABLE = "rm_campaigns"

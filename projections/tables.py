@@ -9,7 +9,6 @@ epoch (UTC): exact on SQLite and PostgreSQL alike, sortable, summable in SQL.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -293,6 +292,16 @@ tracking = sa.Table(
     sa.Column("applied", sa.BigInteger, nullable=False),
 )
 
+# Per consumer group: the Kafka consumer group its workers join, once the first one
+# was replaced. A Kafka group that stops assigning partitions (the embedded broker
+# can keep a departed member as the group's leader forever) is replaced by a fresh
+# one, and every worker of the consumer follows it (workers.projections).
+consumer_groups = sa.Table(
+    "consumer_groups", metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
+    sa.Column("kafka_group", sa.String(255), nullable=False),
+)
+
 # --- the relay -------------------------------------------------------------------------
 
 # Everything with position <= published is acknowledged by the broker.
@@ -505,20 +514,3 @@ log_heads_published = sa.Table(
     sa.Column("topic", sa.String(249), primary_key=True),
     sa.Column("published", sa.BigInteger, nullable=False),
 )
-
-
-CREATE_ATTEMPTS = 5
-
-
-def create_all(engine: sa.Engine, tables: sa.MetaData = metadata) -> None:
-    """Create what is missing (the read models, or `log_metadata`). Processes starting
-    together on a new database race in CREATE TABLE ("tuple concurrently updated",
-    duplicate type names): the losers look again, and then find the tables there."""
-    for attempt in range(CREATE_ATTEMPTS):
-        try:
-            tables.create_all(engine, checkfirst=True)
-            return
-        except sa.exc.DBAPIError:
-            if attempt == CREATE_ATTEMPTS - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))

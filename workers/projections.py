@@ -14,6 +14,16 @@ Catch-up from the event store happens when
   published to it (its last messages were lost);
 - the broker is unreachable: every partition is caught up to the head, so the
   read models keep up without Kafka (safe: watermarks are locked per row).
+
+A Kafka group that never finishes a rebalance while the broker answers (the
+embedded broker can keep a member that left as the group's leader: every new
+member waits for that leader's assignment forever) is replaced: after
+`STALL_AFTER` seconds without an assignment the worker records a fresh group id
+for its consumer in the read-model database, reads the store meanwhile, and
+joins the new group; its other workers see the record and follow. A group that
+settled on assigning nothing (it rebalanced while a restarted broker had no
+topic yet) is joined again by a worker without partitions once partitions have
+lagged the relay for `STALL_AFTER` seconds with no watermark moving.
 """
 
 from __future__ import annotations
@@ -35,24 +45,31 @@ from projections import tables as t
 from projections.consumers import PROJECTIONS, Consumer
 from projections.envelope import Message, decode, partition_for
 from projections.projector import EventLog, PartitionCountChanged, Projector
-from workers.running import KafkaTopic, keep_running
+from workers.running import KafkaTopic, Rejoin, keep_running
 
 log = logging.getLogger(__name__)
 
 IDLE_GRACE = 1.0  # seconds a partition may lag the relay before we read the store
 IDLE_CHECK = 0.5
+POLL_LIMIT = 1.0  # seconds a poll may wait for a rebalance before the loop looks around
+# Seconds a rebalance may last before the group counts as stuck: a join waits at most
+# a session timeout for members that died plus a rebalance timeout (6 s each).
+STALL_AFTER = 20.0
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self.lock = lock
+    def __init__(self, worker: ProjectionWorker) -> None:
+        self.worker = worker
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        # Let the batch in flight finish before another member takes its partitions.
-        async with self.lock:
+        # A rebalance begins (or the first join). Let the batch in flight finish
+        # before another member takes its partitions.
+        self.worker.joining_since = self.worker.joining_since or time.monotonic()
+        async with self.worker.lock:
             pass
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.worker.joining_since = None  # joined, even with no partition for us
         log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
 
 
@@ -66,6 +83,7 @@ class ProjectionWorker:
         consumer: Consumer = PROJECTIONS,
         group: str | None = None,
         idle_grace: float = IDLE_GRACE,
+        stall_after: float = STALL_AFTER,
     ) -> None:
         self.kafka_topic = topic
         self.topic = topic.name
@@ -73,7 +91,12 @@ class ProjectionWorker:
         self.bootstrap = topic.bootstrap
         self.consumer = consumer
         self.group = group or consumer.group
+        self.kafka_group = self.group  # the one joined: `group`, or its replacement
         self.idle_grace = idle_grace
+        self.stall_after = stall_after
+        self.joining_since: float | None = None
+        # (applied events, since when) while nobody applies lagging partitions
+        self.unserved_since: tuple[int, float] | None = None
         self.projector = Projector(read_model_url, consumer)
         self.count = 0
         self.lock = asyncio.Lock()
@@ -90,10 +113,16 @@ class ProjectionWorker:
         if count is None:
             raise kafka.TopicError(f"topic {self.topic} vanished")
         await asyncio.to_thread(self._use_count, count)
-        consumer = kafka.consumer(self.bootstrap, self.group)
-        consumer.subscribe([self.topic], listener=_Listener(self.lock))
+        self.kafka_group = await asyncio.to_thread(self.projector.kafka_group, self.group)
+        return kafka.consumer(self.bootstrap, self.kafka_group)
+
+    async def _join(self, consumer: AIOKafkaConsumer) -> None:
+        """Start, then subscribe: a consumer subscribed before `start()` waits inside
+        it until the group assigns its partitions, where neither a stop nor a stuck
+        group is noticed."""
         await consumer.start()
-        return consumer
+        self.joining_since = time.monotonic()
+        consumer.subscribe([self.topic], listener=_Listener(self))
 
     def _use_count(self, partitions: int) -> None:
         current = self.projector.init_tracking(partitions)
@@ -108,6 +137,7 @@ class ProjectionWorker:
             consumer: AIOKafkaConsumer | None = None
             try:
                 consumer = await self._prepare()
+                await self._join(consumer)
                 await self._consume(consumer, stop)
             finally:
                 self.assigned = frozenset()
@@ -128,7 +158,7 @@ class ProjectionWorker:
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         next_check = time.monotonic() + IDLE_CHECK
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=100, max_records=2000)
+            batch = await self._poll(consumer)
             self.assigned = frozenset(tp.partition for tp in consumer.assignment())
             if batch:
                 async with self.lock:
@@ -137,7 +167,42 @@ class ProjectionWorker:
             if time.monotonic() >= next_check:
                 async with self.lock:
                     await asyncio.to_thread(self._check_idle, set(self.assigned))
+                await self._check_group()
                 next_check = time.monotonic() + IDLE_CHECK
+
+    @staticmethod
+    async def _poll(consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """The next batch; none while a rebalance is in progress (aiokafka's getmany
+        waits for its end, however long, where a stop would go unnoticed)."""
+        try:
+            return await asyncio.wait_for(
+                consumer.getmany(timeout_ms=100, max_records=2000), POLL_LIMIT)
+        except TimeoutError:
+            return {}
+
+    async def _check_group(self) -> None:
+        """Follow the consumer's workers to another group; rejoin a group that serves
+        nobody; leave a stuck one."""
+        recorded = await asyncio.to_thread(self.projector.kafka_group, self.group)
+        if recorded != self.kafka_group:
+            raise Rejoin(f"the workers of {self.consumer.name} moved to group {recorded}")
+        unserved = self.unserved_since
+        if unserved is not None and time.monotonic() - unserved[1] >= self.stall_after:
+            self.unserved_since = None
+            raise Rejoin(f"partitions lag the relay and nobody in group {self.kafka_group} "
+                         "applies them: joining it again")
+        since = self.joining_since
+        if since is None or time.monotonic() - since < self.stall_after:
+            return
+        # Only when the broker answers: without one nothing joins, and keep_running
+        # reads the store meanwhile.
+        if await kafka.topic_partitions(self.bootstrap, self.topic) is None:
+            raise kafka.TopicError(f"topic {self.topic} vanished")
+        fresh = await asyncio.to_thread(
+            self.projector.replace_kafka_group, self.kafka_group, self.group)
+        log.warning("no partitions assigned in %.0fs although the broker answers: Kafka group "
+                    "%s is stuck; moving to %s", time.monotonic() - since, self.kafka_group, fresh)
+        raise Rejoin(f"group {self.kafka_group} is stuck")
 
     async def _commit(self, consumer: AIOKafkaConsumer, batch: dict[Any, list[Any]]) -> None:
         offsets = {tp: OffsetAndMetadata(ms[-1].offset + 1, "") for tp, ms in batch.items() if ms}
@@ -208,8 +273,9 @@ class ProjectionWorker:
             self.count = partitions
 
     def _check_idle(self, assigned: set[int]) -> None:
-        """Catch up assigned partitions that lag the relay with no message coming."""
-        if not assigned or not self.count:
+        """Catch up assigned partitions that lag the relay with no message coming;
+        with none assigned, note whether the group leaves partitions unserved."""
+        if not self.count:
             return
         with self.projector.engine.connect() as conn:
             relay = conn.execute(
@@ -228,6 +294,10 @@ class ProjectionWorker:
             return
         marks = self.projector.tracking()
         now = time.monotonic()
+        if not assigned:
+            self._note_unserved(marks, last, now)
+            return
+        self.unserved_since = None
         due: set[int] = set()
         for partition in assigned:
             mark = marks.get(partition, 0)
@@ -247,6 +317,17 @@ class ProjectionWorker:
             self.projector.catch_up(self.log, due, self.count, upto)
             for partition in due:
                 self._lagging.pop(partition, None)
+
+    def _note_unserved(self, marks: dict[int, int], last: dict[int, int], now: float) -> None:
+        """Since when partitions have lagged the relay with no watermark moving, while
+        this worker has none: a group that assigned nothing (it rebalanced while the
+        topic was missing after a broker restart) serves nobody."""
+        if all(last.get(p, 0) <= marks.get(p, 0) for p in range(self.count)):
+            self.unserved_since = None
+            return
+        applied = sum(marks.values())
+        if self.unserved_since is None or self.unserved_since[0] != applied:
+            self.unserved_since = (applied, now)
 
 
 async def run_projections(

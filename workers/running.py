@@ -23,9 +23,14 @@ class TopicMissing(RuntimeError):
     """The broker lost the topic (an embedded broker restarts empty)."""
 
 
+class Rejoin(RuntimeError):
+    """The worker leaves its Kafka consumer group and joins it, or the one its
+    consumer's workers moved to, again."""
+
+
 # Trouble that passes: the broker or a database is away for a while.
 RETRYABLE = (
-    KafkaError, BrokerUnavailable, TopicError, TopicMissing, OSError, TimeoutError,
+    KafkaError, BrokerUnavailable, TopicError, TopicMissing, Rejoin, OSError, TimeoutError,
     sa.exc.OperationalError, sa.exc.InterfaceError, es.OperationalError, es.InterfaceError,
 )
 

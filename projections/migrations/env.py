@@ -13,8 +13,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from alembic import context
 
-from projections import tables
 from projections.db import make_engine
+from projections.schema import TARGET
 
 SCRATCH = "sqlite:///.crowdfund/migrations.db"
 config = context.config
@@ -30,7 +30,7 @@ def render_item(kind: str, item: Any, _context: Any) -> str | Literal[False]:
 
 def run(connection: sa.Connection) -> None:
     context.configure(
-        connection=connection, target_metadata=tables.metadata, compare_type=True,
+        connection=connection, target_metadata=list(TARGET), compare_type=True,
         render_as_batch=True,  # SQLite alters a table by copying it
         render_item=render_item,
     )

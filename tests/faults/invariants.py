@@ -30,10 +30,10 @@ from tests.faults.load import Ledger
 from tests.faults.world import World
 
 ZERO = Decimal("0.00")
-# Tracking, and the AML monitor's record of what its outbox raised and the notifier's mail
-# outbox and read marks (each kept by a rebuild).
-NOT_READ_MODELS = {"consumer_tracking", "relay_progress", "relay_partitions", "aml_raised",
-                   "nt_outbox", "nt_reads"}
+# Tracking, the replaced Kafka group, and the AML monitor's record of what its outbox
+# raised and the notifier's mail outbox and read marks (each kept by a rebuild).
+NOT_READ_MODELS = {"consumer_tracking", "consumer_groups", "relay_progress", "relay_partitions",
+                   "aml_raised", "nt_outbox", "nt_reads"}
 STATUS_AFTER = {
     "PledgePlaced": "ACTIVE", "PledgeCancelled": "CANCELLED", "PledgeRefunded": "REFUNDED",
     "PledgeSettled": "SETTLED", "ReconfirmationRequested": "PENDING_RECONFIRMATION",

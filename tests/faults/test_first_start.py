@@ -23,7 +23,9 @@ from domain.user import Role
 from tests.conftest import Store
 from tests.faults.platform import READY, Component, Platform, free_port
 
-pytestmark = [pytest.mark.postgres, pytest.mark.broker]
+# Many processes, each with its pools: never beside another such suite on the shared
+# PostgreSQL server (`make test` runs `serial` tests alone, after the rest).
+pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.serial]
 
 ROUNDS = 3
 

@@ -34,7 +34,9 @@ from tests.faults.load import PLEDGE, Intent, LoadClient
 from tests.faults.platform import Platform, running_platform
 from tests.faults.world import World, build_world
 
-pytestmark = [pytest.mark.postgres, pytest.mark.broker]
+# Many processes, each with its pools: never beside another such suite on the shared
+# PostgreSQL server (`make test` runs `serial` tests alone, after the rest).
+pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.serial]
 
 SLOW = "{ caughtUp(position: 1000000000, timeoutMs: 2500) }"
 GRACE = 12.0  # the API's graceful timeout is 10 s

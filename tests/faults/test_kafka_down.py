@@ -19,7 +19,9 @@ from tests.faults.load import PLEDGE
 from tests.faults.platform import Platform, running_platform
 from tests.faults.world import World, build_world
 
-pytestmark = [pytest.mark.postgres, pytest.mark.broker]
+# Many processes, each with its pools: never beside another such suite on the shared
+# PostgreSQL server (`make test` runs `serial` tests alone, after the rest).
+pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.serial]
 
 MY_PLEDGES = "{ myPledges { id status } }"
 CAMPAIGN = "query($id: ID!) { campaign(id: $id) { id status raised } }"

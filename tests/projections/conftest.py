@@ -34,7 +34,7 @@ from workers.relay import run_relay
 ROOT = Path(__file__).resolve().parents[2]
 CROWDFUND = str(Path(sys.executable).with_name("crowdfund"))
 PARTITIONS = 4
-TRACKING = {"consumer_tracking", "relay_progress", "relay_partitions"}
+TRACKING = {"consumer_tracking", "consumer_groups", "relay_progress", "relay_partitions"}
 
 pytestmark = pytest.mark.broker
 
@@ -100,12 +100,14 @@ class Pipeline:
             read_model_url(self.settings), event_log(app), self.topic, stop))
 
     def start_projections(
-        self, group: str | None = None, consumer: Consumer = PROJECTIONS
+        self, group: str | None = None, consumer: Consumer = PROJECTIONS,
+        **options: Any,
     ) -> ProjectionWorker:
         app = self.store.open(self.clock, cipher_key=self.cipher_key)
         worker = ProjectionWorker(read_model_url(self.settings), event_log(app), self.topic,
                                   consumer=consumer,
-                                  group=group or f"g-{consumer.name}-{self.settings.topic}")
+                                  group=group or f"g-{consumer.name}-{self.settings.topic}",
+                                  **options)
         self.workers[id(worker)] = worker
         task = self._start(worker.run)
         self.tasks_of[id(worker)] = task

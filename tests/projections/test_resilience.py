@@ -95,6 +95,36 @@ async def test_broker_restart_loses_no_update(
     models.close()
 
 
+async def test_a_group_that_assigned_nothing_is_joined_again(
+    store: Store, clock: SettableClock, own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The broker restarts empty and the workers rejoin before the relay re-creates the
+    topic: their group settles on assigning nothing. A worker without partitions that
+    sees partitions lag the relay with no watermark moving joins again."""
+    settings = make_settings(store, tmp_path, own_broker.bootstrap)
+    models = ReadModels(read_model_url(settings), topic=settings.topic)
+    pipeline = Pipeline(settings, store, clock, own_broker.bootstrap)
+    try:
+        relay = pipeline.start_relay()
+        workers = [pipeline.start_projections(stall_after=12.0) for _ in range(2)]
+        app = store.open(clock)
+        campaign, backers = await asyncio.to_thread(hot_campaign, app)
+        await caught_up(models, store)
+
+        await pipeline.stop(relay)
+        await restart_empty(own_broker)
+        await eventually(lambda: all(w.joining_since is None and not w.assigned
+                                     for w in workers), 60, "the group to assign nothing")
+        pipeline.start_relay()  # re-creates the topic
+        await asyncio.to_thread(pledges, app, campaign, backers, 20)
+        await caught_up(models, store, timeout=60)
+        await eventually(lambda: any(w.assigned for w in workers), 30, "partitions again")
+    finally:
+        await pipeline.close()
+    assert_same(dump(models.engine), reference(store, tmp_path))
+    models.close()
+
+
 async def test_two_workers_share_the_partitions(
     store: Store, clock: SettableClock, pipeline: Pipeline, read_models: ReadModels,
     tmp_path: Path,

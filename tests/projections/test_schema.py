@@ -31,7 +31,7 @@ def differences(url: str) -> list[Any]:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            return list(compare_metadata(context, t.metadata))
+            return list(compare_metadata(context, list(schema.TARGET)))  # type: ignore[arg-type]
     finally:
         engine.dispose()
 
