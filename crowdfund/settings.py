@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # Notices by e-mail: smtp://[user:pass@]host:port or smtps://...; `dev` starts a sink.
     smtp_url: str | None = None
     mail_from: str = "no-reply@crowdfund.invalid"
+    # Uploaded documents, kept by SHA-256 (runtime.md: CROWDFUND_DOCUMENTS_DIR).
+    documents_dir: Path | None = None
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -73,6 +75,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'events.db').resolve()}"
+
+    @property
+    def resolved_documents_dir(self) -> Path:
+        return self.documents_dir or self.data_dir / "documents"
 
     @property
     def is_postgres(self) -> bool:
