@@ -9,7 +9,9 @@
   "degraded" with `problems` naming what lags or is down (read models, broker);
   503 `{"status": "down"}` only when the event store itself cannot be read.
 - `/metrics`: Prometheus text (requests, pledge latency, projection lag).
-- Bodies over `MAX_BODY_BYTES` → 413; malformed JSON → 400.
+- `/documents/<sha256>`: documents filed with offerings (see `api.documents`).
+- Bodies over `MAX_BODY_BYTES` → 413 (a multipart upload to `/graphql`: over
+  `MAX_UPLOAD_BODY_BYTES`); malformed JSON → 400.
 """
 
 from __future__ import annotations
@@ -36,15 +38,19 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
 from api.context import Context, authenticate
+from api.documents import document_endpoint
 from api.metrics import CONTENT_TYPE, Metrics
 from api.progress import ProgressHub
 from api.schema import schema
 from api.services import Services
+from domain.offering import MAX_DOCUMENT_BYTES
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 64 * 1024
+# A document upload: the file (at most 10 MiB) plus the operation and the multipart framing.
+MAX_UPLOAD_BODY_BYTES = MAX_DOCUMENT_BYTES + MAX_BODY_BYTES
 HEALTH_TIMEOUT_SECONDS = 2.0
 
 
@@ -56,6 +62,9 @@ class GraphQLView(GraphQL):
             allow_queries_via_get=services.dev,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             max_subscriptions_per_connection=20,
+            # Uploads need no CSRF guard here: every mutation is authorised by a bearer
+            # token in a header, which a cross-site form cannot send.
+            multipart_uploads_enabled=True,
         )
         self.services = services
         self.metrics = metrics
@@ -110,10 +119,22 @@ class _TooLarge(Exception):
 class Guard:
     """Counts requests, refuses big bodies (413), never leaks a traceback."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, limit: int = MAX_BODY_BYTES,
+        upload_limit: int = MAX_UPLOAD_BODY_BYTES,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.limit = limit
+        self.upload_limit = upload_limit
+
+    def body_limit(self, scope: Scope, headers: dict[bytes, bytes]) -> int:
+        """Only a multipart POST to /graphql (a document upload) may be large."""
+        content_type = headers.get(b"content-type", b"").lower()
+        if (scope.get("path") == "/graphql" and scope.get("method") == "POST"
+                and content_type.startswith(b"multipart/form-data")):
+            return self.upload_limit
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,9 +148,11 @@ class Guard:
                 status["code"], status["started"] = message["status"], True
             await send(message)
 
+        headers = dict(scope.get("headers", []))
+        limit = self.body_limit(scope, headers)
         try:
-            length = dict(scope.get("headers", [])).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.limit):
+            length = headers.get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > limit):
                 raise _TooLarge
             received = 0
 
@@ -138,7 +161,7 @@ class Guard:
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > self.limit:
+                    if received > limit:
                         raise _TooLarge
                 return message
 
@@ -146,7 +169,7 @@ class Guard:
         except _TooLarge:
             if not status["started"]:
                 await PlainTextResponse(
-                    f"Request body larger than {self.limit} bytes", status_code=413
+                    f"Request body larger than {limit} bytes", status_code=413
                 )(scope, receive, tracked_send)
         except Exception:
             log.exception("unhandled error on %s", route)
@@ -161,6 +184,8 @@ class Guard:
 def _route_label(path: str) -> str:
     if path.startswith("/static/"):
         return "/static"
+    if path.startswith("/documents/"):
+        return "/documents"
     return path if path in ("/", "/graphql", "/healthz", "/metrics") else "other"
 
 
@@ -250,6 +275,7 @@ def create_app(services: Services) -> Starlette:
             WebSocketRoute("/graphql", view),
             Route("/", index, methods=["GET", "HEAD"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            Route("/documents/{sha256}", document_endpoint(services), methods=["GET", "HEAD"]),
             Route("/healthz", health_endpoint(services, metrics), methods=["GET", "HEAD"]),
             Route("/metrics", metrics_endpoint(services, metrics), methods=["GET"]),
         ],

@@ -269,6 +269,17 @@ def verify_documents(app: UnitOfWork, store: DocumentStore) -> list[DocumentMism
     return mismatches
 
 
+def verify_log(app: UnitOfWork, store: DocumentStore | None) -> ChainVerification:
+    """Every stream's chain and every recorded document's bytes: the first position of
+    an event that does not verify or whose document no longer matches its hash."""
+    chains = verify_chains(app)
+    mismatches = verify_documents(app, store) if store is not None else []
+    bad = [m.position for m in mismatches]
+    if chains.first_bad_position is not None:
+        bad.append(chains.first_bad_position)
+    return ChainVerification(not bad, chains.checked_events, min(bad) if bad else None)
+
+
 # --- a campaign as of an instant -------------------------------------------------------------
 
 

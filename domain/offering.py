@@ -15,6 +15,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from domain import limits
 from domain.errors import ValidationError
 from domain.money import parse_amount
 from domain.rulebook import Regime
@@ -61,14 +62,7 @@ ACCEPTED_TYPES: dict[DocumentKind, tuple[str, ...]] = {
     DocumentKind.OTHER: (PDF, *IMAGE_TYPES),
 }
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
-MAX_NAME_CHARS = 120
 MAX_DOCUMENTS = 50
-
-MAX_STORY_CHARS = 50_000
-MAX_USE_OF_PROCEEDS_CHARS = 10_000
-MAX_RISKS_CHARS = 20_000
-MAX_TEAM = 30
-MAX_BIO_CHARS = 2_000
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -99,13 +93,20 @@ class TeamMember:
     bio: str | None = None
 
     def check(self) -> None:
-        if not self.name.strip() or len(self.name) > 100:
-            raise ValidationError("Each team member needs a name of 1 to 100 characters.", "team")
-        if not self.role.strip() or len(self.role) > 100:
-            raise ValidationError("Each team member needs a role of 1 to 100 characters.", "team")
-        if self.bio is not None and len(self.bio) > MAX_BIO_CHARS:
+        if not self.name.strip() or len(self.name) > limits.TEAM_MEMBER_NAME:
             raise ValidationError(
-                f"A team member's bio can be at most {MAX_BIO_CHARS} characters.", "team"
+                f"Each team member needs a name of 1 to {limits.TEAM_MEMBER_NAME} characters.",
+                "team",
+            )
+        if not self.role.strip() or len(self.role) > limits.TEAM_MEMBER_ROLE:
+            raise ValidationError(
+                f"Each team member needs a role of 1 to {limits.TEAM_MEMBER_ROLE} characters.",
+                "team",
+            )
+        if self.bio is not None and len(self.bio) > limits.TEAM_MEMBER_BIO:
+            raise ValidationError(
+                f"A team member's bio can be at most {limits.TEAM_MEMBER_BIO} characters.",
+                "team",
             )
 
     def as_fields(self) -> dict[str, str | None]:
@@ -126,14 +127,14 @@ class Disclosure:
 
     def check(self) -> None:
         for text, limit, field in (
-            (self.story, MAX_STORY_CHARS, "story"),
-            (self.use_of_proceeds, MAX_USE_OF_PROCEEDS_CHARS, "useOfProceeds"),
-            (self.risks, MAX_RISKS_CHARS, "risks"),
+            (self.story, limits.STORY, "story"),
+            (self.use_of_proceeds, limits.USE_OF_PROCEEDS, "useOfProceeds"),
+            (self.risks, limits.RISKS, "risks"),
         ):
             if len(text) > limit:
                 raise ValidationError(f"{field} can be at most {limit} characters.", field)
-        if len(self.team) > MAX_TEAM:
-            raise ValidationError(f"List at most {MAX_TEAM} team members.", "team")
+        if len(self.team) > limits.TEAM:
+            raise ValidationError(f"List at most {limits.TEAM} team members.", "team")
         for member in self.team:
             member.check()
 
@@ -269,7 +270,7 @@ def _type_label(content_type: str) -> str:
 
 def document_name(raw: str | None, kind: DocumentKind, content_type: str) -> str:
     """The uploaded file name made safe to show and to send back in a header: no path,
-    no control or bidi characters, at most MAX_NAME_CHARS, and an extension that says
+    no control or bidi characters, at most limits.DOCUMENT_NAME, and an extension that says
     what the content is (a PDF sent as `statement.png` is named `statement.pdf`)."""
     text = unicodedata.normalize("NFC", raw or "")
     text = re.split(r"[\\/]", text)[-1]
@@ -286,4 +287,4 @@ def document_name(raw: str | None, kind: DocumentKind, content_type: str) -> str
     suffix = EXTENSIONS.get(content_type, ("",))
     wanted = f".{extension.lower()}" if extension else ""
     ext = wanted if wanted in suffix else suffix[0]
-    return stem[: MAX_NAME_CHARS - len(ext)] + ext
+    return stem[: limits.DOCUMENT_NAME - len(ext)] + ext
