@@ -103,6 +103,10 @@ class GraphQLView(GraphQL):
         context.viewer, context.token_state = viewer, state
         return UNSET
 
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        """GraphiQL from the package's own copy (api/static/graphiql/): it works offline."""
+        return FileResponse(STATIC / "graphiql" / "index.html", media_type="text/html")
+
     async def process_result(self, request: Request, result: Any) -> Any:
         outcome = "error" if result.errors else "ok"
         self.metrics.operations.labels("graphql", outcome).inc()
