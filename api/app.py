@@ -10,6 +10,7 @@
   503 `{"status": "down"}` only when the event store itself cannot be read.
 - `/metrics`: Prometheus text (requests, pledge latency, projection lag).
 - `/documents/<sha256>`: documents filed with offerings (see `api.documents`).
+- `/campaigns/<id>`: the web page with the campaign's Open Graph tags (`api.share`).
 - Bodies over `MAX_BODY_BYTES` → 413 (a multipart upload to `/graphql`: over
   `MAX_UPLOAD_BODY_BYTES`); malformed JSON → 400.
 """
@@ -43,6 +44,7 @@ from api.metrics import CONTENT_TYPE, Metrics
 from api.progress import ProgressHub
 from api.schema import schema
 from api.services import Services
+from api.share import campaign_share_endpoint
 from domain.offering import MAX_DOCUMENT_BYTES
 
 log = logging.getLogger(__name__)
@@ -190,6 +192,8 @@ def _route_label(path: str) -> str:
         return "/static"
     if path.startswith("/documents/"):
         return "/documents"
+    if path.startswith("/campaigns/"):
+        return "/campaigns"
     return path if path in ("/", "/graphql", "/healthz", "/metrics") else "other"
 
 
@@ -280,6 +284,8 @@ def create_app(services: Services) -> Starlette:
             Route("/", index, methods=["GET", "HEAD"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             Route("/documents/{sha256}", document_endpoint(services), methods=["GET", "HEAD"]),
+            Route("/campaigns/{id}", campaign_share_endpoint(services, STATIC / "index.html"),
+                  methods=["GET", "HEAD"]),
             Route("/healthz", health_endpoint(services, metrics), methods=["GET", "HEAD"]),
             Route("/metrics", metrics_endpoint(services, metrics), methods=["GET"]),
         ],

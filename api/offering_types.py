@@ -21,7 +21,9 @@ from api.enums import DocumentKind, SecurityType
 from api.markdown import render_markdown
 from api.scalars import Long
 from domain.campaign import Campaign as CampaignRecord
+from domain.cancellation import cancellable_if_placed_now
 from domain.offering import Document as DocumentRecord
+from domain.rulebook import Regime as DomainRegime
 from projections.views import DocumentView, OfferingView, TeamMemberView
 
 
@@ -137,3 +139,18 @@ async def documents(root: Any, info: Info[Any, Any]) -> list[Document]:
     else:
         views = await auth.context(info).loaders.documents.load(str(root.id))
     return [document_from_view(v) for v in views]
+
+
+async def pledge_cancellable_until(root: Any, info: Info[Any, Any]) -> datetime | None:
+    """For the signed-in investor (ECSP counts in their country's time zone)."""
+    if root.status.value != "LIVE":
+        return None
+    now = auth.context(info).services.clock.now()
+    if now >= root.deadline:
+        return None
+    who = auth.viewer(info)
+    record = None if who is None else await auth.context(info).loaders.users.load(who.id)
+    country = record.profile.country if record is not None and record.profile else None
+    return cancellable_if_placed_now(
+        DomainRegime(root.regime.value), root.deadline, now, country
+    )

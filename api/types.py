@@ -58,6 +58,24 @@ class InvestorProfile:
     accredited: bool
     sophisticated: bool
     knowledge_test_passed: bool
+    # What the user declared, shown back to them alone so that they can edit it (staff
+    # read it through the KYC queue, where every read is recorded).
+    legal_name: str | None = strawberry.field(
+        default=None, description="Visible to the user themself only (null for staff)."
+    )
+    date_of_birth: str | None = strawberry.field(
+        default=None, description="Visible to the user themself only."
+    )
+    annual_income: Decimal | None = strawberry.field(
+        default=None, description="Visible to the user themself only."
+    )
+    net_worth: Decimal | None = strawberry.field(
+        default=None, description="Visible to the user themself only."
+    )
+    other_reg_cf_investments12m: Decimal | None = strawberry.field(
+        default=None, name="otherRegCfInvestments12m",
+        description="Visible to the user themself only.",
+    )
 
 
 @strawberry.type
@@ -87,6 +105,7 @@ class User:
         if who is None or profile is None or not (who.id == self.id or who.is_staff):
             return None
         now = auth.context(info).services.clock.now()
+        own = who.id == self.id
         return InvestorProfile(
             kyc_status=KycStatus(self.record.kyc_status.value),
             country=profile.country,
@@ -96,6 +115,11 @@ class User:
             knowledge_test_passed=any(
                 self.record.knowledge_test_passed(r, now) for r in DomainRegime
             ),
+            legal_name=profile.legal_name if own else None,
+            date_of_birth=profile.date_of_birth if own else None,
+            annual_income=profile.annual_income if own else None,
+            net_worth=profile.net_worth if own else None,
+            other_reg_cf_investments12m=profile.other_reg_cf_investments_12m if own else None,
         )
 
 
@@ -272,6 +296,12 @@ class Campaign:
     documents: list[offering.Document] = strawberry.field(
         resolver=offering.documents,
         description="Oldest first; the latest FORM_C or KIIS is the current offering statement.",
+    )
+    pledge_cancellable_until: datetime | None = strawberry.field(
+        resolver=offering.pledge_cancellable_until,
+        description="Until when a pledge placed now could be cancelled without giving a "
+        "reason (REG_CF: 48 hours before the deadline; ECSP: the reflection period); null "
+        "when it could not be, or the campaign takes no pledges.",
     )
     founder_id: strawberry.Private[str]
     # Position of the last event reflected here (subscriptions and read-your-writes).

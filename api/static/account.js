@@ -10,12 +10,13 @@ import {
   normalizeField,
   uid,
   ROLE_LABELS,
+  STAFF_ROLES,
 } from './dom.js';
 import { gql, caughtUp, getToken, GraphQLRequestError } from './graphql.js';
-import { parseMoney, formatCents } from './money.js';
+import { parseMoney, formatCents, formatInput, toCents } from './money.js';
 import { ME_FIELDS, session, setSession, updateMe, clearSession, flash, navigate, safeNext, goSignIn, signInHref, signUpHref } from './session.js';
 import { problemText, errorText } from './problems.js';
-import { kycBadge } from './campaigns.js';
+import { kycBadge } from './pledge.js';
 
 const AUTH_RESULT = `
   __typename
@@ -27,6 +28,9 @@ const AUTH_RESULT = `
 const SIGN_IN = `mutation SignIn($email: String!, $password: String!) { signIn(email: $email, password: $password) { ${AUTH_RESULT} } }`;
 const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { ${AUTH_RESULT} } }`;
 const ME_QUERY = `query Me { me { ${ME_FIELDS} } }`;
+// The user's own declarations, to fill the form in again (visible to them alone).
+const MY_PROFILE_QUERY = `query MyProfile { me { ${ME_FIELDS} investorProfile {
+  legalName dateOfBirth annualIncome netWorth otherRegCfInvestments12m } } }`;
 const SUBMIT_PROFILE = `
 mutation SubmitInvestorProfile($input: InvestorProfileInput!) {
   submitInvestorProfile(input: $input) {
@@ -39,6 +43,12 @@ mutation SubmitInvestorProfile($input: InvestorProfileInput!) {
 
 export function rolesText(roles) {
   return (roles || []).map((r) => ROLE_LABELS[r] || r).join(', ');
+}
+
+/** A declared amount as the person would type it in their locale ("85000,00" in de-DE). */
+function typed(value) {
+  const cents = toCents(value);
+  return cents === null ? '' : formatInput(cents);
 }
 
 /** Place a Problem next to its field when the field is known, else in the form message. */
@@ -304,7 +314,7 @@ export function profilePage(main, _params, ctx) {
     showMessage(status, 'info', 'Loading your profile…');
     let me;
     try {
-      const data = await gql(ME_QUERY, {}, { allowPartial: true });
+      const data = await gql(MY_PROFILE_QUERY, {}, { allowPartial: true });
       me = data.me;
     } catch (err) {
       if (!ctx.alive()) return;
@@ -339,15 +349,16 @@ export function profilePage(main, _params, ctx) {
         { class: 'facts' },
         h('div', {}, h('dt', {}, 'Display name'), h('dd', { testid: 'profile-display-name' }, me.displayName)),
         h('div', {}, h('dt', {}, 'E-mail'), h('dd', { testid: 'profile-email' }, me.email || '—')),
-        h('div', {}, h('dt', {}, 'Roles'), h('dd', { testid: 'profile-roles', dataset: { roles: (me.roles || []).join(',') } }, rolesText(me.roles) || '—')),
+        h('div', {}, h('dt', {}, 'Roles'), h('dd', { testid: 'profile-roles', dataset: { roles: (me.roles || []).join(',') } }, rolesText((me.roles || []).filter((r) => STAFF_ROLES.includes(r))) || 'Backer and founder: you can pledge and raise')),
         h('div', {}, h('dt', {}, 'Identity check (KYC)'), h('dd', {}, kycHolder, kycText)),
       ),
     );
 
     // ---- form
-    const legalName = field({ name: 'legalName', label: 'Legal name', testid: 'profile-legal-name', required: true, hint: 'As shown on your passport or ID card.', attrs: { autocomplete: 'name' } });
+    const declared = profile || {};
+    const legalName = field({ name: 'legalName', label: 'Legal name', testid: 'profile-legal-name', required: true, hint: 'As shown on your passport or ID card.', attrs: { autocomplete: 'name', value: declared.legalName || '' } });
     const today = new Date().toISOString().slice(0, 10);
-    const dateOfBirth = field({ name: 'dateOfBirth', label: 'Date of birth', type: 'date', testid: 'profile-dob', required: true, attrs: { autocomplete: 'bday', max: today } });
+    const dateOfBirth = field({ name: 'dateOfBirth', label: 'Date of birth', type: 'date', testid: 'profile-dob', required: true, attrs: { autocomplete: 'bday', max: today, value: declared.dateOfBirth || '' } });
     const country = field({
       name: 'country',
       label: 'Country of residence',
@@ -361,13 +372,13 @@ export function profilePage(main, _params, ctx) {
       if (up !== country.input.value) country.input.value = up;
     });
     const moneyAttrs = { inputmode: 'decimal', autocomplete: 'off', class: 'medium' };
-    const annualIncome = field({ name: 'annualIncome', label: 'Annual income', testid: 'profile-annual-income', required: true, hint: 'In USD for Reg CF, EUR for ECSP; e.g. 85000.00.', attrs: moneyAttrs });
-    const netWorth = field({ name: 'netWorth', label: 'Net worth', testid: 'profile-net-worth', required: true, hint: 'Excluding your primary residence; e.g. 150000.00.', attrs: moneyAttrs });
+    const annualIncome = field({ name: 'annualIncome', label: 'Annual income', testid: 'profile-annual-income', required: true, hint: `In USD for Reg CF, EUR for ECSP; e.g. ${formatInput(8500000n)}.`, attrs: { ...moneyAttrs, value: typed(declared.annualIncome) } });
+    const netWorth = field({ name: 'netWorth', label: 'Net worth', testid: 'profile-net-worth', required: true, hint: `Excluding your primary residence; e.g. ${formatInput(15000000n)}.`, attrs: { ...moneyAttrs, value: typed(declared.netWorth) } });
     const other = field({
       name: 'otherRegCfInvestments12m',
       label: 'Reg CF investments on other platforms in the last 12 months (USD)',
       testid: 'profile-other-investments',
-      attrs: { ...moneyAttrs, value: '0.00' },
+      attrs: { ...moneyAttrs, value: typed(declared.otherRegCfInvestments12m ?? '0.00') },
     });
     const accredited = field({
       name: 'accredited',
@@ -392,7 +403,7 @@ export function profilePage(main, _params, ctx) {
       'form',
       { class: 'panel form', testid: 'profile-form', novalidate: true, 'aria-labelledby': 'profile-form-heading' },
       h('h2', { id: 'profile-form-heading' }, 'Investor profile'),
-      h('p', { class: 'hint' }, profile ? 'Submitting again starts a new identity check.' : 'Needed before your first pledge. A risk officer reviews it.'),
+      h('p', { class: 'hint', testid: 'profile-form-hint' }, profile ? 'Your profile as you last submitted it: change what is out of date and submit it again.' : 'Needed before your first pledge. A risk officer reviews it.'),
       legalName.wrap,
       dateOfBirth.wrap,
       country.wrap,
