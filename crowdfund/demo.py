@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from application.crowdfund import Crowdfund
+from application.offerings import IssuerDetails
 from crowdfund.demo_files import Section, cover_png, statement_pdf
 from domain.offering import OFFERING_STATEMENT
 from domain.rulebook import Regime
@@ -37,6 +38,8 @@ class DemoOffering:
     # Days from now; REG_CF offerings must stay open at least 21 days.
     open_days: int
     issuer: str = ""
+    jurisdiction: str = "US"
+    website: str | None = None
     security_type: str = "COMMON_EQUITY"
     valuation: Decimal | None = None
     story: str = ""
@@ -161,6 +164,8 @@ OFFERINGS = (
         price_per_share=Decimal("10.00"),
         open_days=35,
         issuer="Brightwater Kombucha, Inc.",
+        jurisdiction="US",
+        website="https://brightwater.example",
         security_type="COMMON_EQUITY",
         valuation=Decimal("4200000.00"),
         story=BRIGHTWATER_STORY,
@@ -193,6 +198,8 @@ OFFERINGS = (
         price_per_share=Decimal("25.00"),
         open_days=42,
         issuer="Solarhof GmbH",
+        jurisdiction="DE",
+        website="https://solarhof.example",
         security_type="COMMON_EQUITY",
         valuation=Decimal("3000000.00"),
         story=SOLARHOF_STORY,
@@ -311,7 +318,9 @@ def _launch(
         founder_id, title=offering.title, summary=offering.summary, regime=offering.regime,
         min_target=offering.min_target, max_target=offering.max_target,
         min_pledge=offering.min_pledge, price_per_share=offering.price_per_share,
-        deadline=now + timedelta(days=offering.open_days), **offering.description(),
+        deadline=now + timedelta(days=offering.open_days),
+        issuer=IssuerDetails(offering.issuer, offering.jurisdiction, offering.website),
+        **offering.description(),
     ).value
     statement = OFFERING_STATEMENT[offering.regime]
     app.offerings.upload_document(

@@ -17,6 +17,7 @@ import { parseMoney, formatCents, formatInput, toCents } from './money.js';
 import { ME_FIELDS, session, setSession, updateMe, clearSession, flash, navigate, safeNext, goSignIn, signInHref, signUpHref } from './session.js';
 import { problemText, errorText } from './problems.js';
 import { kycBadge } from './pledge.js';
+import { knowledgeTestSection } from './knowledge.js';
 
 const AUTH_RESULT = `
   __typename
@@ -204,100 +205,12 @@ export function signUpPage(main, params, ctx) {
 
 // ------------------------------------------------------------------ investor profile
 
-const QUIZ = [
-  {
-    q: 'If the company you back fails, what can happen to the money you invested?',
-    options: [
-      ['a', 'The platform pays it back in full.'],
-      ['b', 'I can lose all of it.'],
-      ['c', 'I always get at least half of it back.'],
-    ],
-    correct: 'b',
-  },
-  {
-    q: 'Can you sell your shares whenever you want?',
-    options: [
-      ['a', 'Yes, there is always a buyer on a stock exchange.'],
-      ['b', 'Yes, the founder must buy them back on request.'],
-      ['c', 'No, they may be hard or impossible to sell for years.'],
-    ],
-    correct: 'c',
-  },
-  {
-    q: 'Is your investment protected by a deposit guarantee or investor compensation scheme?',
-    options: [
-      ['a', 'No, it is not covered by such schemes.'],
-      ['b', 'Yes, up to the full amount.'],
-      ['c', 'Only if the campaign reaches its minimum target.'],
-    ],
-    correct: 'a',
-  },
-];
-
 const KYC_EXPLANATION = {
   NOT_SUBMITTED: 'Submit your investor profile below to start the identity check. You need a verified profile to pledge.',
   PENDING: 'Your profile is waiting for review by a risk officer.',
   VERIFIED: 'Your identity is verified: you can pledge.',
   REJECTED: 'Your identity check was rejected. Correct your details and submit the profile again.',
 };
-
-function quizView(passedBefore) {
-  const legendId = uid('quiz');
-  const result = h('p', { class: 'quiz-result', testid: 'quiz-result', 'aria-live': 'polite', dataset: { passed: 'false' } });
-  const questions = QUIZ.map((item, i) => {
-    const n = i + 1;
-    const name = `quiz-q${n}`;
-    return h(
-      'fieldset',
-      { class: 'quiz-q', testid: `quiz-q${n}` },
-      h('legend', {}, `${n}. ${item.q}`),
-      item.options.map(([value, label]) => {
-        const id = uid(name);
-        return h(
-          'div',
-          { class: 'field-check' },
-          h('input', { type: 'radio', id, name, value, testid: `quiz-q${n}-${value}`, checked: passedBefore && value === item.correct }),
-          h('label', { for: id, class: 'check-label' }, label),
-        );
-      }),
-    );
-  });
-  const el = h(
-    'fieldset',
-    { class: 'quiz', testid: 'profile-quiz', 'aria-describedby': `${legendId}-hint` },
-    h('legend', { id: legendId }, 'Knowledge test'),
-    h('p', { class: 'hint', id: `${legendId}-hint` }, 'Three short questions about the risks of crowdfunding. Answer all of them correctly to pass.'),
-    questions,
-    result,
-  );
-
-  function answers() {
-    return QUIZ.map((_, i) => {
-      const checked = el.querySelector(`input[name="quiz-q${i + 1}"]:checked`);
-      return checked ? checked.value : null;
-    });
-  }
-
-  function passed() {
-    const a = answers();
-    return QUIZ.every((item, i) => a[i] === item.correct);
-  }
-
-  function render() {
-    const a = answers();
-    const answered = a.filter(Boolean).length;
-    const right = QUIZ.filter((item, i) => a[i] === item.correct).length;
-    const ok = right === QUIZ.length;
-    result.dataset.passed = String(ok);
-    if (ok) result.textContent = 'All answers are correct: knowledge test passed.';
-    else if (answered < QUIZ.length) result.textContent = `${answered} of ${QUIZ.length} questions answered.`;
-    else result.textContent = `${right} of ${QUIZ.length} answers are correct. Review the questions to pass the test.`;
-  }
-
-  el.addEventListener('change', render);
-  render();
-  return { el, passed, setError: (text) => { result.textContent = text; }, input: el.querySelector('input') };
-}
 
 export function profilePage(main, _params, ctx) {
   ctx.setTitle('Your profile');
@@ -396,7 +309,6 @@ export function profilePage(main, _params, ctx) {
       hint: 'ECSP risk warnings and the knowledge test do not apply to sophisticated investors.',
       attrs: { checked: !!(profile && profile.sophisticated) },
     });
-    const quiz = quizView(!!(profile && profile.knowledgeTestPassed));
     const submit = submitButton('profile-submit', profile ? 'Submit updated profile' : 'Submit profile');
     const msg = messageBox('profile-message');
     const form = h(
@@ -411,12 +323,12 @@ export function profilePage(main, _params, ctx) {
       netWorth.wrap,
       other.wrap,
       h('fieldset', { class: 'checks' }, h('legend', {}, 'Investor status'), accredited.wrap, sophisticated.wrap),
-      quiz.el,
       h('p', { class: 'actions' }, submit),
       msg,
     );
 
-    replaceChildren(body, account, form);
+    // The knowledge tests are served and graded by the server, one per regime.
+    replaceChildren(body, account, form, knowledgeTestSection('REG_CF', ctx), knowledgeTestSection('ECSP', ctx));
 
     const fields = {
       legalName,
@@ -427,7 +339,6 @@ export function profilePage(main, _params, ctx) {
       otherRegCfInvestments12m: other,
       accredited,
       sophisticated,
-      knowledgeTestPassed: quiz,
     };
 
     let busy = false;
@@ -467,7 +378,6 @@ export function profilePage(main, _params, ctx) {
         accredited: accredited.input.checked,
         sophisticated: sophisticated.input.checked,
         otherRegCfInvestments12m: formatCents(otherCents),
-        knowledgeTestPassed: quiz.passed(),
       };
       busy = true;
       setBusy(submit, true, submit.textContent, 'Submitting…');
@@ -501,7 +411,7 @@ export function profilePage(main, _params, ctx) {
           replaceChildren(kycHolder, kycBadge(k));
           kycText.textContent = KYC_EXPLANATION[k] || '';
         }
-        showMessage(msg, 'success', `Profile submitted.${input.knowledgeTestPassed ? ' Knowledge test passed.' : ''} Your identity check is ${user && user.investorProfile ? String(user.investorProfile.kycStatus).toLowerCase().replace(/_/g, ' ') : 'pending'}.`, {
+        showMessage(msg, 'success', `Profile submitted. Your identity check is ${user && user.investorProfile ? String(user.investorProfile.kycStatus).toLowerCase().replace(/_/g, ' ') : 'pending'}.`, {
           typename: 'InvestorProfileSaved',
         });
         return;

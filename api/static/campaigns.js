@@ -14,9 +14,9 @@ import {
   REGIME_LABELS,
   SECURITY_LABELS,
 } from './dom.js';
-import { gql, subscribe } from './graphql.js';
+import { gql, subscribe, getToken } from './graphql.js';
 import { toCents, formatCents, displayMoney, percentOf, normalizeDecimal } from './money.js';
-import { session } from './session.js';
+import { session, refreshMe } from './session.js';
 import { errorText } from './problems.js';
 import {
   OFFERING_FIELDS,
@@ -54,8 +54,9 @@ const CAMPAIGN_QUERY = `
 query Campaign($id: ID!) {
   campaign(id: $id) {
     id title summary regime currency status minTarget maxTarget minPledge pricePerShare
-    raised backerCount deadline launchedAt
+    raised backerCount deadline launchedAt originalDeadline
     founder { id displayName }
+    issuer { id legalName jurisdiction website }
     updates { id postedAt title body material }
     ${OFFERING_FIELDS}
   }
@@ -258,7 +259,9 @@ export function campaignPage(main, params, ctx) {
     if (!notice) showMessage(status, 'info', 'Loading…');
     let campaign;
     try {
-      campaign = (await gql(CAMPAIGN_QUERY, { id })).campaign;
+      // Who is asking decides what the page offers (the founder's upload form).
+      const [data] = await Promise.all([gql(CAMPAIGN_QUERY, { id }), getToken() && !session.me ? refreshMe() : null]);
+      campaign = data.campaign;
     } catch (err) {
       if (!ctx.alive()) return;
       heading.textContent = 'Campaign unavailable';
@@ -299,7 +302,7 @@ export function campaignPage(main, params, ctx) {
         h('p', { class: 'badges' }, badge, ' ', regimeBadge(c.regime), ' ', h('span', { class: 'badge security', testid: 'hero-security' }, SECURITY_LABELS[c.securityType] || humanize(c.securityType))),
         heading,
         h('p', { class: 'summary lead', testid: 'campaign-summary' }, c.summary),
-        h('p', { class: 'muted', testid: 'campaign-issuer' }, 'Offered by ', h('strong', {}, c.founder ? c.founder.displayName : 'the founder'), ` under ${REGIME_LABELS[c.regime] || c.regime}`),
+        issuerLine(c),
       ),
     );
 
@@ -394,6 +397,32 @@ export function campaignPage(main, params, ctx) {
   }
 
   load();
+}
+
+/** "Offered by Brightwater Kombucha, Inc. (US) · website": the issuer and jurisdiction. */
+function issuerLine(c) {
+  const issuer = c.issuer;
+  if (!issuer) {
+    return h('p', { class: 'muted', testid: 'campaign-issuer' }, 'Offered by ', h('strong', {}, c.founder ? c.founder.displayName : 'the founder'));
+  }
+  let website = null;
+  try {
+    const url = issuer.website ? new URL(issuer.website) : null;
+    if (url && (url.protocol === 'https:' || url.protocol === 'http:')) {
+      website = h('a', { href: url.href, rel: 'noopener noreferrer nofollow', testid: 'issuer-website' }, url.hostname);
+    }
+  } catch {
+    website = null;
+  }
+  return h(
+    'p',
+    { class: 'muted', testid: 'campaign-issuer', dataset: { issuerId: issuer.id } },
+    'Offered by ',
+    h('strong', { testid: 'issuer-name' }, issuer.legalName),
+    ' (', h('span', { testid: 'issuer-jurisdiction', title: 'Jurisdiction (ISO 3166-1)' }, issuer.jurisdiction), ')',
+    c.founder ? ` · founder ${c.founder.displayName}` : '',
+    website ? [' · ', website] : null,
+  );
 }
 
 function notOpenText(status) {

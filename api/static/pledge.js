@@ -41,7 +41,7 @@ import { offeringStatement } from './offering.js';
 const ME_QUERY = `query Me { me { ${ME_FIELDS} } }`;
 const LIMIT_QUERY = `
 query InvestmentLimit($regime: Regime!) {
-  investmentLimit(regime: $regime) { regime limit used remaining }
+  investmentLimit(regime: $regime) { regime limit used remaining canBearToLose knowledgeTestPassed }
 }`;
 const WINDOW_QUERY = `query PledgeWindow($id: ID!) { campaign(id: $id) { id status deadline pledgeCancellableUntil } }`;
 const PLEDGE_MUTATION = `mutation Pledge($input: PledgeInput!) { pledge(input: $input) { ${PLEDGE_RESULT} } }`;
@@ -216,6 +216,7 @@ export function pledgePanel(c, ctx, { onPledged }) {
         : null,
     );
     const verified = status === 'VERIFIED';
+    kycVerified = verified;
     form.hidden = !verified || !review.hidden;
     limitBox.hidden = !verified;
     gate.hidden = verified;
@@ -227,7 +228,31 @@ export function pledgePanel(c, ctx, { onPledged }) {
     }
   }
 
+  let bearable = null; // ECSP: what the investor can bear to lose (Art. 21(5))
+  let kycVerified = false;
+  const testGate = h('div', { class: 'notice', testid: 'pledge-test-required', hidden: true });
+  const testWarning = h('p', { class: 'notice', testid: 'pledge-test-warning', hidden: true },
+    'You have not passed the ECSP knowledge test: read the risk warning carefully, you will acknowledge it on every pledge. ',
+    h('a', { href: '#/profile' }, 'Take the test'));
+
+  function renderTest(lim) {
+    const passed = !!(lim && lim.knowledgeTestPassed);
+    // 17 CFR 227.303(b)(2): a passed test before the first Reg CF pledge; ECSP warns.
+    const blocked = c.regime === 'REG_CF' && !passed && kycVerified;
+    testGate.hidden = !blocked;
+    if (blocked) {
+      replaceChildren(testGate, 'Before your first Reg CF pledge, pass the knowledge test about the risks of crowdfunding. ',
+        h('a', { href: '#/profile', testid: 'pledge-test-link' }, 'Take the knowledge test'));
+      form.hidden = true;
+    }
+    testWarning.hidden = !(c.regime === 'ECSP' && !passed && kycVerified);
+  }
+
   function renderLimit(lim, problem) {
+    if (lim && !problem) {
+      bearable = lim.canBearToLose ?? null;
+      renderTest(lim);
+    }
     if (problem) {
       limitRemainingEl = h('span', { testid: 'limit-remaining', dataset: { value: '', unavailable: 'true' } }, 'unavailable');
       replaceChildren(limitBox, h('p', {}, 'Remaining investment limit: ', limitRemainingEl), h('p', { class: 'hint' }, problem));
@@ -240,6 +265,7 @@ export function pledgePanel(c, ctx, { onPledged }) {
         limitBox,
         h('p', {}, `Remaining investment limit under ${regimeLabel}: `, limitRemainingEl),
         h('p', { class: 'hint', testid: 'limit-detail' }, 'No investment limit applies to you under this regime.', lim.used && toCents(lim.used) > 0n ? ` You have invested ${displayMoney(lim.used, cur)} in the last 12 months.` : ''),
+        lossSimulation(lim),
       );
       return;
     }
@@ -249,6 +275,13 @@ export function pledgePanel(c, ctx, { onPledged }) {
       h('p', {}, `Remaining investment limit under ${regimeLabel}: `, limitRemainingEl),
       h('p', { class: 'hint', testid: 'limit-detail' }, `Limit ${displayMoney(lim.limit, cur)} over 12 months; used ${displayMoney(lim.used, cur)} (including declared investments on other platforms).`),
     );
+  }
+
+  function lossSimulation(lim) {
+    if (lim.canBearToLose === null || lim.canBearToLose === undefined) return null;
+    return h('p', { class: 'hint loss-simulation', testid: 'loss-simulation', dataset: { value: normalizeDecimal(lim.canBearToLose) } },
+      'Loss-bearing simulation (ECSP Art. 21(5)): with the net worth you declared, you can bear to lose up to ',
+      h('strong', {}, displayMoney(lim.canBearToLose, cur)), ' (10% of your net worth).');
   }
 
   function setRemaining(remaining) {
@@ -323,6 +356,9 @@ export function pledgePanel(c, ctx, { onPledged }) {
           c.valuation ? `Pre-money valuation ${displayMoney(c.valuation, cur)}.` : 'No valuation is stated.')),
       ),
       c.regime === 'ECSP' ? h('div', { class: 'risk-warning', testid: 'risk-warning' }, RISK_WARNING.map((t) => h('p', {}, t))) : null,
+      bearable !== null && toCents(bearable) !== null && r.snapped > toCents(bearable)
+        ? h('p', { class: 'notice', testid: 'review-loss-warning' }, `This pledge is more than you can bear to lose by the loss-bearing simulation (${displayMoney(bearable, cur)}, 10% of your net worth).`)
+        : null,
       docsField.wrap,
       riskField.wrap,
       cancelRight,
@@ -485,7 +521,7 @@ export function pledgePanel(c, ctx, { onPledged }) {
         showMessage(msg, 'error', text, opts);
         break;
       case 'InvalidState': {
-        const needsProfile = /kyc|verif|profile|identity/i.test(`${p.code} ${p.message}`);
+        const needsProfile = /kyc|verif|profile|identity|knowledge/i.test(`${p.code} ${p.message}`);
         showMessage(msg, 'error', text, { ...opts, extra: needsProfile ? h('a', { href: '#/profile', testid: 'pledge-profile-link' }, 'Go to your investor profile') : null });
         focusQuietly(msg);
         break;
@@ -496,7 +532,7 @@ export function pledgePanel(c, ctx, { onPledged }) {
     }
   }
 
-  append(el, [closed, kycLine, gate, limitBox, form, review, msg]);
+  append(el, [closed, kycLine, gate, testGate, limitBox, testWarning, form, review, msg]);
   loadMeAndLimit();
 
   return {

@@ -34,6 +34,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from domain.rulebook import Regime
+from tests.scenario import right_answers
 from tests.servers import ADMIN_EMAIL, ADMIN_PASSWORD, DevServer, running_dev_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,6 +120,9 @@ PLEDGE = f"""mutation($input: PledgeInput!) {{ pledge(input: $input) {{ __typena
   ... on InvestmentLimitExceeded {{ limit remaining }} {PROBLEM} }} }}"""
 MY_PLEDGES = f"{{ myPledges {{ {PLEDGE_FIELDS} }} }}"
 CAMPAIGN = "query($id: ID!) { campaign(id: $id) { id status raised backerCount } }"
+TAKE_TEST = f"""mutation($r: Regime!, $a: [KnowledgeAnswerInput!]!) {{
+  takeKnowledgeTest(regime: $r, answers: $a) {{ __typename
+  ... on KnowledgeTestTaken {{ passed position }} {PROBLEM} }} }}"""
 UPLOAD = f"""mutation($id: ID!, $kind: DocumentKind!, $file: Upload!) {{
   uploadDocument(campaignId: $id, kind: $kind, file: $file) {{ __typename
   ... on DocumentUploaded {{ position document {{ id name sha256 url contentType size }} }}
@@ -217,10 +222,20 @@ class Api:
         )
         assert result["user"]["investorProfile"]["kycStatus"] == "VERIFIED", result
 
+    async def pass_knowledge_tests(self, person: Person) -> None:
+        """Both regimes' tests, graded by the server (the right answers come from its data)."""
+        for regime in Regime:
+            sheet = [{"questionId": q, "choice": c} for q, c in right_answers(regime)]
+            result = await self.mutate(TAKE_TEST, {"r": regime.value, "a": sheet}, person.token,
+                                       "KnowledgeTestTaken")
+            assert result["passed"], result
+
     async def verified_backer(self, prefix: str = "backer", **profile: Any) -> Person:
+        """Verified, with both knowledge tests passed."""
         backer = await self.sign_up(prefix)
         await self.submit_profile(backer, **profile)
         await self.verify(backer.id)
+        await self.pass_knowledge_tests(backer)
         return backer
 
     # --- campaigns and pledges ----------------------------------------------------------

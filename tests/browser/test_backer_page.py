@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from domain.rulebook import Regime
 from tests.browser.conftest import PASSWORD, TIMEOUT_MS, Api, NewPage, in_ci, unique_email
+from tests.scenario import right_answers
 
 try:
     from playwright.async_api import Page, WebSocket, expect
@@ -139,15 +141,27 @@ async def test_sign_up_profile_verify_pledge_and_see_the_progress_bar_move(
     await expect(tid(page, "profile-country")).to_have_value("US")
     await tid(page, "profile-annual-income").fill("40000")
     await tid(page, "profile-net-worth").fill("30,000.00")
-    for answer in ("quiz-q1-b", "quiz-q2-c", "quiz-q3-a"):
-        await tid(page, answer).check()
-    await expect(tid(page, "quiz-result")).to_have_attribute("data-passed", "true")
     await tid(page, "profile-submit").click()
     await expect(tid(page, "profile-message")).to_have_attribute(
         "data-typename", "InvestorProfileSaved"
     )
-    await expect(tid(page, "profile-message")).to_contain_text("Knowledge test passed")
     await expect(tid(page, "kyc-status")).to_have_attribute("data-status", "PENDING")
+
+    # The Reg CF knowledge test, served and graded by the server: two wrong answers fail.
+    test = tid(page, "kt-REG_CF")
+    await expect(test.get_by_test_id("kt-REG_CF-status")).to_have_attribute("data-passed", "false")
+    sheet = right_answers(Regime.REG_CF)
+    for question_id, choice in right_answers(Regime.REG_CF, wrong=2):
+        await tid(page, f"kt-REG_CF-{question_id}-{choice}").check()
+    await tid(page, "kt-REG_CF-submit").click()
+    result = tid(page, "kt-REG_CF-message")
+    await expect(result).to_have_attribute("data-code", "NOT_PASSED")
+    await expect(result).to_contain_text(f"{len(sheet) - 2} of {len(sheet)} answers right")
+    for question_id, choice in sheet[:2]:
+        await tid(page, f"kt-REG_CF-{question_id}-{choice}").check()
+    await tid(page, "kt-REG_CF-submit").click()
+    await expect(result).to_have_attribute("data-code", "PASSED")
+    await expect(test.get_by_test_id("kt-REG_CF-status")).to_have_attribute("data-passed", "true")
     await expect(tid(page, "kyc-explanation")).to_contain_text("waiting for review")
     await screenshot(page, "profile")
 

@@ -391,8 +391,6 @@ async def test_defect_6_the_profile_shows_what_was_submitted_after_a_reload(
     await tid(page, "profile-country").fill("US")
     await tid(page, "profile-annual-income").fill("90000")
     await tid(page, "profile-net-worth").fill("150,000.00")
-    for answer in ("quiz-q1-b", "quiz-q2-c", "quiz-q3-a"):
-        await tid(page, answer).check()
     await tid(page, "profile-submit").click()
     await expect(tid(page, "profile-message")).to_have_attribute(
         "data-typename", "InvestorProfileSaved"
@@ -631,3 +629,78 @@ async def test_a_shared_link_has_open_graph_tags_and_opens_the_campaign(
 
     await page.goto(urlsplit(link).path)
     await expect(tid(page, "campaign-title")).to_have_text("Shared bakery")
+
+
+# --------------------------------------------------------------------------- issue 10 on the page
+
+SET_CLOCK = """mutation($now: DateTime!) { setClock(now: $now) { __typename
+  ... on ClockSet { now position } ... on Problem { code message } } }"""
+
+
+async def test_reg_cf_needs_a_passed_knowledge_test_and_a_risk_representation(
+    api: Api, new_page: NewPage
+) -> None:
+    campaign = await api.live_campaign(title="Knowledge first")
+    backer = await api.sign_up("untested")
+    await api.submit_profile(backer)
+    await api.verify(backer.id)
+    page = await new_page(token=backer.token)
+    requests: list[dict[str, Any]] = []
+    page.on("request", lambda r: requests.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith("/graphql") and r.post_data else None)
+    await open_live(page, campaign["id"])
+    await expect(tid(page, "pledge-test-required")).to_be_visible()
+    await expect(tid(page, "pledge-form")).to_be_hidden()
+
+    await api.pass_knowledge_tests(backer)
+    await page.reload()
+    await expect(tid(page, "pledge-test-required")).to_be_hidden()
+    await review_and_tick(page, "100")
+    await tid(page, "pledge-confirm").click()
+    await expect(tid(page, "pledge-message")).to_have_attribute("data-typename", "PledgeSaved")
+    (sent,) = [r for r in requests if r and "pledge(input" in r.get("query", "")]
+    assert sent["variables"]["input"]["acknowledgeRisk"] is True
+
+
+async def test_ecsp_shows_the_loss_bearing_simulation(api: Api, new_page: NewPage) -> None:
+    campaign = await api.live_campaign(regime="ECSP", minPledge="250.00", pricePerShare="25.00",
+                                       maxTarget="50000.00")
+    backer = await api.verified_backer("simulated", country="DE", netWorth="30000.00")
+    page = await new_page(token=backer.token)
+    await open_live(page, campaign["id"])
+    simulation = tid(page, "loss-simulation")
+    await expect(simulation).to_have_attribute("data-value", "3000.00")
+    await expect(simulation).to_contain_text("€3,000.00")
+    await review_and_tick(page, "5000")
+    await expect(tid(page, "review-loss-warning")).to_contain_text("more than you can bear to lose")
+    await tid(page, "pledge-back").click()
+    await review_and_tick(page, "2500")
+    await expect(tid(page, "review-loss-warning")).to_have_count(0)
+
+
+async def test_an_ecsp_pledge_stays_cancellable_after_the_deadline_while_its_reflection_runs(
+    api: Api, new_page: NewPage
+) -> None:
+    assert api.admin is not None
+    start = datetime.now().astimezone().replace(microsecond=0)
+    moved = await api.gql(SET_CLOCK, {"now": start.isoformat()}, api.admin.token)
+    assert moved["setClock"]["__typename"] == "ClockSet", moved
+    campaign = await api.live_campaign(
+        regime="ECSP", minTarget="250.00", minPledge="250.00", pricePerShare="25.00",
+        maxTarget="50000.00", deadline=(start + timedelta(minutes=10)).isoformat(),
+    )
+    backer = await api.verified_backer("reflecting", country="DE")
+    await api.pledge(backer, campaign["id"], "500.00")
+    closed = await api.gql(SET_CLOCK, {"now": (start + timedelta(minutes=11)).isoformat()},
+                           api.admin.token)
+    await api.caught_up(closed["setClock"]["position"])
+    assert (await api.campaign(campaign["id"]))["status"] == "FUNDED"
+
+    page = await new_page(token=backer.token)
+    await page.goto("/#/portfolio")
+    row = tid(page, "portfolio-row")
+    await expect(row.get_by_test_id("cancellable-until")).to_be_visible()
+    await row.get_by_test_id("cancel-pledge").click()
+    await tid(page, "confirm-yes").click()
+    await expect(tid(page, "portfolio-message")).to_have_attribute("data-code", "CANCELLED")
+    assert [p["status"] for p in await api.my_pledges(backer)] != ["ACTIVE"]
