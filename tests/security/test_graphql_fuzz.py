@@ -164,6 +164,8 @@ def scalars(platform: Platform) -> dict[str, st.SearchStrategy[graphql.ValueNode
         "Long": st.one_of(st.integers(min_value=-2**70, max_value=2**70).map(nodes.Int),
                           text.map(nodes.String)),
         "JSON": st.just(nodes.String("{}")),
+        # A JSON body cannot carry a file part: whatever stands for it must be refused.
+        "Upload": st.one_of(text.map(nodes.String), st.integers().map(nodes.Int)),
     }
 
 
