@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -328,3 +329,45 @@ async def test_a_bad_description_is_a_validation_problem(
     result = data["draftCampaign"]
     assert result["__typename"] == "ValidationProblem", result
     assert result["field"] == field
+
+
+# --- what the page needs besides the offering ------------------------------------------------
+
+
+async def test_a_profile_shows_its_declarations_to_its_owner_only(api: Api, team: Cast) -> None:
+    query = """{ me { investorProfile { legalName dateOfBirth annualIncome netWorth
+      otherRegCfInvestments12m } } }"""
+    mine = (await api.ok(query, token=team.backer.token))["me"]
+    assert mine["investorProfile"] == {
+        "legalName": "Ada Investor", "dateOfBirth": "1990-04-30", "annualIncome": "50000.00",
+        "netWorth": "50000.00", "otherRegCfInvestments12m": "0.00",
+    }
+    cid = await live_campaign(api, team.founder, team.officer)
+    placed = await pledge(api, team.backer, cid, "200.00", acknowledgeRisk=True)
+    assert placed["__typename"] == "PledgeSaved", placed
+    insiders = await api.ok(
+        """query($id: ID!) { campaign(id: $id) { pledges { edges { node { investor {
+          investorProfile { kycStatus legalName annualIncome } } } } } } }""",
+        {"id": cid}, team.officer.token,
+    )
+    (edge,) = insiders["campaign"]["pledges"]["edges"]
+    assert edge["node"]["investor"]["investorProfile"] == {
+        "kycStatus": "VERIFIED", "legalName": None, "annualIncome": None,
+    }
+
+
+async def test_the_cancellation_right_is_known_before_pledging(api: Api, team: Cast) -> None:
+    query = "query($id: ID!) { campaign(id: $id) { deadline pledgeCancellableUntil } }"
+    reg_cf = await live_campaign(api, team.founder, team.officer)
+    found = (await api.ok(query, {"id": reg_cf}, team.backer.token))["campaign"]
+    deadline = datetime.fromisoformat(found["deadline"])
+    assert datetime.fromisoformat(found["pledgeCancellableUntil"]) == deadline - timedelta(
+        hours=48
+    )
+    ecsp = await live_campaign(api, team.founder, team.officer, regime="ECSP")
+    found = (await api.ok(query, {"id": ecsp}, team.backer.token))["campaign"]
+    until = datetime.fromisoformat(found["pledgeCancellableUntil"])
+    assert until - api.clock.now() == timedelta(days=4)  # the reflection period (UTC: US)
+    draft_id = await draft(api, team.founder)
+    found = (await api.ok(query, {"id": draft_id}, team.founder.token))["campaign"]
+    assert found["pledgeCancellableUntil"] is None
