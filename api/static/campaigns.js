@@ -327,7 +327,7 @@ export function campaignPage(main, params, ctx) {
           risksSection(c),
           documentsSection(c),
           updatesSection(c),
-          questionsSection(c, ctx),
+          Object.assign(questionsSection(c, ctx), { id: 'questions' }),
         ),
         h('div', { class: 'campaign-side' }, founder, panel.el, shareBox(c)),
       ),

@@ -86,6 +86,7 @@ export function sectionNav() {
     ['risks', 'Risks'],
     ['documents', 'Documents'],
     ['updates', 'Updates'],
+    ['questions', 'Q&A'],
   ];
   return h(
     'nav',
