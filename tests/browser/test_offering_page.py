@@ -21,6 +21,7 @@ import pytest
 
 from crowdfund.demo_files import cover_png
 from tests.browser.conftest import STATEMENT_PDF, Api, NewPage, Person, in_ci
+from tests.browser.test_backer_page import review_and_tick, tid
 from tests.domain.test_offering import png, zip_bomb
 
 try:
@@ -54,10 +55,6 @@ OFFERING = {
 COVER = cover_png((22, 110, 120), (10, 40, 60), "bubbles")  # the demo's, drawn at start-up
 
 
-def tid(page: Page, testid: str) -> Any:
-    return page.get_by_test_id(testid)
-
-
 async def focused_testid(page: Page) -> str:
     found: str = await page.evaluate(
         "() => document.activeElement === document.body ? 'BODY'"
@@ -66,13 +63,21 @@ async def focused_testid(page: Page) -> str:
     return found
 
 
-async def review_and_tick(page: Page, amount: str | None = None) -> None:
-    if amount is not None:
-        await tid(page, "pledge-amount").fill(amount)
-    await tid(page, "pledge-submit").click()
-    await expect(tid(page, "pledge-review")).to_be_visible()
-    await tid(page, "review-documents-read").check()
-    await tid(page, "review-risk").check()
+async def draft_only(api: Api, title: str) -> str:
+    """A REG_CF draft of the session's founder, nothing filed yet; its id."""
+    assert api.founder is not None
+    drafted = await api.gql(
+        "mutation($i: DraftCampaignInput!) { draftCampaign(input: $i) { __typename"
+        " ... on CampaignSaved { position campaign { id } } } }",
+        {"i": {"title": title, "summary": "Bread.", "regime": "REG_CF",
+               "minTarget": "1000.00", "maxTarget": "20000.00", "minPledge": "100.00",
+               "pricePerShare": "10.00",
+               "deadline": (datetime.now().astimezone() + timedelta(days=40)).isoformat()}},
+        api.founder.token,
+    )
+    await api.caught_up(drafted["draftCampaign"]["position"])
+    campaign_id: str = drafted["draftCampaign"]["campaign"]["id"]
+    return campaign_id
 
 
 async def open_live(page: Page, campaign_id: str) -> None:
@@ -87,17 +92,7 @@ async def test_a_founder_files_a_form_c_and_a_cover_image_from_the_page(
     api: Api, new_page: NewPage
 ) -> None:
     assert api.founder is not None
-    drafted = await api.gql(
-        "mutation($i: DraftCampaignInput!) { draftCampaign(input: $i) { __typename"
-        " ... on CampaignSaved { position campaign { id } } } }",
-        {"i": {"title": "Founder's own bakery", "summary": "Bread.", "regime": "REG_CF",
-               "minTarget": "1000.00", "maxTarget": "20000.00", "minPledge": "100.00",
-               "pricePerShare": "10.00",
-               "deadline": (datetime.now().astimezone() + timedelta(days=40)).isoformat()}},
-        api.founder.token,
-    )
-    campaign_id = drafted["draftCampaign"]["campaign"]["id"]
-    await api.caught_up(drafted["draftCampaign"]["position"])
+    campaign_id = await draft_only(api, "Founder's own bakery")
     page = await new_page(token=api.founder.token)
     await page.goto(f"/#/campaign/{campaign_id}")
     await expect(tid(page, "campaign-title")).to_have_text("Founder's own bakery")
@@ -433,16 +428,7 @@ async def test_defect_7_a_campaign_in_review_is_not_shown_as_live(
     api: Api, new_page: NewPage
 ) -> None:
     assert api.founder is not None
-    drafted = await api.gql(
-        "mutation($i: DraftCampaignInput!) { draftCampaign(input: $i) { __typename"
-        " ... on CampaignSaved { position campaign { id } } } }",
-        {"i": {"title": "Waiting for review", "summary": "S.", "regime": "REG_CF",
-               "minTarget": "1000.00", "maxTarget": "20000.00", "minPledge": "100.00",
-               "pricePerShare": "10.00",
-               "deadline": (datetime.now().astimezone() + timedelta(days=40)).isoformat()}},
-        api.founder.token,
-    )
-    campaign_id = drafted["draftCampaign"]["campaign"]["id"]
+    campaign_id = await draft_only(api, "Waiting for review")
     await api.upload(campaign_id, "FORM_C", "form-c.pdf", STATEMENT_PDF)
     await api.gql("mutation($id: ID!) { submitCampaign(id: $id) { __typename } }",
                   {"id": campaign_id}, api.founder.token)
