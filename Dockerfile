@@ -24,8 +24,11 @@ COPY workers ./workers
 RUN pip install --no-deps . && rm -rf /src
 
 # No root at run time; the data dir is only used for scratch files in production
-# (the event store and read models live in PostgreSQL).
-RUN useradd --create-home --uid 10001 crowdfund
+# (the event store and read models live in PostgreSQL). Documents filed with offerings
+# go to /var/lib/crowdfund/documents (a volume, see docker-compose.yml), owned by the
+# user so that a new volume is writable.
+RUN useradd --create-home --uid 10001 crowdfund \
+    && mkdir -p /var/lib/crowdfund/documents && chown crowdfund /var/lib/crowdfund/documents
 USER crowdfund
 WORKDIR /home/crowdfund
 

@@ -11,8 +11,11 @@
 - `/metrics`: Prometheus text (requests, pledge latency, projection lag), only with
   `Authorization: Bearer <CROWDFUND_METRICS_TOKEN>` (without the setting: in dev only;
   404 otherwise).
+- `/documents/<sha256>`: documents filed with offerings (see `api.documents`).
+- `/campaigns/<id>`: the web page with the campaign's Open Graph tags (`api.share`).
 - Every response carries the security headers of `api.headers` (CSP, framing, …).
-- Bodies over `MAX_BODY_BYTES` → 413; malformed JSON → 400.
+- Bodies over `MAX_BODY_BYTES` → 413 (a multipart upload to `/graphql`: over
+  `MAX_UPLOAD_BODY_BYTES`); malformed JSON → 400.
 """
 
 from __future__ import annotations
@@ -38,18 +41,23 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
 from api.context import Context, authenticate, bearer_token
+from api.documents import document_endpoint
 from api.headers import PageFiles, SecurityHeaders
 from api.metrics import CONTENT_TYPE, Metrics
 from api.progress import ProgressHub
 from api.schema import schema
 from api.security import constant_time_equals
 from api.services import Services
+from api.share import campaign_share_endpoint
 from application.sessions import RevocationsUnavailable
+from domain.offering import MAX_DOCUMENT_BYTES
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 64 * 1024
+# A document upload: the file (at most 10 MiB) plus the operation and the multipart framing.
+MAX_UPLOAD_BODY_BYTES = MAX_DOCUMENT_BYTES + MAX_BODY_BYTES
 HEALTH_TIMEOUT_SECONDS = 2.0
 
 
@@ -61,6 +69,9 @@ class GraphQLView(GraphQL):
             allow_queries_via_get=services.dev,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             max_subscriptions_per_connection=20,
+            # Uploads need no CSRF guard here: every mutation is authorised by a bearer
+            # token in a header, which a cross-site form cannot send.
+            multipart_uploads_enabled=True,
         )
         self.services = services
         self.metrics = metrics
@@ -101,6 +112,10 @@ class GraphQLView(GraphQL):
         context.claims = session.claims
         return UNSET
 
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        """GraphiQL from the package's own copy (api/static/graphiql/): it works offline."""
+        return FileResponse(STATIC / "graphiql" / "index.html", media_type="text/html")
+
     async def process_result(self, request: Request, result: Any) -> Any:
         outcome = "error" if result.errors else "ok"
         self.metrics.operations.labels("graphql", outcome).inc()
@@ -117,10 +132,22 @@ class _TooLarge(Exception):
 class Guard:
     """Counts requests, refuses big bodies (413), never leaks a traceback."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, limit: int = MAX_BODY_BYTES,
+        upload_limit: int = MAX_UPLOAD_BODY_BYTES,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.limit = limit
+        self.upload_limit = upload_limit
+
+    def body_limit(self, scope: Scope, headers: dict[bytes, bytes]) -> int:
+        """Only a multipart POST to /graphql (a document upload) may be large."""
+        content_type = headers.get(b"content-type", b"").lower()
+        if (scope.get("path") == "/graphql" and scope.get("method") == "POST"
+                and content_type.startswith(b"multipart/form-data")):
+            return self.upload_limit
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -134,9 +161,11 @@ class Guard:
                 status["code"], status["started"] = message["status"], True
             await send(message)
 
+        headers = dict(scope.get("headers", []))
+        limit = self.body_limit(scope, headers)
         try:
-            length = dict(scope.get("headers", [])).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.limit):
+            length = headers.get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > limit):
                 raise _TooLarge
             received = 0
 
@@ -145,7 +174,7 @@ class Guard:
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > self.limit:
+                    if received > limit:
                         raise _TooLarge
                 return message
 
@@ -160,7 +189,7 @@ class Guard:
         except _TooLarge:
             if not status["started"]:
                 await PlainTextResponse(
-                    f"Request body larger than {self.limit} bytes", status_code=413
+                    f"Request body larger than {limit} bytes", status_code=413
                 )(scope, receive, tracked_send)
         except Exception:
             log.exception("unhandled error on %s", route)
@@ -175,6 +204,10 @@ class Guard:
 def _route_label(path: str) -> str:
     if path.startswith("/static/"):
         return "/static"
+    if path.startswith("/documents/"):
+        return "/documents"
+    if path.startswith("/campaigns/"):
+        return "/campaigns"
     return path if path in ("/", "/graphql", "/healthz", "/metrics") else "other"
 
 
@@ -274,6 +307,9 @@ def create_app(services: Services) -> Starlette:
             WebSocketRoute("/graphql", view),
             Route("/", index, methods=["GET", "HEAD"]),
             Mount("/static", PageFiles(directory=STATIC), name="static"),
+            Route("/documents/{sha256}", document_endpoint(services), methods=["GET", "HEAD"]),
+            Route("/campaigns/{id}", campaign_share_endpoint(services, STATIC / "index.html"),
+                  methods=["GET", "HEAD"]),
             Route("/healthz", health_endpoint(services, metrics), methods=["GET", "HEAD"]),
             Route("/metrics", metrics_endpoint(services, metrics), methods=["GET"]),
         ],

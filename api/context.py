@@ -19,7 +19,7 @@ from api.services import Services
 from domain.errors import NotFoundError
 from domain.user import STAFF, Role
 from domain.user import User as UserRecord
-from projections.views import CampaignView
+from projections.views import CampaignView, DocumentView, OfferingView
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,23 @@ class Loaders:
     users: DataLoader[str, UserRecord | None] = field(init=False)
     campaigns: DataLoader[str, CampaignView | None] = field(init=False)
     backed_founders: DataLoader[str, frozenset[str]] = field(init=False)
+    offerings: DataLoader[str, OfferingView | None] = field(init=False)
+    documents: DataLoader[str, list[DocumentView]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.users = _loader(self._load_users, cache=self.cache)
         self.campaigns = _loader(self._load_campaigns, cache=self.cache)
         self.backed_founders = _loader(self._load_backed_founders, cache=self.cache)
+        self.offerings = _loader(self._load_offerings, cache=self.cache)
+        self.documents = _loader(self._load_documents, cache=self.cache)
+
+    async def _load_offerings(self, ids: list[str]) -> list[OfferingView | None]:
+        by_id = await self.services.run(self.services.read_models.offerings_by_ids, ids)
+        return [by_id.get(i) for i in ids]
+
+    async def _load_documents(self, ids: list[str]) -> list[list[DocumentView]]:
+        by_id = await self.services.run(self.services.read_models.documents_by_campaigns, ids)
+        return [by_id.get(i, []) for i in ids]
 
     async def _load_users(self, ids: list[str]) -> list[UserRecord | None]:
         app = self.services.app

@@ -58,6 +58,31 @@ class KycStatus(Enum):
     REJECTED = "REJECTED"
 
 
+@strawberry.enum
+class SecurityType(Enum):
+    COMMON_EQUITY = "COMMON_EQUITY"
+    PREFERRED_EQUITY = "PREFERRED_EQUITY"
+    SAFE = "SAFE"
+    CONVERTIBLE_NOTE = "CONVERTIBLE_NOTE"
+    REVENUE_SHARE = "REVENUE_SHARE"
+
+
+@strawberry.enum
+class DocumentKind(Enum):
+    FORM_C = strawberry.enum_value(
+        "FORM_C", description="REG_CF: the issuer's offering statement (Form C). One is "
+        "required before submitCampaign.",
+    )
+    KIIS = strawberry.enum_value(
+        "KIIS", description="ECSP: the key investment information sheet (Art. 23). One is "
+        "required before submitCampaign.",
+    )
+    FINANCIAL_STATEMENTS = "FINANCIAL_STATEMENTS"
+    PITCH_DECK = "PITCH_DECK"
+    IMAGE = "IMAGE"
+    OTHER = "OTHER"
+
+
 # Statuses anyone may see; the others are the founder's and the staff's business.
 PUBLIC_CAMPAIGN_STATUSES = frozenset({
     CampaignStatus.LIVE, CampaignStatus.FUNDED, CampaignStatus.FAILED,

@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 from pydantic.functional_serializers import PlainSerializer
 
-from api.enums import Regime
+from api.enums import Regime, SecurityType
 from api.scalars import InvalidScalar
 from domain import limits
 from domain.errors import ValidationError
@@ -104,6 +104,7 @@ Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
 Flag = Annotated[bool | None, AfterValidator(bool)]
 # The command takes the rulebook's name; the GraphQL enum is the API's own class.
 RegimeName = Annotated[Regime, PlainSerializer(lambda regime: regime.value)]
+SecurityTypeName = Annotated[SecurityType, PlainSerializer(lambda kind: kind.value)]
 
 
 # ---------------------------------------------------------------------------- checking
@@ -210,6 +211,15 @@ class IssuerArgs(Checked):
     website: Line | None = Field(default=None, max_length=limits.ISSUER_WEBSITE)
 
 
+class TeamMemberArgs(Checked):
+    """Lengths are checked by the domain (domain.offering.TeamMember), which names the
+    field `team`: a nested input's own failure could only name `name` or `role`."""
+
+    name: Line
+    role: Line
+    bio: Text | None = None
+
+
 class Draft(Checked):
     title: Line = Field(min_length=1, max_length=limits.CAMPAIGN_TITLE)
     summary: Text = Field(max_length=limits.CAMPAIGN_SUMMARY)
@@ -224,6 +234,19 @@ class Draft(Checked):
         description="Absent: an issuer named after the founder's display name, jurisdiction "
         "US (REG_CF) or DE (ECSP).",
     )
+    # The disclosure (domain.offering): recorded by an OfferingDescribed after the draft.
+    security_type: SecurityTypeName | None = SecurityType.COMMON_EQUITY
+    valuation: Money | None = Field(
+        default=None,
+        description="Pre-money valuation in the campaign's currency, when the founder states "
+        "one.",
+    )
+    story: Text | None = Field(
+        default="", max_length=limits.STORY, description="Long-form pitch (Markdown source)."
+    )
+    use_of_proceeds: Text | None = Field(default="", max_length=limits.USE_OF_PROCEEDS)
+    risks: Text | None = Field(default="", max_length=limits.RISKS)
+    team: list[TeamMemberArgs] | None = Field(default_factory=list, max_length=limits.TEAM)
 
 
 class Amend(Checked):
@@ -234,6 +257,12 @@ class Amend(Checked):
     min_pledge: Money | None = None
     price_per_share: Money | None = None
     deadline: Instant | None = None
+    security_type: SecurityTypeName | None = None
+    valuation: Money | None = None
+    story: Text | None = Field(default=None, max_length=limits.STORY)
+    use_of_proceeds: Text | None = Field(default=None, max_length=limits.USE_OF_PROCEEDS)
+    risks: Text | None = Field(default=None, max_length=limits.RISKS)
+    team: list[TeamMemberArgs] | None = Field(default=None, max_length=limits.TEAM)
 
 
 class PledgeArgs(Checked):
@@ -330,6 +359,13 @@ class IssuerInput(ModelInput[IssuerArgs]):
 )
 class KnowledgeAnswerInput(ModelInput[KnowledgeAnswer]):
     question_id: strawberry.ID  # checked as text, typed ID in the contract
+
+
+@strawberry.experimental.pydantic.input(
+    model=TeamMemberArgs, name="TeamMemberInput", all_fields=True
+)
+class TeamMemberInput(ModelInput[TeamMemberArgs]):
+    pass
 
 
 @strawberry.experimental.pydantic.input(model=Draft, name="DraftCampaignInput", all_fields=True)

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from api import auth
 from api.finance import Distribution
+from api.offering_types import Document
 from api.problems import (
     InvalidState,
     InvestmentLimitExceeded,
@@ -107,6 +108,12 @@ class KnowledgeTestTaken:
 
 
 @strawberry.type
+class DocumentUploaded:
+    document: Document
+    position: Long
+
+
+@strawberry.type
 class ClockSet:
     now: datetime
     position: Long
@@ -138,6 +145,10 @@ DistributionResult = Annotated[
 ]
 RoleResult = Annotated[
     RoleGranted | ValidationProblem | NotAllowed | NotFound, strawberry.union("RoleResult")
+]
+DocumentResult = Annotated[
+    DocumentUploaded | ValidationProblem | NotAllowed | NotFound | InvalidState,
+    strawberry.union("DocumentResult"),
 ]
 ClockResult = Annotated[ClockSet | NotAllowed | ValidationProblem, strawberry.union("ClockResult")]
 KnowledgeTestResult = Annotated[

@@ -31,7 +31,7 @@ from strawberry.types import ExecutionContext
 from api import aml
 from api.audit_types import AuditEvent, ChainVerification, EventLogPage
 from api.context import Context
-from api.enums import CampaignStatus, Regime, Role
+from api.enums import CampaignStatus, DocumentKind, Regime, Role, SecurityType
 from api.finance import CapTable, Distribution, EscrowBalance, PlatformStats
 from api.notice_types import NotificationConnection, NotificationsReadResult, QuestionResult
 from api.payloads import (
@@ -39,6 +39,7 @@ from api.payloads import (
     CampaignResult,
     ClockResult,
     DistributionResult,
+    DocumentResult,
     InvestorProfileResult,
     KnowledgeTestResult,
     PasswordResetRequested,
@@ -54,6 +55,7 @@ from api.resolvers import campaigns as campaigns_r
 from api.resolvers import credentials as credentials_r
 from api.resolvers import finance as finance_r
 from api.resolvers import notices as notices_r
+from api.resolvers import offerings as offerings_r
 from api.resolvers import platform as platform_r
 from api.resolvers import pledges as pledges_r
 from api.resolvers import subscriptions as subscriptions_r
@@ -113,7 +115,8 @@ class Query:
     )
     verify_audit_chains: ChainVerification = strawberry.field(
         resolver=platform_r.verify_audit_chains,
-        description="Auditors: recompute every stream's hash chain.",
+        description="Auditors: recompute every stream's hash chain, and the SHA-256 of every "
+        "document recorded in it (a changed or missing file fails at its DocumentUploaded).",
     )
     platform_stats: PlatformStats = strawberry.field(
         resolver=finance_r.platform_stats, description="Admins and auditors."
@@ -227,6 +230,12 @@ class Mutation:
     )
     cancel_campaign: CampaignResult = strawberry.mutation(resolver=campaigns_r.cancel_campaign)
     post_update: UpdateResult = strawberry.mutation(resolver=campaigns_r.post_update)
+    upload_document: DocumentResult = strawberry.mutation(
+        resolver=offerings_r.upload_document,
+        description="The campaign's founder, while DRAFT, REJECTED or LIVE. At most 10 MiB; "
+        "PDF, PNG, JPEG or WebP, decided from the content. A FORM_C or KIIS uploaded while "
+        "LIVE is a material change.",
+    )
     pledge: PledgeResult = strawberry.mutation(resolver=pledges_r.pledge)
     cancel_pledge: PledgeResult = strawberry.mutation(resolver=pledges_r.cancel_pledge)
     reconfirm_pledge: PledgeResult = strawberry.mutation(resolver=pledges_r.reconfirm_pledge)
@@ -320,7 +329,10 @@ schema = CrowdfundSchema(
     mutation=Mutation,
     subscription=Subscription,
     # Screening types: the KYC queue (kycQueue, KycApplication.screening) shows them.
-    types=[Problem, Role, Regime, CampaignStatus, Long, aml.Screening, aml.ScreeningStatus],
+    types=[
+        Problem, Role, Regime, CampaignStatus, SecurityType, DocumentKind, Long, aml.Screening,
+        aml.ScreeningStatus,
+    ],
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         IntrospectionGate,

@@ -16,7 +16,8 @@ import strawberry
 from strawberry.types import Info
 
 from api import auth
-from api.enums import CampaignStatus, KycStatus, PledgeStatus, Regime, Role
+from api import offering_types as offering
+from api.enums import CampaignStatus, KycStatus, PledgeStatus, Regime, Role, SecurityType
 from api.scalars import Long
 from domain.campaign import Campaign as CampaignRecord
 from domain.cancellation import cancellable_until
@@ -33,7 +34,7 @@ from domain.rulebook import Regime as DomainRegime
 from domain.user import User as UserRecord
 from projections.queries import InvalidCursor
 from projections.questions import QuestionView, questions_for
-from projections.views import CampaignView, PledgeView, UpdateView
+from projections.views import CampaignView, DocumentView, OfferingView, PledgeView, UpdateView
 
 MAX_PAGE = 100
 
@@ -58,6 +59,24 @@ class InvestorProfile:
     accredited: bool
     sophisticated: bool
     knowledge_test_passed: bool
+    # What the user declared, shown back to them alone so that they can edit it (staff
+    # read it through the KYC queue, where every read is recorded).
+    legal_name: str | None = strawberry.field(
+        default=None, description="Visible to the user themself only (null for staff)."
+    )
+    date_of_birth: str | None = strawberry.field(
+        default=None, description="Visible to the user themself only."
+    )
+    annual_income: Decimal | None = strawberry.field(
+        default=None, description="Visible to the user themself only."
+    )
+    net_worth: Decimal | None = strawberry.field(
+        default=None, description="Visible to the user themself only."
+    )
+    other_reg_cf_investments12m: Decimal | None = strawberry.field(
+        default=None, name="otherRegCfInvestments12m",
+        description="Visible to the user themself only.",
+    )
 
 
 @strawberry.type
@@ -97,6 +116,7 @@ class User:
         if who is None or profile is None or not (who.id == self.id or who.is_staff):
             return None
         now = auth.context(info).services.clock.now()
+        own = who.id == self.id
         return InvestorProfile(
             kyc_status=KycStatus(self.record.kyc_status.value),
             country=profile.country,
@@ -106,6 +126,11 @@ class User:
             knowledge_test_passed=any(
                 self.record.knowledge_test_passed(r, now) for r in DomainRegime
             ),
+            legal_name=profile.legal_name if own else None,
+            date_of_birth=profile.date_of_birth if own else None,
+            annual_income=profile.annual_income if own else None,
+            net_worth=profile.net_worth if own else None,
+            other_reg_cf_investments12m=profile.other_reg_cf_investments_12m if own else None,
         )
 
 
@@ -255,9 +280,46 @@ class Campaign:
         description="Sum of ACTIVE, PENDING_RECONFIRMATION and SETTLED pledges."
     )
     backer_count: int = strawberry.field(description="Distinct backers with such pledges.")
+    security_type: SecurityType = strawberry.field(resolver=offering.security_type)
+    valuation: Decimal | None = strawberry.field(
+        resolver=offering.valuation,
+        description="Pre-money valuation in the campaign's currency, when the founder states one.",
+    )
+    story: str = strawberry.field(resolver=offering.story,
+                                  description="Long-form pitch (Markdown source).")
+    story_html: str = strawberry.field(
+        resolver=offering.story_html,
+        description="The story rendered from Markdown to sanitised HTML (no raw HTML, no "
+        "scripts, links with rel=noopener), safe to insert into a page.",
+    )
+    use_of_proceeds: str = strawberry.field(resolver=offering.use_of_proceeds)
+    use_of_proceeds_html: str = strawberry.field(
+        resolver=offering.use_of_proceeds_html,
+        description="useOfProceeds rendered as storyHtml is.",
+    )
+    risks: str = strawberry.field(
+        resolver=offering.risks, description="The issuer's own statement of the principal risks."
+    )
+    risks_html: str = strawberry.field(
+        resolver=offering.risks_html, description="risks rendered as storyHtml is."
+    )
+    team: list[offering.TeamMember] = strawberry.field(resolver=offering.team)
+    documents: list[offering.Document] = strawberry.field(
+        resolver=offering.documents,
+        description="Oldest first; the latest FORM_C or KIIS is the current offering statement.",
+    )
+    pledge_cancellable_until: datetime | None = strawberry.field(
+        resolver=offering.pledge_cancellable_until,
+        description="Until when a pledge placed now could be cancelled without giving a "
+        "reason (REG_CF: 48 hours before the deadline; ECSP: the reflection period); null "
+        "when it could not be, or the campaign takes no pledges.",
+    )
     founder_id: strawberry.Private[str]
     # Position of the last event reflected here (subscriptions and read-your-writes).
     last_position: strawberry.Private[int] = 0
+    # Set when built from the write model (the read models may not have it yet).
+    offering_snapshot: strawberry.Private[OfferingView | None] = None
+    documents_snapshot: strawberry.Private[tuple[DocumentView, ...] | None] = None
 
     @strawberry.field
     async def founder(self, info: Info[Any, Any]) -> User:
@@ -330,6 +392,7 @@ def campaign_from_view(view: CampaignView) -> Campaign:
 def campaign_from_record(record: CampaignRecord, backer_count: int, position: int) -> Campaign:
     """From the write model, for a payload the read models have not caught up with."""
     terms = record.terms
+    disclosure = offering.disclosure_of(record)
     return Campaign(
         id=strawberry.ID(str(record.id)), title=terms.title, summary=terms.summary,
         regime=Regime(record.regime.value), currency=record.currency,
@@ -338,6 +401,7 @@ def campaign_from_record(record: CampaignRecord, backer_count: int, position: in
         price_per_share=terms.price_per_share, deadline=terms.deadline,
         launched_at=record.launched_at, raised=record.raised, backer_count=backer_count,
         founder_id=record.founder_id, last_position=position,
+        offering_snapshot=disclosure[0], documents_snapshot=disclosure[1],
     )
 
 

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
+from application.documents import DocumentStore, sha256_of
 from application.unit_of_work import UnitOfWork
 from domain.campaign import Campaign
 from domain.chain import GENESIS, event_payload, hash_of
@@ -229,6 +230,64 @@ def _check_one(
             head.hash is None or prev_hash == head.hash
         )
     return linked, stored_hash
+
+
+# --- documents ------------------------------------------------------------------------------
+
+_DOCUMENT_TOPIC = ":Campaign.DocumentUploaded"
+
+
+@dataclass(frozen=True)
+class DocumentMismatch:
+    """A recorded document whose kept bytes no longer hash to what its event says."""
+
+    position: int
+    campaign_id: str
+    name: str
+    sha256: str
+    # "missing": no file kept under that hash; "changed": the file's SHA-256 differs.
+    problem: str
+
+    def describe(self) -> str:
+        what = "is missing" if self.problem == "missing" else "was changed (its SHA-256 differs)"
+        return (
+            f"document {self.name!r} of campaign {self.campaign_id} (recorded at position "
+            f"{self.position}, sha256 {self.sha256}) {what}"
+        )
+
+
+def verify_documents(app: UnitOfWork, store: DocumentStore) -> list[DocumentMismatch]:
+    """Recompute the SHA-256 of every recorded document's kept bytes, in log order."""
+    mismatches: list[DocumentMismatch] = []
+    checked: dict[str, str | None] = {}
+    for notification in _all_notifications(app):
+        if not notification.topic.endswith(_DOCUMENT_TOPIC):
+            continue
+        event = _decode(app, notification)
+        if event is None:
+            continue  # verify_chains reports it
+        sha256 = str(event.sha256)
+        if sha256 not in checked:
+            content = store.read(sha256)
+            checked[sha256] = None if content is None else sha256_of(content)
+        actual = checked[sha256]
+        if actual != sha256:
+            mismatches.append(DocumentMismatch(
+                notification.id, str(event.originator_id), str(event.name), sha256,
+                "missing" if actual is None else "changed",
+            ))
+    return mismatches
+
+
+def verify_log(app: UnitOfWork, store: DocumentStore | None) -> ChainVerification:
+    """Every stream's chain and every recorded document's bytes: the first position of
+    an event that does not verify or whose document no longer matches its hash."""
+    chains = verify_chains(app)
+    mismatches = verify_documents(app, store) if store is not None else []
+    bad = [m.position for m in mismatches]
+    if chains.first_bad_position is not None:
+        bad.append(chains.first_bad_position)
+    return ChainVerification(not bad, chains.checked_events, min(bad) if bad else None)
 
 
 # --- a campaign as of an instant -------------------------------------------------------------

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from application.documents import DocumentStore, inspect_content
 from application.due_work import DueWork, next_due
 from application.unit_of_work import Decision, UnitOfWork, Written
 from domain import limits
-from domain.campaign import Campaign, CampaignStatus, CampaignTerms, deadline_guard
+from domain.campaign import DOCUMENTS_OPEN, Campaign, CampaignStatus, CampaignTerms, deadline_guard
 from domain.distribution import DeclaredDistribution
 from domain.errors import (
     InvalidStateError,
@@ -23,6 +24,16 @@ from domain.errors import (
 from domain.input import parse_regime, parse_term_changes, require_reason
 from domain.issuer import DEFAULT_JURISDICTION, Issuer, check_issuer, issuer_id
 from domain.money import parse_amount
+from domain.offering import (
+    OFFERING_FIELDS,
+    STATEMENT_NAMES,
+    Disclosure,
+    Document,
+    document_name,
+    offering_is_offered,
+    parse_document_kind,
+    parse_offering_changes,
+)
 from domain.rulebook import RULEBOOKS, Regime
 from domain.user import Role, User
 
@@ -35,26 +46,45 @@ class IssuerDetails:
     jurisdiction: str
     website: str | None = None
 
+_OFFERING_CAMEL = {"securityType", "useOfProceeds"}
+
+
+def readable_instant(instant: datetime) -> str:
+    """An instant as a person reads it in a notice, e.g. "Friday 11 December 2026,
+    09:46 UTC" (the page shows it in the reader's own time zone as well)."""
+    utc = instant.astimezone(UTC)
+    return f"{utc:%A} {utc.day} {utc:%B %Y, %H:%M} UTC"
+
 
 class OfferingCommands:
-    def __init__(self, uow: UnitOfWork, due: DueWork) -> None:
+    def __init__(
+        self, uow: UnitOfWork, due: DueWork, documents: DocumentStore | None = None
+    ) -> None:
         self.uow = uow
         self.due = due
+        self.documents = documents
 
     # Campaign lifecycle ------------------------------------------------------------
 
     def draft(
         self, founder_id: UUID | str, *, title: str, summary: str, regime: Regime | str,
         min_target: object, max_target: object, min_pledge: object, price_per_share: object,
-        deadline: datetime, issuer: IssuerDetails | None = None,
+        deadline: datetime, issuer: IssuerDetails | None = None, **offering: Any,
     ) -> Written[UUID]:
         """A DRAFT campaign of `issuer` (absent: one named after the founder, in the
         regime's home jurisdiction). A new issuer is registered to this founder; an
-        issuer another founder registered is refused."""
+        issuer another founder registered is refused. `offering`: security_type, valuation,
+        story, use_of_proceeds, risks, team (camelCase accepted), described by an
+        `OfferingDescribed` after the draft."""
         rules = RULEBOOKS[parse_regime(regime)]
         named = None if issuer is None else check_issuer(
             issuer.legal_name, issuer.jurisdiction, issuer.website
         )
+        unknown = sorted(set(offering) - set(OFFERING_FIELDS) - _OFFERING_CAMEL)
+        if unknown:
+            raise ValidationError(f"{unknown[0]} is not part of an offering.", unknown[0])
+        description = Disclosure().with_changes(parse_offering_changes(offering))
+        description.check()
         terms = CampaignTerms(
             title=title.strip(), summary=summary.strip(),
             min_target=parse_amount(min_target, "minTarget"),
@@ -75,6 +105,8 @@ class OfferingCommands:
                 id=uuid4(), **terms.as_event_fields(),
             )
             campaign.assign_issuer(str(company.id))
+            if offering_is_offered(description):
+                campaign.describe(description)
             return campaign.id, [campaign, company]
 
         return self.uow.run(decide)
@@ -104,7 +136,14 @@ class OfferingCommands:
     def amend(
         self, founder_id: UUID | str, campaign_id: UUID | str, changes: dict[str, Any]
     ) -> Written[UUID]:
-        parsed = parse_term_changes(changes)
+        """Terms and offering fields (camelCase or snake_case); None means unchanged."""
+        offering_changes = parse_offering_changes(changes)
+        term_changes = {
+            k: v for k, v in changes.items()
+            if v is not None and k not in OFFERING_FIELDS and k not in _OFFERING_CAMEL
+        }
+        # Nothing given at all: parse_term_changes says NOTHING_CHANGED.
+        parsed = parse_term_changes(term_changes) if term_changes or not offering_changes else {}
 
         def decide(now: datetime) -> Decision[UUID]:
             campaign = self.uow.campaign(campaign_id)
@@ -112,7 +151,12 @@ class OfferingCommands:
             if "deadline" in parsed:
                 deadline_guard(parsed["deadline"], now)
             changed = sorted(k for k, v in parsed.items() if getattr(campaign.terms, k) != v)
-            material = campaign.amend(parsed, now, self.uow.holidays(campaign.regime))
+            changed += campaign.offering.changed_fields(
+                campaign.offering.with_changes(offering_changes)
+            )
+            material = campaign.amend(
+                parsed, now, self.uow.holidays(campaign.regime), offering_changes
+            )
             touched: list[Aggregate] = [campaign]
             if material:
                 # 227.100(a)(1): a live offering's higher maximum must fit the issuer's limit.
@@ -122,22 +166,25 @@ class OfferingCommands:
                         str(campaign.id), campaign.regime, campaign.terms.max_target, now
                     )
                     touched.append(company)
-                touched += self._request_reconfirmations(campaign, changed, now)
+                what = ", ".join(name.replace("_", " ") for name in changed)
+                touched += self._request_reconfirmations(
+                    campaign, f"The terms of this offering changed ({what}).", now
+                )
             return campaign.id, touched
 
         return self.uow.run(decide)
 
     def _request_reconfirmations(
-        self, campaign: Campaign, changed: list[str], now: datetime, announce: bool = True
+        self, campaign: Campaign, what: str | None, now: datetime
     ) -> list[Aggregate]:
-        """A material change: every open pledge must be reconfirmed (Rule 304(c))."""
+        """A material change: every open pledge must be reconfirmed (Rule 304(c)). `what`
+        changed is announced in an update (None: the founder's own update announces it)."""
         assert campaign.reconfirm_by is not None
-        if announce:
-            what = ", ".join(name.replace("_", " ") for name in changed)
+        if what is not None:
             campaign.post_update(
                 update_id=str(uuid4()), title="Material change to the offering",
-                body=f"The terms of this offering changed ({what}). Reconfirm your pledge by "
-                f"{campaign.reconfirm_by.isoformat()} or it will be cancelled and refunded.",
+                body=f"{what} Reconfirm your pledge by {readable_instant(campaign.reconfirm_by)} "
+                "or it will be cancelled and refunded.",
                 material=True,
             )
         touched: list[Aggregate] = []
@@ -151,6 +198,49 @@ class OfferingCommands:
         calendar = self.uow.calendar()
         calendar.schedule(str(campaign.id), next_due(campaign, now))
         return [*touched, calendar]
+
+    def upload_document(
+        self, founder_id: UUID | str, campaign_id: UUID | str, kind: object,
+        file_name: str | None, content: bytes,
+    ) -> Written[Document]:
+        """File a document with the offering: the type is decided from the content, the
+        bytes are kept by their SHA-256 and the event records that hash. A new offering
+        statement while live is a material change (every open pledge must reconfirm)."""
+        document_kind = parse_document_kind(kind)
+        if self.documents is None:
+            raise InvalidStateError("This platform keeps no documents.", "DOCUMENTS_UNAVAILABLE")
+
+        def may_file(now: datetime) -> Decision[None]:
+            campaign = self.uow.campaign(campaign_id)
+            campaign.require_founder(str(founder_id))
+            campaign.require_status(*DOCUMENTS_OPEN, doing="upload a document")
+            return None, []
+
+        # Who may file, before anything is kept: strangers must not fill the disk.
+        self.uow.run(may_file)
+        inspected = inspect_content(content)
+        name = document_name(file_name, document_kind, inspected.content_type)
+        self.documents.put(content)
+        document_id = str(uuid4())
+
+        def decide(now: datetime) -> Decision[Document]:
+            campaign = self.uow.campaign(campaign_id)
+            campaign.require_founder(str(founder_id))
+            document = Document(
+                document_id, document_kind, name, inspected.content_type, inspected.size,
+                inspected.sha256, now,
+            )
+            material = campaign.file_document(
+                document, str(founder_id), now, self.uow.holidays(campaign.regime)
+            )
+            touched: list[Aggregate] = [campaign]
+            if material:
+                touched += self._request_reconfirmations(
+                    campaign, f"A new {STATEMENT_NAMES[document_kind]} was filed: {name}.", now
+                )
+            return document, touched
+
+        return self.uow.run(decide)
 
     def submit(self, founder_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
         return self._founder_step(founder_id, campaign_id, lambda c, now: c.submit())
@@ -275,7 +365,7 @@ class OfferingCommands:
             update_id = str(uuid4())
             campaign.post_update(update_id=update_id, title=title, body=body, material=material)
             if material:
-                touched += self._request_reconfirmations(campaign, [], now, announce=False)
+                touched += self._request_reconfirmations(campaign, None, now)
             return update_id, touched
 
         return self.uow.run(decide)

@@ -13,6 +13,7 @@ from domain.aml_alert import AlertRule, AlertStatus
 from domain.campaign import CampaignStatus, CampaignTerms
 from domain.chain import iso_text
 from domain.issuer import Offering, Sale
+from domain.offering import Disclosure, Document, DocumentKind, SecurityType
 from domain.pledge import PledgeStatus
 from domain.rulebook import Regime
 from domain.screening import Screening, ScreeningMatch, ScreeningStatus
@@ -75,14 +76,30 @@ class ScreeningAsDict(Transcoding):
         )
 
 
+class DisclosureAsFields(Transcoding):
+    """An offering's disclosure in a snapshot: the fields its event carries."""
+
+    type = Disclosure
+    name = "offering_disclosure"
+
+    def encode(self, obj: Disclosure) -> dict[str, Any]:
+        return obj.as_event_fields()
+
+    def decode(self, data: dict[str, Any]) -> Disclosure:
+        return Disclosure.from_event_fields(**data)
+
+
 def domain_transcodings() -> list[Transcoding]:
     enums: list[type[Enum]] = [
-        CampaignStatus, PledgeStatus, Regime, KycStatus, AlertStatus, AlertRule,
+        CampaignStatus, PledgeStatus, Regime, KycStatus, AlertStatus, AlertRule, SecurityType,
+        DocumentKind,
     ]
     classes: list[type] = [
         CampaignTerms, InvestorProfile, Commitment, Finances, KnowledgeTestResult, Offering, Sale,
+        Document,
     ]
     return [
-        DatetimeAsISO(), ScreeningAsDict(), *(EnumAsValue(e) for e in enums),
+        DatetimeAsISO(), ScreeningAsDict(), DisclosureAsFields(),
+        *(EnumAsValue(e) for e in enums),
         *(DataclassAsDict(c) for c in classes),
     ]

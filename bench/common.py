@@ -25,6 +25,7 @@ from crowdfund.bootstrap import open_application
 from crowdfund.settings import Settings
 from domain.clock import business_time
 from domain.email_index import EmailIndex, email_index_id
+from domain.offering import OFFERING_STATEMENT
 from domain.rulebook import Regime
 from domain.user import Role, User
 from tests.authenticator import enroll
@@ -86,6 +87,8 @@ def live_campaign(
         min_target=min_pledge, max_target=max_target, min_pledge=min_pledge,
         price_per_share=price_per_share, deadline=app.clock.now() + timedelta(days=30),
     ).value
+    app.offerings.upload_document(founder, campaign, OFFERING_STATEMENT[regime], "statement.pdf",
+                                  b"%PDF-1.4\n% benchmark offering statement\n%%EOF\n")
     app.offerings.submit(founder, campaign)
     app.offerings.approve(officer, campaign)
     app.offerings.launch(founder, campaign)

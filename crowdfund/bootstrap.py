@@ -23,6 +23,7 @@ from eventsourcing.persistence import PersistenceError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from adapters.business_calendars import business_calendars
+from adapters.documents import FileDocumentStore, MemoryDocumentStore
 from adapters.event_store import eventsourcing_env
 from adapters.kafka import BrokerUnavailable
 from adapters.sanctions import SanctionsList
@@ -43,6 +44,7 @@ from api.sessions import SessionGuard
 from application import two_factor
 from application.clock import SettableClock
 from application.crowdfund import Crowdfund
+from application.documents import DocumentStore
 from application.mail import receipt_text, recipient_of
 from application.pledge_desk import PledgeDesk
 from application.reset_mail import ResetMailer
@@ -224,6 +226,13 @@ def application_env(settings: Settings, *, dev: bool) -> dict[str, str]:
     return env
 
 
+def document_store(settings: Settings) -> DocumentStore:
+    """CROWDFUND_DOCUMENTS_DIR (default DIR/documents/); in memory beside an in-memory store."""
+    if settings.resolved_database_url.startswith("memory:"):
+        return MemoryDocumentStore()
+    return FileDocumentStore(settings.resolved_documents_dir.resolve())
+
+
 def open_application(
     settings: Settings, clock: Clock | None = None, *, dev: bool = False,
     env: dict[str, str] | None = None,
@@ -236,6 +245,7 @@ def open_application(
         return _creating_tables(Crowdfund)(
             env=options, clock=clock, business_calendars=business_calendars(),
             screening_list=sanctions, identity_key=key,
+            documents=document_store(settings),
         )
     except (PersistenceError, OSError, ValueError) as exc:
         raise ConfigurationError(

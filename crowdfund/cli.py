@@ -251,7 +251,10 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     saved = _read_head(args.head) if args.head is not None else None
     with _event_store(settings) as app:
         result = audit.verify_chains(app)
+        documents = audit.verify_documents(app, bootstrap.document_store(settings))
         checked = _check_head(app, settings, saved) if saved is not None else None
+    for mismatch in documents:
+        print(f"FAILED: {mismatch.describe()}")
     if result.ok:
         print(f"ok: {result.checked_events} events verified")
     else:
@@ -264,7 +267,8 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
             print(f"ok: {checked.describe()}")
         else:
             print(f"FAILED: {checked.describe()}")
-    return EXIT_OK if result.ok and (checked is None or checked.ok) else EXIT_FAILED
+    good = result.ok and not documents and (checked is None or checked.ok)
+    return EXIT_OK if good else EXIT_FAILED
 
 
 def _read_head(path: Path) -> transparency.TreeHead:

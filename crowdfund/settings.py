@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = ""
     # /metrics answers only with `Authorization: Bearer <this>` (unset: only in dev).
     metrics_token: str | None = None
+    # Uploaded documents, kept by SHA-256 (runtime.md: CROWDFUND_DOCUMENTS_DIR).
+    documents_dir: Path | None = None
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -87,6 +89,10 @@ class Settings(BaseSettings):
     @property
     def keyring_path(self) -> Path:
         return self.keyring or self.data_dir / "keyring.json"
+
+    @property
+    def resolved_documents_dir(self) -> Path:
+        return self.documents_dir or self.data_dir / "documents"
 
     @property
     def is_postgres(self) -> bool:

@@ -7,6 +7,7 @@ streams, and the campaign keeps only the totals that its invariants need.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,15 @@ from domain import limits
 from domain.chain import ChainedAggregate
 from domain.errors import InvalidStateError, MaxTargetExceeded, NotAllowedError, ValidationError
 from domain.money import ZERO
+from domain.offering import (
+    MAX_DOCUMENTS,
+    OFFERING_STATEMENT,
+    STATEMENT_NAMES,
+    Disclosure,
+    Document,
+    DocumentKind,
+    check_document,
+)
 from domain.rulebook import RULEBOOKS, BusinessCalendar, Regime, Rulebook, add_business_days
 
 
@@ -37,6 +47,9 @@ class CampaignStatus(Enum):
 
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.REJECTED)
 CANCELLABLE = (*EDITABLE, CampaignStatus.IN_REVIEW, CampaignStatus.APPROVED, CampaignStatus.LIVE)
+# A founder files documents while the offering can change: before review, or live
+# (a new offering statement while live is a material change).
+DOCUMENTS_OPEN = (*EDITABLE, CampaignStatus.LIVE)
 TERM_FIELDS = (
     "title", "summary", "min_target", "max_target", "min_pledge", "price_per_share", "deadline"
 )
@@ -93,6 +106,10 @@ class Campaign(ChainedAggregate):
     # (domain.reminders). Class defaults: snapshots taken before reminders existed.
     reconfirm_reminded_for: datetime | None = None
     window_reminded_for: datetime | None = None
+    # The disclosure and the documents filed (replaced, never changed in place: the class
+    # default is shared; `documents` is a list, as a snapshot restores it).
+    offering: Disclosure = Disclosure()
+    documents: Sequence[Document] = ()
 
     @event("CampaignDrafted")
     def __init__(
@@ -163,20 +180,29 @@ class Campaign(ChainedAggregate):
     # Founder and risk officer ----------------------------------------------------
 
     def amend(
-        self, changes: dict[str, Any], now: datetime, holidays: BusinessCalendar
+        self, changes: dict[str, Any], now: datetime, holidays: BusinessCalendar,
+        offering_changes: dict[str, Any] | None = None,
     ) -> bool:
         """A plain edit before review, a material change while live. True if material."""
         self.require_status(*EDITABLE, CampaignStatus.LIVE, doing="amend the campaign")
         self.require_before_deadline(now, doing="amend the campaign")
         changed = {k: v for k, v in changes.items() if getattr(self.terms, k) != v}
-        if not changed:
+        offering = self.offering.with_changes(offering_changes or {})
+        described = offering != self.offering
+        if not changed and not described:
             raise ValidationError("The amendment changes nothing.", None, "NOTHING_CHANGED")
         new_terms = replace(self.terms, **changed)
         new_terms.check(self.rules)
+        offering.check()
         if self.status is not CampaignStatus.LIVE:
-            self._amended(changed)
+            if changed:
+                self._amended(changed)
+            if described:
+                self.describe(offering)
             return False
         self._check_material_change(changed, new_terms, now)
+        if described:
+            self.describe(offering)
         self._make_material_change(changed, new_terms.deadline, now, holidays)
         return True
 
@@ -230,6 +256,13 @@ class Campaign(ChainedAggregate):
 
     def submit(self) -> None:
         self.require_status(*EDITABLE, doing="submit the campaign for review")
+        statement = OFFERING_STATEMENT[self.regime]
+        if not any(d.kind is statement for d in self.documents):
+            raise InvalidStateError(
+                f"Upload the offering statement ({STATEMENT_NAMES[statement]}, document kind "
+                f"{statement.value}) before submitting the campaign for review.",
+                "OFFERING_DOCUMENT_MISSING",
+            )
         self._submitted()
 
     @event("CampaignSubmitted")
@@ -323,6 +356,56 @@ class Campaign(ChainedAggregate):
     @event("CampaignCancelled")
     def _cancelled(self, by: str, reason: str) -> None:
         self.status = CampaignStatus.CANCELLED
+
+    # The disclosure ---------------------------------------------------------------
+
+    def describe(self, offering: Disclosure) -> None:
+        offering.check()
+        self._offering_described(**offering.as_event_fields())
+
+    @event("OfferingDescribed")
+    def _offering_described(
+        self, security_type: str, valuation: Decimal | None, story: str, use_of_proceeds: str,
+        risks: str, team: list[dict[str, Any]],
+    ) -> None:
+        self.offering = Disclosure.from_event_fields(
+            security_type, valuation, story, use_of_proceeds, risks, team
+        )
+
+    def file_document(
+        self, document: Document, uploaded_by: str, now: datetime, holidays: BusinessCalendar
+    ) -> bool:
+        """Record a document the founder uploaded; True if it is a material change
+        (a new offering statement while live: backers must reconfirm)."""
+        self.require_status(*DOCUMENTS_OPEN, doing="upload a document")
+        self.require_before_deadline(now, doing="upload a document")
+        check_document(document.kind, self.regime, document.content_type, document.size,
+                       document.sha256)
+        if len(self.documents) >= MAX_DOCUMENTS:
+            raise InvalidStateError(
+                f"A campaign can have at most {MAX_DOCUMENTS} documents.", "TOO_MANY_DOCUMENTS"
+            )
+        self._document_uploaded(
+            document_id=document.id, kind=document.kind.value, name=document.name,
+            content_type=document.content_type, size=document.size, sha256=document.sha256,
+            uploaded_at=document.uploaded_at, uploaded_by=uploaded_by,
+        )
+        material = (
+            self.status is CampaignStatus.LIVE and document.kind is OFFERING_STATEMENT[self.regime]
+        )
+        if material:
+            self._make_material_change({}, self.terms.deadline, now, holidays)
+        return material
+
+    @event("DocumentUploaded")
+    def _document_uploaded(
+        self, document_id: str, kind: str, name: str, content_type: str, size: int,
+        sha256: str, uploaded_at: datetime, uploaded_by: str,
+    ) -> None:
+        document = Document(
+            document_id, DocumentKind(kind), name, content_type, size, sha256, uploaded_at
+        )
+        self.documents = [*self.documents, document]
 
     @event("UpdatePosted")
     def post_update(self, update_id: str, title: str, body: str, material: bool) -> None:

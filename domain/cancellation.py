@@ -68,6 +68,17 @@ def in_reflection_period(pledge: Pledge, now: datetime) -> bool:
     return pledge.status is PledgeStatus.ACTIVE and ends is not None and now < ends
 
 
+def cancellable_if_placed_now(
+    regime: Regime, deadline: datetime, now: datetime, country: str | None = None
+) -> datetime | None:
+    """Until when a pledge placed `now` by an investor in `country` could be cancelled
+    (what a backer is told before confirming); None when it could not be at all."""
+    return cancellable_until(
+        regime, PledgeStatus.ACTIVE, now, reflection_period_end(regime, now, country),
+        deadline, None, now,
+    )
+
+
 def require_cancellable(campaign: Campaign, pledge: Pledge, now: datetime) -> None:
     """The backer may cancel `pledge` now, or the window that closed is named.
 

@@ -18,3 +18,12 @@ ISSUER_NAME = 200
 ISSUER_WEBSITE = 300
 # A question or an answer on a campaign's public Q&A (the contract's 2,000 characters).
 QUESTION = 2000
+# An offering's disclosure (domain.offering) and the documents filed with it.
+STORY = 50_000
+USE_OF_PROCEEDS = 10_000
+RISKS = 20_000
+TEAM = 30
+TEAM_MEMBER_NAME = 100
+TEAM_MEMBER_ROLE = 100
+TEAM_MEMBER_BIO = 2_000
+DOCUMENT_NAME = 120

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -24,12 +25,15 @@ from projections.db import EngineOrUrl, make_engine
 from projections.views import (
     CampaignView,
     DistributionView,
+    DocumentView,
     EscrowView,
     HoldingView,
+    OfferingView,
     Page,
     PayoutView,
     PledgeView,
     StatsView,
+    TeamMemberView,
     UpdateView,
     UserView,
 )
@@ -101,6 +105,38 @@ class ReadModels:
                            r.position)
                 for r in conn.execute(query)
             ]
+
+    # Offerings and their documents ---------------------------------------------------
+
+    def offerings_by_ids(self, ids: Iterable[str]) -> dict[str, OfferingView]:
+        """Described offerings by campaign id (campaigns never described are absent)."""
+        wanted = sorted({str(i) for i in ids})
+        if not wanted:
+            return {}
+        query = sa.select(t.offerings).where(t.offerings.c.campaign_id.in_(wanted))
+        with self.engine.connect() as conn:
+            return {row.campaign_id: _offering(row) for row in conn.execute(query)}
+
+    def documents_by_campaigns(self, ids: Iterable[str]) -> dict[str, list[DocumentView]]:
+        """Each campaign's documents, oldest first."""
+        wanted = sorted({str(i) for i in ids})
+        found: dict[str, list[DocumentView]] = {i: [] for i in wanted}
+        if not wanted:
+            return found
+        d = t.documents.c
+        query = sa.select(t.documents).where(d.campaign_id.in_(wanted)).order_by(d.position)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                found[row.campaign_id].append(_document(row))
+        return found
+
+    def document(self, sha256: str) -> DocumentView | None:
+        """The first document filed with this content."""
+        d = t.documents.c
+        query = sa.select(t.documents).where(d.sha256 == sha256).order_by(d.position).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _document(row)
 
     # Pledges -----------------------------------------------------------------------
 
@@ -335,6 +371,24 @@ def _campaign(r: Any) -> CampaignView:
         terms_version=int(r.terms_version), reconfirm_by=r.reconfirm_by,
         last_position=int(r.last_position), drafted_at=r.drafted_at, seq=int(r.seq),
         held=r.held, released=r.released, refunded=r.refunded,
+    )
+
+
+def _offering(r: Any) -> OfferingView:
+    team = tuple(
+        TeamMemberView(m["name"], m["role"], m.get("bio")) for m in json.loads(r.team)
+    )
+    return OfferingView(
+        campaign_id=r.campaign_id, security_type=r.security_type, valuation=r.valuation,
+        story=r.story, use_of_proceeds=r.use_of_proceeds, risks=r.risks, team=team,
+    )
+
+
+def _document(r: Any) -> DocumentView:
+    return DocumentView(
+        id=r.id, campaign_id=r.campaign_id, kind=r.kind, name=r.name,
+        content_type=r.content_type, size=int(r.size), sha256=r.sha256,
+        uploaded_at=r.uploaded_at, position=int(r.position),
     )
 
 

@@ -112,6 +112,32 @@ updates = sa.Table(
     sa.Column("position", sa.BigInteger, nullable=False),
 )
 
+# What an offering discloses besides its terms (OfferingDescribed: the latest wins).
+offerings = sa.Table(
+    "rm_offerings", metadata,
+    sa.Column("campaign_id", ID, primary_key=True),
+    sa.Column("security_type", sa.String(24), nullable=False),
+    sa.Column("valuation", Money),
+    sa.Column("story", sa.Text, nullable=False),
+    sa.Column("use_of_proceeds", sa.Text, nullable=False),
+    sa.Column("risks", sa.Text, nullable=False),
+    sa.Column("team", sa.Text, nullable=False),  # JSON list of {name, role, bio}
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+documents = sa.Table(
+    "rm_documents", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, nullable=False, index=True),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("content_type", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("uploaded_at", Instant, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
 pledges = sa.Table(
     "rm_pledges", metadata,
     sa.Column("id", ID, primary_key=True),

@@ -93,6 +93,43 @@ class UpdateView:
 
 
 @dataclass(frozen=True)
+class TeamMemberView:
+    name: str
+    role: str
+    bio: str | None
+
+
+@dataclass(frozen=True)
+class OfferingView:
+    """An offering's disclosure; `OfferingView.empty(id)` until the founder describes it."""
+
+    campaign_id: str
+    security_type: str  # SecurityType value
+    valuation: Decimal | None
+    story: str
+    use_of_proceeds: str
+    risks: str
+    team: tuple[TeamMemberView, ...]
+
+    @classmethod
+    def empty(cls, campaign_id: str) -> OfferingView:
+        return cls(campaign_id, "COMMON_EQUITY", None, "", "", "", ())
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    id: str
+    campaign_id: str
+    kind: str  # DocumentKind value
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
+    position: int
+
+
+@dataclass(frozen=True)
 class HoldingView:
     campaign_id: str
     backer_id: str

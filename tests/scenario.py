@@ -11,6 +11,9 @@ commands of `domain.application.Crowdfund` (so every builder obeys the rules it 
 Also: `run_to_deadline(app, clock, cid)` (close, then settle or refund) and
 `chain_break(app, stream_id)` (first event whose hash chain does not verify, or None).
 
+Drafts come with their offering statement filed (a Form C, or a KIIS under ECSP: a small
+PDF, see `offering_statement_pdf`), since `submit` needs one; `statement=False` leaves it out.
+
 Defaults: REG_CF, USD, min target 1,000.00, max target 10,000.00, min pledge 100.00,
 price per share 10.00, deadline 30 days after the app's clock (REG_CF needs at least 21).
 Backers default to income and net worth of 50,000.00 (Reg CF limit 2,500.00) and
@@ -28,6 +31,7 @@ from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from domain.chain import GENESIS, hash_of
 from domain.knowledge_test import questions
+from domain.offering import OFFERING_STATEMENT
 from domain.rulebook import Regime
 from domain.user import EVERYONE, Role
 from tests.authenticator import enroll
@@ -126,14 +130,35 @@ def verified_backer(app: Crowdfund, team: Staff, **profile: object) -> UUID:
 def draft_campaign(
     app: Crowdfund, team: Staff, *, regime: Regime | str = Regime.REG_CF,
     deadline: datetime | None = None, days: float = 30, title: str = "Test offering",
-    **terms: str,
+    statement: bool = True, **terms: str,
 ) -> UUID:
     """A DRAFT campaign by `team.founder`; `terms` override DEFAULT_TERMS (snake_case)."""
     values = {**DEFAULT_TERMS, **terms}
-    return app.offerings.draft(
+    campaign = app.offerings.draft(
         team.founder, title=title, summary="A campaign made by tests.", regime=regime,
         deadline=deadline or app.clock.now() + timedelta(days=days), **values,
     ).value
+    if statement:
+        file_offering_statement(app, team.founder, campaign)
+    return campaign
+
+
+def offering_statement_pdf(label: str = "offering statement") -> bytes:
+    """A small well-formed PDF (header, one empty page, trailer)."""
+    return (
+        b"%PDF-1.4\n% " + label.encode() + b"\n1 0 obj << /Type /Catalog /Pages 2 0 R >> "
+        b"endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+        b"trailer << /Root 1 0 R >>\n%%EOF\n"
+    )
+
+
+def file_offering_statement(app: Crowdfund, founder: UUID, campaign: UUID) -> None:
+    """Upload the campaign's Form C (REG_CF) or KIIS (ECSP)."""
+    kind = OFFERING_STATEMENT[app.campaign(campaign).regime]
+    app.offerings.upload_document(
+        founder, campaign, kind, f"{kind.value.lower()}.pdf",
+        offering_statement_pdf(f"campaign {campaign}"),
+    )
 
 
 def approved_campaign(app: Crowdfund, team: Staff, **kwargs: object) -> UUID:

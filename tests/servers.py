@@ -15,6 +15,7 @@ embedded broker the server started if it could not).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -65,6 +66,31 @@ def free_port() -> int:
 
 class GraphQLError(AssertionError):
     """The response carried GraphQL errors (the response body is the message)."""
+
+
+UPLOAD = """mutation($id: ID!, $kind: DocumentKind!, $file: Upload!) {
+  uploadDocument(campaignId: $id, kind: $kind, file: $file) { __typename
+    ... on DocumentUploaded { position document { sha256 url } }
+    ... on Problem { code message } } }"""
+STATEMENT_PDF = b"%PDF-1.4\n% offering statement\ntrailer << >>\n%%EOF\n"
+
+
+def file_offering_statement(
+    base_url: str, token: str, campaign_id: str, regime: str, content: bytes = STATEMENT_PDF
+) -> dict[str, Any]:
+    """Upload the Form C (REG_CF) or KIIS (ECSP) that `submitCampaign` needs, over the
+    GraphQL multipart request specification; the DocumentUploaded payload."""
+    kind = "FORM_C" if regime == "REG_CF" else "KIIS"
+    operations = {"query": UPLOAD, "variables": {"id": campaign_id, "kind": kind, "file": None}}
+    response = httpx.post(
+        f"{base_url}/graphql", headers={"Authorization": f"Bearer {token}"}, timeout=30,
+        data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})},
+        files={"0": (f"{kind.lower()}.pdf", content, "application/pdf")},
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()["data"]["uploadDocument"]
+    assert result["__typename"] == "DocumentUploaded", result
+    return result
 
 
 @dataclass

@@ -80,7 +80,7 @@ async def campaign_as_of(
 async def verify_audit_chains(info: Info[Any, Any]) -> ChainVerification:
     auth.require_role(info, Role.AUDITOR, doing="verify the audit chains")
     app = auth.context(info).services.app
-    result = await read(info, audit.verify_chains, app)
+    result = await read(info, audit.verify_log, app, app.documents)
     return ChainVerification(
         ok=result.ok, checked_events=Long(result.checked_events),
         first_bad_position=(

@@ -10,12 +10,14 @@ import {
   normalizeField,
   uid,
   ROLE_LABELS,
+  STAFF_ROLES,
 } from './dom.js';
 import { gql, caughtUp, getToken, GraphQLRequestError } from './graphql.js';
-import { parseMoney, formatCents } from './money.js';
+import { parseMoney, formatCents, formatInput, toCents } from './money.js';
 import { ME_FIELDS, session, setSession, updateMe, clearSession, flash, navigate, safeNext, goSignIn, signInHref, signUpHref } from './session.js';
 import { problemText, errorText } from './problems.js';
-import { kycBadge } from './campaigns.js';
+import { kycBadge } from './pledge.js';
+import { knowledgeTestSection } from './knowledge.js';
 import { needsTotp } from './security.js';
 
 const AUTH_RESULT = `
@@ -28,6 +30,9 @@ const AUTH_RESULT = `
 const SIGN_IN = `mutation SignIn($email: String!, $password: String!, $totp: String) { signIn(email: $email, password: $password, totp: $totp) { ${AUTH_RESULT} } }`;
 const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { ${AUTH_RESULT} } }`;
 const ME_QUERY = `query Me { me { ${ME_FIELDS} } }`;
+// The user's own declarations, to fill the form in again (visible to them alone).
+const MY_PROFILE_QUERY = `query MyProfile { me { ${ME_FIELDS} investorProfile {
+  legalName dateOfBirth annualIncome netWorth otherRegCfInvestments12m } } }`;
 const SUBMIT_PROFILE = `
 mutation SubmitInvestorProfile($input: InvestorProfileInput!) {
   submitInvestorProfile(input: $input) {
@@ -40,6 +45,12 @@ mutation SubmitInvestorProfile($input: InvestorProfileInput!) {
 
 export function rolesText(roles) {
   return (roles || []).map((r) => ROLE_LABELS[r] || r).join(', ');
+}
+
+/** A declared amount as the person would type it in their locale ("85000,00" in de-DE). */
+function typed(value) {
+  const cents = toCents(value);
+  return cents === null ? '' : formatInput(cents);
 }
 
 /** Place a Problem next to its field when the field is known, else in the form message. */
@@ -211,100 +222,12 @@ export function signUpPage(main, params, ctx) {
 
 // ------------------------------------------------------------------ investor profile
 
-const QUIZ = [
-  {
-    q: 'If the company you back fails, what can happen to the money you invested?',
-    options: [
-      ['a', 'The platform pays it back in full.'],
-      ['b', 'I can lose all of it.'],
-      ['c', 'I always get at least half of it back.'],
-    ],
-    correct: 'b',
-  },
-  {
-    q: 'Can you sell your shares whenever you want?',
-    options: [
-      ['a', 'Yes, there is always a buyer on a stock exchange.'],
-      ['b', 'Yes, the founder must buy them back on request.'],
-      ['c', 'No, they may be hard or impossible to sell for years.'],
-    ],
-    correct: 'c',
-  },
-  {
-    q: 'Is your investment protected by a deposit guarantee or investor compensation scheme?',
-    options: [
-      ['a', 'No, it is not covered by such schemes.'],
-      ['b', 'Yes, up to the full amount.'],
-      ['c', 'Only if the campaign reaches its minimum target.'],
-    ],
-    correct: 'a',
-  },
-];
-
 const KYC_EXPLANATION = {
   NOT_SUBMITTED: 'Submit your investor profile below to start the identity check. You need a verified profile to pledge.',
   PENDING: 'Your profile is waiting for review by a risk officer.',
   VERIFIED: 'Your identity is verified: you can pledge.',
   REJECTED: 'Your identity check was rejected. Correct your details and submit the profile again.',
 };
-
-function quizView(passedBefore) {
-  const legendId = uid('quiz');
-  const result = h('p', { class: 'quiz-result', testid: 'quiz-result', 'aria-live': 'polite', dataset: { passed: 'false' } });
-  const questions = QUIZ.map((item, i) => {
-    const n = i + 1;
-    const name = `quiz-q${n}`;
-    return h(
-      'fieldset',
-      { class: 'quiz-q', testid: `quiz-q${n}` },
-      h('legend', {}, `${n}. ${item.q}`),
-      item.options.map(([value, label]) => {
-        const id = uid(name);
-        return h(
-          'div',
-          { class: 'field-check' },
-          h('input', { type: 'radio', id, name, value, testid: `quiz-q${n}-${value}`, checked: passedBefore && value === item.correct }),
-          h('label', { for: id, class: 'check-label' }, label),
-        );
-      }),
-    );
-  });
-  const el = h(
-    'fieldset',
-    { class: 'quiz', testid: 'profile-quiz', 'aria-describedby': `${legendId}-hint` },
-    h('legend', { id: legendId }, 'Knowledge test'),
-    h('p', { class: 'hint', id: `${legendId}-hint` }, 'Three short questions about the risks of crowdfunding. Answer all of them correctly to pass.'),
-    questions,
-    result,
-  );
-
-  function answers() {
-    return QUIZ.map((_, i) => {
-      const checked = el.querySelector(`input[name="quiz-q${i + 1}"]:checked`);
-      return checked ? checked.value : null;
-    });
-  }
-
-  function passed() {
-    const a = answers();
-    return QUIZ.every((item, i) => a[i] === item.correct);
-  }
-
-  function render() {
-    const a = answers();
-    const answered = a.filter(Boolean).length;
-    const right = QUIZ.filter((item, i) => a[i] === item.correct).length;
-    const ok = right === QUIZ.length;
-    result.dataset.passed = String(ok);
-    if (ok) result.textContent = 'All answers are correct: knowledge test passed.';
-    else if (answered < QUIZ.length) result.textContent = `${answered} of ${QUIZ.length} questions answered.`;
-    else result.textContent = `${right} of ${QUIZ.length} answers are correct. Review the questions to pass the test.`;
-  }
-
-  el.addEventListener('change', render);
-  render();
-  return { el, passed, setError: (text) => { result.textContent = text; }, input: el.querySelector('input') };
-}
 
 export function profilePage(main, _params, ctx) {
   ctx.setTitle('Your profile');
@@ -321,7 +244,7 @@ export function profilePage(main, _params, ctx) {
     showMessage(status, 'info', 'Loading your profile…');
     let me;
     try {
-      const data = await gql(ME_QUERY, {}, { allowPartial: true });
+      const data = await gql(MY_PROFILE_QUERY, {}, { allowPartial: true });
       me = data.me;
     } catch (err) {
       if (!ctx.alive()) return;
@@ -356,15 +279,16 @@ export function profilePage(main, _params, ctx) {
         { class: 'facts' },
         h('div', {}, h('dt', {}, 'Display name'), h('dd', { testid: 'profile-display-name' }, me.displayName)),
         h('div', {}, h('dt', {}, 'E-mail'), h('dd', { testid: 'profile-email' }, me.email || '—')),
-        h('div', {}, h('dt', {}, 'Roles'), h('dd', { testid: 'profile-roles', dataset: { roles: (me.roles || []).join(',') } }, rolesText(me.roles) || '—')),
+        h('div', {}, h('dt', {}, 'Roles'), h('dd', { testid: 'profile-roles', dataset: { roles: (me.roles || []).join(',') } }, rolesText((me.roles || []).filter((r) => STAFF_ROLES.includes(r))) || 'Backer and founder: you can pledge and raise')),
         h('div', {}, h('dt', {}, 'Identity check (KYC)'), h('dd', {}, kycHolder, kycText)),
       ),
     );
 
     // ---- form
-    const legalName = field({ name: 'legalName', label: 'Legal name', testid: 'profile-legal-name', required: true, hint: 'As shown on your passport or ID card.', attrs: { autocomplete: 'name' } });
+    const declared = profile || {};
+    const legalName = field({ name: 'legalName', label: 'Legal name', testid: 'profile-legal-name', required: true, hint: 'As shown on your passport or ID card.', attrs: { autocomplete: 'name', value: declared.legalName || '' } });
     const today = new Date().toISOString().slice(0, 10);
-    const dateOfBirth = field({ name: 'dateOfBirth', label: 'Date of birth', type: 'date', testid: 'profile-dob', required: true, attrs: { autocomplete: 'bday', max: today } });
+    const dateOfBirth = field({ name: 'dateOfBirth', label: 'Date of birth', type: 'date', testid: 'profile-dob', required: true, attrs: { autocomplete: 'bday', max: today, value: declared.dateOfBirth || '' } });
     const country = field({
       name: 'country',
       label: 'Country of residence',
@@ -378,13 +302,13 @@ export function profilePage(main, _params, ctx) {
       if (up !== country.input.value) country.input.value = up;
     });
     const moneyAttrs = { inputmode: 'decimal', autocomplete: 'off', class: 'medium' };
-    const annualIncome = field({ name: 'annualIncome', label: 'Annual income', testid: 'profile-annual-income', required: true, hint: 'In USD for Reg CF, EUR for ECSP; e.g. 85000.00.', attrs: moneyAttrs });
-    const netWorth = field({ name: 'netWorth', label: 'Net worth', testid: 'profile-net-worth', required: true, hint: 'Excluding your primary residence; e.g. 150000.00.', attrs: moneyAttrs });
+    const annualIncome = field({ name: 'annualIncome', label: 'Annual income', testid: 'profile-annual-income', required: true, hint: `In USD for Reg CF, EUR for ECSP; e.g. ${formatInput(8500000n)}.`, attrs: { ...moneyAttrs, value: typed(declared.annualIncome) } });
+    const netWorth = field({ name: 'netWorth', label: 'Net worth', testid: 'profile-net-worth', required: true, hint: `Excluding your primary residence; e.g. ${formatInput(15000000n)}.`, attrs: { ...moneyAttrs, value: typed(declared.netWorth) } });
     const other = field({
       name: 'otherRegCfInvestments12m',
       label: 'Reg CF investments on other platforms in the last 12 months (USD)',
       testid: 'profile-other-investments',
-      attrs: { ...moneyAttrs, value: '0.00' },
+      attrs: { ...moneyAttrs, value: typed(declared.otherRegCfInvestments12m ?? '0.00') },
     });
     const accredited = field({
       name: 'accredited',
@@ -402,14 +326,13 @@ export function profilePage(main, _params, ctx) {
       hint: 'ECSP risk warnings and the knowledge test do not apply to sophisticated investors.',
       attrs: { checked: !!(profile && profile.sophisticated) },
     });
-    const quiz = quizView(!!(profile && profile.knowledgeTestPassed));
     const submit = submitButton('profile-submit', profile ? 'Submit updated profile' : 'Submit profile');
     const msg = messageBox('profile-message');
     const form = h(
       'form',
       { class: 'panel form', testid: 'profile-form', novalidate: true, 'aria-labelledby': 'profile-form-heading' },
       h('h2', { id: 'profile-form-heading' }, 'Investor profile'),
-      h('p', { class: 'hint' }, profile ? 'Submitting again starts a new identity check.' : 'Needed before your first pledge. A risk officer reviews it.'),
+      h('p', { class: 'hint', testid: 'profile-form-hint' }, profile ? 'Your profile as you last submitted it: change what is out of date and submit it again.' : 'Needed before your first pledge. A risk officer reviews it.'),
       legalName.wrap,
       dateOfBirth.wrap,
       country.wrap,
@@ -417,12 +340,12 @@ export function profilePage(main, _params, ctx) {
       netWorth.wrap,
       other.wrap,
       h('fieldset', { class: 'checks' }, h('legend', {}, 'Investor status'), accredited.wrap, sophisticated.wrap),
-      quiz.el,
       h('p', { class: 'actions' }, submit),
       msg,
     );
 
-    replaceChildren(body, account, form);
+    // The knowledge tests are served and graded by the server, one per regime.
+    replaceChildren(body, account, form, knowledgeTestSection('REG_CF', ctx), knowledgeTestSection('ECSP', ctx));
 
     const fields = {
       legalName,
@@ -433,7 +356,6 @@ export function profilePage(main, _params, ctx) {
       otherRegCfInvestments12m: other,
       accredited,
       sophisticated,
-      knowledgeTestPassed: quiz,
     };
 
     let busy = false;
@@ -473,7 +395,6 @@ export function profilePage(main, _params, ctx) {
         accredited: accredited.input.checked,
         sophisticated: sophisticated.input.checked,
         otherRegCfInvestments12m: formatCents(otherCents),
-        knowledgeTestPassed: quiz.passed(),
       };
       busy = true;
       setBusy(submit, true, submit.textContent, 'Submitting…');
@@ -507,7 +428,7 @@ export function profilePage(main, _params, ctx) {
           replaceChildren(kycHolder, kycBadge(k));
           kycText.textContent = KYC_EXPLANATION[k] || '';
         }
-        showMessage(msg, 'success', `Profile submitted.${input.knowledgeTestPassed ? ' Knowledge test passed.' : ''} Your identity check is ${user && user.investorProfile ? String(user.investorProfile.kycStatus).toLowerCase().replace(/_/g, ' ') : 'pending'}.`, {
+        showMessage(msg, 'success', `Profile submitted. Your identity check is ${user && user.investorProfile ? String(user.investorProfile.kycStatus).toLowerCase().replace(/_/g, ' ') : 'pending'}.`, {
           typename: 'InvestorProfileSaved',
         });
         return;

@@ -2,10 +2,12 @@
 //
 // Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio  #/notifications
 //         #/security  #/forgot  #/reset?token=…
+// The server also serves the page at /campaigns/<id> (with Open Graph tags, for links
+// that are shared): without a hash, that path opens the campaign.
 
-import { h, replaceChildren, showMessage, clearMessage, startTicker, ROLE_LABELS } from './dom.js';
+import { h, replaceChildren, showMessage, clearMessage, startTicker, ROLE_LABELS, STAFF_ROLES } from './dom.js';
 import { getToken, setUnauthenticatedHandler, TOKEN_STORAGE_KEY } from './graphql.js';
-import { session, onSessionChange, refreshMe, clearSession, flash, takeFlash, goSignIn, navigate } from './session.js';
+import { session, onSessionChange, refreshMe, refreshActionCount, clearSession, flash, takeFlash, goSignIn, navigate } from './session.js';
 import { campaignsPage, campaignPage } from './campaigns.js';
 import { signInPage, signUpPage, profilePage } from './account.js';
 import { portfolioPage } from './portfolio.js';
@@ -30,7 +32,8 @@ const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 const view = { seq: 0, cleanups: [] };
 
 function parseHash() {
-  const raw = location.hash.replace(/^#/, '') || '/';
+  const shared = /^\/campaigns\/([^/]+)\/?$/.exec(location.pathname);
+  const raw = location.hash.replace(/^#/, '') || (shared ? `/campaign/${shared[1]}` : '/');
   const q = raw.indexOf('?');
   const path = (q === -1 ? raw : raw.slice(0, q)) || '/';
   const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
@@ -157,10 +160,18 @@ function renderNav() {
   const me = session.me;
   if (name) name.textContent = me ? me.displayName : signedIn ? 'Signed in' : '';
   if (roles) {
-    const list = me && Array.isArray(me.roles) ? me.roles : [];
+    // Every account may back and found; only staff roles are worth a label.
+    const list = me && Array.isArray(me.roles) ? me.roles.filter((r) => STAFF_ROLES.includes(r)) : [];
     roles.textContent = list.length ? list.map((r) => ROLE_LABELS[r] || r).join(', ') : '';
     roles.dataset.roles = list.join(',');
     roles.hidden = !list.length;
+  }
+  const count = $('nav-action-count');
+  if (count) {
+    const n = signedIn ? session.actionCount : 0;
+    count.textContent = String(n);
+    count.hidden = n === 0;
+    count.setAttribute('aria-label', `${n} pledge${n === 1 ? '' : 's'} need${n === 1 ? 's' : ''} your action`);
   }
 }
 
@@ -201,12 +212,16 @@ function boot() {
   window.addEventListener('storage', (event) => {
     if (event.key !== TOKEN_STORAGE_KEY) return;
     refreshMe().then(() => render());
+    refreshActionCount();
   });
 
   window.addEventListener('hashchange', () => render({ focus: true }));
   render({ focus: false });
 
-  if (getToken()) refreshMe();
+  if (getToken()) {
+    refreshMe();
+    refreshActionCount();
+  }
   startBell();
 }
 

@@ -1,5 +1,7 @@
-// DOM and formatting helpers. Content is always inserted as text (never as
-// HTML), so titles, summaries and messages from the server cannot inject markup.
+// DOM and formatting helpers. Content is inserted as text, never as HTML, so titles,
+// summaries and messages from the server cannot inject markup. The one exception is the
+// offering's Markdown (storyHtml, risksHtml, …), which the server renders and sanitises;
+// `safeHtml` rebuilds it here from an allow-list as well, so no raw HTML can pass.
 
 /**
  * h('p', {class: 'x', testid: 'y', onclick: fn}, 'text', child, [more])
@@ -37,6 +39,65 @@ export function append(el, children) {
 export function replaceChildren(el, ...children) {
   el.textContent = '';
   return append(el, children);
+}
+
+// ------------------------------------------------------------------ sanitised HTML
+
+const SAFE_TAGS = new Set([
+  'P', 'BR', 'HR', 'H3', 'H4', 'H5', 'H6', 'STRONG', 'EM', 'DEL', 'S', 'CODE', 'PRE',
+  'BLOCKQUOTE', 'UL', 'OL', 'LI', 'A', 'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD',
+]);
+const SAFE_URL = /^(https?:|mailto:)/i;
+
+/**
+ * A fragment rebuilt from `html` with allow-listed tags only: other elements are
+ * replaced by their text, attributes are dropped except a link's http(s)/mailto href
+ * and an ordered list's start. Parsing happens in an inert document (no scripts run).
+ */
+export function safeHtml(html) {
+  const inert = new DOMParser().parseFromString(`<body>${html || ''}</body>`, 'text/html');
+  const out = document.createDocumentFragment();
+  const copy = (from, to) => {
+    for (const node of from.childNodes) {
+      if (node.nodeType === Node.TEXT_NODE) {
+        to.append(document.createTextNode(node.textContent));
+      } else if (node.nodeType === Node.ELEMENT_NODE) {
+        if (!SAFE_TAGS.has(node.tagName)) {
+          if (!['SCRIPT', 'STYLE', 'TEMPLATE', 'IFRAME', 'OBJECT'].includes(node.tagName)) copy(node, to);
+          continue;
+        }
+        const el = document.createElement(node.tagName.toLowerCase());
+        if (node.tagName === 'A') {
+          const href = node.getAttribute('href') || '';
+          if (SAFE_URL.test(href.trim())) el.setAttribute('href', href.trim());
+          el.setAttribute('rel', 'noopener noreferrer nofollow ugc');
+        }
+        if (node.tagName === 'OL' && /^[0-9]{1,6}$/.test(node.getAttribute('start') || '')) {
+          el.setAttribute('start', node.getAttribute('start'));
+        }
+        copy(node, el);
+        to.append(el);
+      }
+    }
+  };
+  copy(inert.body, out);
+  return out;
+}
+
+const ISO_INSTANT = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})\b/g;
+
+/** Text whose ISO 8601 instants become <time> elements in the reader's time zone. */
+export function textWithTimes(text) {
+  const nodes = [];
+  let last = 0;
+  const source = String(text || '');
+  for (const match of source.matchAll(ISO_INSTANT)) {
+    nodes.push(source.slice(last, match.index));
+    nodes.push(timeEl(match[0]));
+    last = match.index + match[0].length;
+  }
+  nodes.push(source.slice(last));
+  return nodes;
 }
 
 let idCounter = 0;
@@ -167,7 +228,20 @@ export function field({ name, label, testid, type = 'text', hint, required = fal
 
 /** A polite live region used for a form's or a page's messages. */
 export function messageBox(testid, extraClass = '') {
-  return h('div', { class: `message ${extraClass}`.trim(), role: 'status', 'aria-live': 'polite', testid });
+  // Focusable from script (tabindex -1): after an action that removes the button that was
+  // pressed, focus moves here instead of falling back to the top of the page.
+  return h('div', { class: `message ${extraClass}`.trim(), role: 'status', 'aria-live': 'polite', tabindex: '-1', testid });
+}
+
+/** Move focus without scrolling the page when the element is already in view. */
+export function focusQuietly(el) {
+  if (!el) return;
+  try {
+    el.focus({ preventScroll: true });
+  } catch {
+    el.focus();
+  }
+  if (typeof el.scrollIntoView === 'function') el.scrollIntoView({ block: 'nearest' });
 }
 
 /**
@@ -205,6 +279,26 @@ export function humanize(value) {
   const s = String(value).toLowerCase().replace(/_/g, ' ');
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
+
+/** Roles worth naming in the header: every account may back and found, staff roles differ. */
+export const STAFF_ROLES = ['ADMIN', 'RISK_OFFICER', 'AUDITOR'];
+
+export const SECURITY_LABELS = {
+  COMMON_EQUITY: 'Common equity',
+  PREFERRED_EQUITY: 'Preferred equity',
+  SAFE: 'SAFE (simple agreement for future equity)',
+  CONVERTIBLE_NOTE: 'Convertible note',
+  REVENUE_SHARE: 'Revenue share',
+};
+
+export const DOCUMENT_LABELS = {
+  FORM_C: 'Form C (offering statement)',
+  KIIS: 'Key investment information sheet',
+  FINANCIAL_STATEMENTS: 'Financial statements',
+  PITCH_DECK: 'Pitch deck',
+  IMAGE: 'Image',
+  OTHER: 'Other document',
+};
 
 export const ROLE_LABELS = {
   BACKER: 'Backer',

@@ -159,6 +159,37 @@ export async function gql(query, variables = {}, options = {}) {
 }
 
 /**
+ * A mutation with one file, as the GraphQL multipart request specification sends it:
+ * `operations` (the query, with the file variable null), `map` and the file part.
+ * Returns `data` like gql(); throws NetworkError (413 included) or GraphQLRequestError.
+ */
+export async function gqlUpload(query, variables, fileVariable, file) {
+  const form = new FormData();
+  form.append('operations', JSON.stringify({ query, variables: { ...variables, [fileVariable]: null } }));
+  form.append('map', JSON.stringify({ 0: [`variables.${fileVariable}`] }));
+  form.append('0', file, file.name);
+  const headers = { Accept: 'application/json' };
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(ENDPOINT, { method: 'POST', headers, body: form, credentials: 'same-origin' });
+  } catch {
+    throw new NetworkError('Could not reach the server.');
+  }
+  if (res.status === 413) throw new NetworkError('The file is too large: documents can be at most 10 MiB.', 413);
+  let json = null;
+  try {
+    json = await res.json();
+  } catch {
+    throw new NetworkError(`The server answered with HTTP ${res.status}.`, res.status);
+  }
+  const errors = Array.isArray(json.errors) ? json.errors : [];
+  if (errors.length) throw new GraphQLRequestError(errors, json.data ?? null);
+  return json.data ?? {};
+}
+
+/**
  * Read-your-writes: wait until every read model applied `position`.
  * Never throws; resolves to true/false.
  */

@@ -1,4 +1,5 @@
-// The backer's portfolio (#/portfolio): pledges, holdings and distributions.
+// The backer's portfolio (#/portfolio): what needs the backer first (reconfirmations,
+// with their deadlines), then pledges, holdings and distributions.
 
 import {
   h,
@@ -11,10 +12,11 @@ import {
   humanize,
   isFuture,
   uid,
+  focusQuietly,
 } from './dom.js';
 import { gql, caughtUp, getToken, GraphQLRequestError } from './graphql.js';
 import { toCents, formatCents, displayMoney, normalizeDecimal } from './money.js';
-import { clearSession, goSignIn } from './session.js';
+import { clearSession, goSignIn, refreshActionCount } from './session.js';
 import { PLEDGE_RESULT, problemText, errorText, isProblem } from './problems.js';
 
 const PORTFOLIO_QUERY = `
@@ -96,7 +98,14 @@ export function portfolioPage(main, _params, ctx) {
   }
 
   function render(me, pledges) {
-    const sorted = pledges.slice().sort((a, b) => String(b.pledgedAt).localeCompare(String(a.pledgedAt)));
+    // Action needed first (soonest reconfirmation deadline first), then newest first.
+    const pending = (p) => p.status === 'PENDING_RECONFIRMATION';
+    const sorted = pledges.slice().sort((a, b) => {
+      if (pending(a) !== pending(b)) return pending(a) ? -1 : 1;
+      if (pending(a)) return String(a.reconfirmBy).localeCompare(String(b.reconfirmBy));
+      return String(b.pledgedAt).localeCompare(String(a.pledgedAt));
+    });
+    const needed = sorted.filter(pending);
 
     // ---- summary
     const open = sorted.filter((p) => CANCELLABLE.has(p.status));
@@ -145,7 +154,7 @@ export function portfolioPage(main, _params, ctx) {
           h(
             'table',
             { class: 'pledges', testid: 'portfolio-table' },
-            h('caption', { class: 'visually-hidden' }, 'Your pledges, newest first'),
+            h('caption', { class: 'visually-hidden' }, 'Your pledges: those needing action first, then newest first'),
             h(
               'thead',
               {},
@@ -203,49 +212,72 @@ export function portfolioPage(main, _params, ctx) {
       distList,
     );
 
-    replaceChildren(body, summary, pledgesSection, holdingsSection, distSection);
+    replaceChildren(body, actionNeeded(needed), summary, pledgesSection, holdingsSection, distSection);
     loadDistributions(me, sorted, distList);
+  }
+
+  /** Reconfirm (first: the action the backer most likely wants) and Cancel buttons. */
+  function actionButtons(p, rowMsg) {
+    const c = p.campaign || {};
+    const cur = c.currency;
+    const buttons = [];
+    if (p.status === 'PENDING_RECONFIRMATION') {
+      buttons.push(h('button', {
+        type: 'button',
+        class: 'button small primary',
+        testid: 'reconfirm-pledge',
+        'aria-label': `Reconfirm pledge of ${displayMoney(p.amount, cur)} to ${c.title}`,
+        dataset: { pledgeId: p.id },
+      }, 'Reconfirm'));
+    }
+    const canCancel = CANCELLABLE.has(p.status) && p.cancellableUntil && isFuture(p.cancellableUntil);
+    if (canCancel) {
+      buttons.push(h('button', {
+        type: 'button',
+        class: 'button small danger',
+        testid: 'cancel-pledge',
+        'aria-label': `Cancel pledge of ${displayMoney(p.amount, cur)} to ${c.title}`,
+        dataset: { pledgeId: p.id, hideAfter: p.cancellableUntil },
+      }, 'Cancel'));
+    }
+    for (const b of buttons) {
+      const kind = b.dataset.testid === 'cancel-pledge' ? 'cancel' : 'reconfirm';
+      b.addEventListener('click', () => (kind === 'cancel' ? confirmCancel(p, b, buttons, rowMsg) : act(kind, p, buttons, rowMsg)));
+    }
+    return buttons;
+  }
+
+  function actionNeeded(needed) {
+    if (!needed.length) return null;
+    const headingId = uid('action');
+    return h(
+      'section',
+      { class: 'panel action-needed', testid: 'action-needed', 'aria-labelledby': headingId, role: 'region' },
+      h('h2', { id: headingId }, `Action needed: ${needed.length} pledge${needed.length === 1 ? '' : 's'} to reconfirm`),
+      h('p', {}, 'The terms of these offerings changed. Reconfirm each pledge before its deadline, or it is cancelled and refunded.'),
+      h('ul', { class: 'plain-list' }, needed.map((p) => {
+        const c = p.campaign || {};
+        const rowMsg = messageBox('action-message', 'row-message');
+        return h(
+          'li',
+          { class: 'action-item', testid: 'action-item', dataset: { pledgeId: p.id } },
+          h('p', {},
+            h('strong', {}, displayMoney(p.amount, c.currency)), ' to ',
+            h('a', { href: `#/campaign/${encodeURIComponent(c.id)}` }, c.title || 'a campaign'), ': reconfirm by ',
+            timeEl(p.reconfirmBy, { testid: 'action-reconfirm-by' }), ' (',
+            countdownEl(p.reconfirmBy, { testid: 'action-countdown', future: '{t} left', past: 'deadline passed' }), ')'),
+          h('p', { class: 'row-actions' }, actionButtons(p, rowMsg)),
+          rowMsg,
+        );
+      })),
+    );
   }
 
   function pledgeRow(p) {
     const c = p.campaign || {};
     const cur = c.currency;
     const rowMsg = messageBox('portfolio-row-message', 'row-message');
-    const buttons = [];
-    const canCancel = CANCELLABLE.has(p.status) && p.cancellableUntil && isFuture(p.cancellableUntil);
-    if (canCancel) {
-      buttons.push(
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'button small danger',
-            testid: 'cancel-pledge',
-            'aria-label': `Cancel pledge of ${displayMoney(p.amount, cur)} to ${c.title}`,
-            dataset: { pledgeId: p.id, hideAfter: p.cancellableUntil },
-          },
-          'Cancel',
-        ),
-      );
-    }
-    if (p.status === 'PENDING_RECONFIRMATION') {
-      buttons.push(
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'button small primary',
-            testid: 'reconfirm-pledge',
-            'aria-label': `Reconfirm pledge of ${displayMoney(p.amount, cur)} to ${c.title}`,
-            dataset: { pledgeId: p.id },
-          },
-          'Reconfirm',
-        ),
-      );
-    }
-    for (const b of buttons) {
-      b.addEventListener('click', () => act(b.dataset.testid === 'cancel-pledge' ? 'cancel' : 'reconfirm', p, buttons, rowMsg));
-    }
+    const buttons = actionButtons(p, rowMsg);
 
     return h(
       'tr',
@@ -281,9 +313,46 @@ export function portfolioPage(main, _params, ctx) {
     );
   }
 
+  /** Cancelling needs a second, explicit yes (a native modal dialog: focus stays inside). */
+  function confirmCancel(pledge, button, buttons, rowMsg) {
+    const c = pledge.campaign || {};
+    const amount = displayMoney(pledge.amount, c.currency);
+    const yes = h('button', { type: 'button', class: 'button danger', testid: 'confirm-yes' }, 'Yes, cancel my pledge');
+    const no = h('button', { type: 'button', class: 'button secondary', testid: 'confirm-no' }, 'Keep my pledge');
+    const titleId = uid('confirm');
+    const dialog = h(
+      'dialog',
+      { class: 'confirm-dialog', testid: 'confirm-dialog', 'aria-labelledby': titleId },
+      h('h2', { id: titleId }, 'Cancel this pledge?'),
+      h('p', {}, `Your pledge of ${amount} to ${c.title || 'this campaign'} will be cancelled and the money released back to you. You can pledge again while the campaign is live.`),
+      h('p', { class: 'actions' }, no, ' ', yes),
+    );
+    document.body.append(dialog);
+    const close = () => {
+      dialog.close();
+      dialog.remove();
+    };
+    no.addEventListener('click', () => {
+      close();
+      focusQuietly(button);
+    });
+    dialog.addEventListener('cancel', () => {
+      dialog.remove();
+      setTimeout(() => focusQuietly(button), 0);
+    });
+    yes.addEventListener('click', () => {
+      close();
+      focusQuietly(rowMsg);
+      act('cancel', pledge, buttons, rowMsg);
+    });
+    dialog.showModal();
+    no.focus();
+  }
+
   async function act(kind, pledge, buttons, rowMsg) {
-    if (buttons.some((b) => b.disabled)) return;
-    for (const b of buttons) b.disabled = true;
+    // aria-disabled, not disabled: a disabled button drops keyboard focus to the page top.
+    if (buttons.some((b) => b.getAttribute('aria-disabled') === 'true')) return;
+    for (const b of buttons) b.setAttribute('aria-disabled', 'true');
     const cur = pledge.campaign && pledge.campaign.currency;
     showMessage(rowMsg, 'info', kind === 'cancel' ? 'Cancelling…' : 'Reconfirming…');
     let result;
@@ -292,7 +361,7 @@ export function portfolioPage(main, _params, ctx) {
       result = kind === 'cancel' ? data.cancelPledge : data.reconfirmPledge;
     } catch (err) {
       if (!ctx.alive()) return;
-      for (const b of buttons) b.disabled = false;
+      for (const b of buttons) b.setAttribute('aria-disabled', 'false');
       showMessage(rowMsg, 'error', errorText(err), { typename: 'GraphQLError', code: err && err.code });
       return;
     }
@@ -310,10 +379,13 @@ export function portfolioPage(main, _params, ctx) {
           : `Your pledge of ${displayMoney(pledge.amount, cur)} to ${title} was reconfirmed.`,
         { typename: 'PledgeSaved', code: kind === 'cancel' ? 'CANCELLED' : 'RECONFIRMED' },
       );
-      load({ keepMessage: true });
+      await load({ keepMessage: true });
+      refreshActionCount();
+      // The row was drawn anew: keep the keyboard where the person was, on the outcome.
+      if (ctx.alive()) focusQuietly(pageMsg);
       return;
     }
-    for (const b of buttons) b.disabled = false;
+    for (const b of buttons) b.setAttribute('aria-disabled', 'false');
     showMessage(rowMsg, 'error', problemText(result, cur), { typename: result && result.__typename, code: result && result.code });
   }
 

@@ -1,7 +1,7 @@
 // Turning Problem union members and request failures into sentences.
 
 import { GraphQLRequestError, NetworkError } from './graphql.js';
-import { displayMoney, toCents } from './money.js';
+import { displayMoney, toCents, localizeAmounts } from './money.js';
 import { humanize } from './dom.js';
 
 /** Selection for every member of PledgeResult. */
@@ -42,7 +42,8 @@ const present = (v) => v !== undefined && v !== null && v !== '';
  */
 export function problemText(p, currency) {
   if (!p) return 'Something went wrong. Please try again.';
-  const base = p.message || humanize(p.code) || 'The request was not accepted.';
+  // Amounts in the server's sentences ("EUR 7500.00") are shown like every other amount.
+  const base = localizeAmounts(p.message) || humanize(p.code) || 'The request was not accepted.';
   const money = (v) => displayMoney(v, currency);
   switch (p.__typename) {
     case 'InvestmentLimitExceeded':

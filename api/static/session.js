@@ -4,7 +4,8 @@ import { gql, getToken, setToken, GraphQLRequestError } from './graphql.js';
 
 export const ME_FIELDS = `id email displayName roles totpEnabled investorProfile { kycStatus country accredited sophisticated knowledgeTestPassed }`;
 
-export const session = { me: null };
+// `actionCount`: the signed-in backer's pledges waiting for them (reconfirmations).
+export const session = { me: null, actionCount: 0 };
 
 const listeners = new Set();
 
@@ -31,6 +32,7 @@ export function setSession(token, user) {
   setToken(token);
   session.me = user || null;
   emit();
+  refreshActionCount();
 }
 
 export function updateMe(user) {
@@ -41,7 +43,25 @@ export function updateMe(user) {
 export function clearSession() {
   setToken(null);
   session.me = null;
+  session.actionCount = 0;
   emit();
+}
+
+/** Count the pledges that need the backer (pending reconfirmation) for the nav badge. */
+export async function refreshActionCount() {
+  if (!getToken()) {
+    session.actionCount = 0;
+    emit();
+    return 0;
+  }
+  try {
+    const data = await gql('query ActionNeeded { myPledges { id status } }', {}, { quietAuth: true });
+    session.actionCount = (data.myPledges || []).filter((p) => p.status === 'PENDING_RECONFIRMATION').length;
+  } catch {
+    /* keep the last count */
+  }
+  emit();
+  return session.actionCount;
 }
 
 /** Re-read `me`. A token the server does not accept any more is dropped. */

@@ -9,6 +9,7 @@ from projections.models import (
     distributions,
     event_index,
     investors,
+    offerings,
     pledges,
     questions,
     updates,
@@ -19,6 +20,8 @@ from projections.models.base import ReadModel
 MODELS: tuple[ReadModel, ...] = (
     campaigns.MODEL,
     updates.MODEL,
+    offerings.OFFERINGS,
+    offerings.DOCUMENTS,
     pledges.MODEL,
     investors.MODEL,
     users.MODEL,

@@ -77,6 +77,24 @@ class Api:
             self.sync()
         return response
 
+    async def upload(
+        self, query: str, variables: dict[str, Any], files: dict[str, tuple[str, bytes, str]],
+        token: str | None = None,
+    ) -> httpx.Response:
+        """A GraphQL multipart request (jaydenseric/graphql-multipart-request-spec):
+        `files` maps a variable name to (file name, content, claimed content type)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        operations = {"query": query, "variables": {**variables, **dict.fromkeys(files)}}
+        mapping = {str(i): [f"variables.{name}"] for i, name in enumerate(files)}
+        parts = {str(i): files[name] for i, name in enumerate(files)}
+        response = await self.client.post(
+            "/graphql", headers=headers, files=parts,
+            data={"operations": json.dumps(operations), "map": json.dumps(mapping)},
+        )
+        if self.auto_sync:
+            self.sync()
+        return response
+
     async def call(self, query: str, variables: dict[str, Any] | None = None,
                    token: str | None = None) -> dict[str, Any]:
         """The whole GraphQL answer (data and errors); the HTTP status must be 200."""

@@ -86,6 +86,18 @@ mutation T($regime: Regime!, $answers: [KnowledgeAnswerInput!]!) {{
     __typename ... on KnowledgeTestTaken {{ passed score outOf position }} {PROBLEM}
   }}
 }}"""
+DOCUMENT_FIELDS = "id kind name contentType size sha256 url uploadedAt"
+UPLOAD = f"""
+mutation Upload($campaignId: ID!, $kind: DocumentKind!, $file: Upload!) {{
+  uploadDocument(campaignId: $campaignId, kind: $kind, file: $file) {{
+    __typename ... on DocumentUploaded {{ position document {{ {DOCUMENT_FIELDS} }} }} {PROBLEM}
+  }}
+}}"""
+# A small well-formed PDF (the scenario's offering statement).
+STATEMENT_PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+)
 SET_CLOCK = f"""
 mutation C($now: DateTime!) {{
   setClock(now: $now) {{ __typename ... on ClockSet {{ now position }} {PROBLEM} }}
@@ -185,11 +197,39 @@ def draft_input(api: Api, **overrides: Any) -> dict[str, Any]:
     return values
 
 
-async def draft(api: Api, founder: Account, **overrides: Any) -> str:
-    data = await api.ok(DRAFT, {"input": draft_input(api, **overrides)}, founder.token)
+async def upload(
+    api: Api, founder: Account, campaign_id: str, kind: str, name: str, content: bytes,
+    claimed_type: str = "application/octet-stream",
+) -> dict[str, Any]:
+    """`uploadDocument` over the multipart request spec; its result (payload or problem)."""
+    response = await api.upload(
+        UPLOAD, {"campaignId": campaign_id, "kind": kind},
+        {"file": (name, content, claimed_type)}, founder.token,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body.get("errors"), body
+    result: dict[str, Any] = body["data"]["uploadDocument"]
+    return result
+
+
+async def file_statement(api: Api, founder: Account, campaign_id: str, regime: str) -> None:
+    """The offering statement `submitCampaign` needs: a Form C (REG_CF) or KIIS (ECSP)."""
+    kind = "FORM_C" if regime == "REG_CF" else "KIIS"
+    result = await upload(api, founder, campaign_id, kind, f"{kind.lower()}.pdf",
+                          STATEMENT_PDF + campaign_id.encode(), "application/pdf")
+    assert result["__typename"] == "DocumentUploaded", result
+
+
+async def draft(api: Api, founder: Account, *, statement: bool = True, **overrides: Any) -> str:
+    """A DRAFT campaign, with its offering statement filed unless `statement=False`."""
+    values = draft_input(api, **overrides)
+    data = await api.ok(DRAFT, {"input": values}, founder.token)
     result = data["draftCampaign"]
     assert result["__typename"] == "CampaignSaved", result
     campaign_id: str = result["campaign"]["id"]
+    if statement:
+        await file_statement(api, founder, campaign_id, values["regime"])
     return campaign_id
 
 

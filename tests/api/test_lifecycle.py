@@ -17,6 +17,7 @@ from tests.api.flows import (
     SUBMIT,
     cast,
     draft_input,
+    file_statement,
     pledge,
     verified_backer,
 )
@@ -39,6 +40,12 @@ async def test_draft_to_distribution(api: Api) -> None:
     )
     assert amended["amendCampaign"]["campaign"]["title"] == "Solar Co-op II"
 
+    # No review without the offering statement (17 CFR 227.201, filed as a Form C).
+    refused = (await api.ok(SUBMIT, {"id": cid}, founder.token))["submitCampaign"]
+    assert (refused["__typename"], refused["code"]) == (
+        "InvalidState", "OFFERING_DOCUMENT_MISSING"
+    )
+    await file_statement(api, founder, cid, "REG_CF")
     submitted = await api.ok(SUBMIT, {"id": cid}, founder.token)
     assert submitted["submitCampaign"]["campaign"]["status"] == "IN_REVIEW"
     queue = await api.ok("{ reviewQueue { id status } }", token=officer.token)
@@ -150,8 +157,9 @@ async def test_draft_to_distribution(api: Api) -> None:
         "occurredAt hash prevHash payload } }", {"id": cid}, team.auditor.token,
     )
     types = [e["type"] for e in trail["auditTrail"]]
-    assert types[:4] == [
-        "CampaignDrafted", "IssuerAssigned", "CampaignAmended", "CampaignSubmitted"
+    assert types[:5] == [
+        "CampaignDrafted", "IssuerAssigned", "CampaignAmended", "DocumentUploaded",
+        "CampaignSubmitted",
     ]
     assert "CampaignSettled" in types and trail["auditTrail"][0]["prevHash"] is None
     as_of = await api.ok(

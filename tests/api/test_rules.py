@@ -20,6 +20,7 @@ from tests.api.flows import (
     answers,
     cast,
     draft_input,
+    file_statement,
     live_campaign,
     pledge,
     profile_input,
@@ -112,6 +113,7 @@ async def test_campaigns_belong_to_issuers_and_share_their_limit(api: Api, team:
     second = (await api.ok(DRAFT, {"input": over}, team.founder.token))["draftCampaign"]
     second_id = second["campaign"]["id"]
     assert (await campaign(api, second_id, team.founder.token))["issuer"]["id"] == issuer["id"]
+    await file_statement(api, team.founder, second_id, "REG_CF")
     for query, token in (("mutation($id: ID!) { submitCampaign(id: $id) { __typename } }",
                           team.founder.token),
                          ("mutation($id: ID!) { approveCampaign(id: $id) { __typename } }",

@@ -63,8 +63,8 @@ def test_trail_has_global_positions_and_chained_hashes(
 
     assert [e.version for e in trail] == list(range(1, len(trail) + 1))
     assert [e.type for e in trail] == [
-        "CampaignDrafted", "IssuerAssigned", "CampaignSubmitted", "CampaignApproved",
-        "CampaignLaunched", "PledgeAccepted", "PledgeAccepted",
+        "CampaignDrafted", "IssuerAssigned", "DocumentUploaded", "CampaignSubmitted",
+        "CampaignApproved", "CampaignLaunched", "PledgeAccepted", "PledgeAccepted",
     ]
     assert {e.stream_type for e in trail} == {"Campaign"}
     assert {e.stream_id for e in trail} == {str(h.campaign)}
@@ -79,7 +79,7 @@ def test_trail_has_global_positions_and_chained_hashes(
     assert trail[0].prev_hash is None
     for before, after in pairwise(trail):
         assert after.prev_hash == before.hash
-    accepted = trail[5]
+    accepted = trail[6]
     assert accepted.payload["amount"] == "500.00"
     assert accepted.payload["pledge_id"] == str(h.first)
     assert accepted.to_json()["streamType"] == "Campaign"

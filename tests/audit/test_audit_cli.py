@@ -67,6 +67,23 @@ def test_verify_reports_the_tampered_position(data_dir: dict[str, Any]) -> None:
     assert f"first bad position {data_dir['user_position']} " in done.stdout
 
 
+def test_verify_names_a_tampered_document(data_dir: dict[str, Any]) -> None:
+    """The Form C's SHA-256 is in its DocumentUploaded event: changing one byte of the kept
+    file (the chain itself untouched) fails the audit and names the document."""
+    kept = list((data_dir["dir"] / "documents").rglob("*"))
+    (path,) = [p for p in kept if p.is_file()]
+    content = bytearray(path.read_bytes())
+    content[12] ^= 0x01
+    path.write_bytes(bytes(content))
+    done = run_cli("audit", "verify", "--data-dir", str(data_dir["dir"]))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"document 'form_c.pdf' of campaign {data_dir['campaign']}" in done.stdout
+    assert path.name in done.stdout and "was changed" in done.stdout
+    path.unlink()
+    done = run_cli("audit", "verify", "--data-dir", str(data_dir["dir"]))
+    assert done.returncode == 1 and "is missing" in done.stdout
+
+
 def test_replay_prints_the_stream_as_json_lines(data_dir: dict[str, Any]) -> None:
     done = run_cli("audit", "replay", data_dir["campaign"], "--data-dir", str(data_dir["dir"]))
     assert done.returncode == 0, done.stderr

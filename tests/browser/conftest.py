@@ -12,15 +12,17 @@
 - `browser`: a headless Chromium for the session; `new_page(...)` makes a page in a fresh
   context (optionally signed in, optionally with a viewport) whose JavaScript errors fail the
   test.
-- `screenshot(page, name)` saves `artifacts/screenshots/<name>.png` (repo-relative, gitignored).
+- `screenshot(page, name)` saves `artifacts/screenshots/<name>.png` (repo-relative). The
+  campaign page's (desktop and phone) are committed and linked from docs/frontend.md; the
+  others are ignored by git.
 
 Every Playwright wait is bounded (`TIMEOUT_MS`, at most 15 s).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -32,6 +34,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from domain.rulebook import Regime
+from tests.scenario import right_answers
 from tests.servers import ADMIN_EMAIL, ADMIN_PASSWORD, DevServer, running_dev_server
 
 STAFF_ROLES = ("RISK_OFFICER", "AUDITOR", "ADMIN")
@@ -117,6 +121,18 @@ PLEDGE = f"""mutation($input: PledgeInput!) {{ pledge(input: $input) {{ __typena
   ... on InvestmentLimitExceeded {{ limit remaining }} {PROBLEM} }} }}"""
 MY_PLEDGES = f"{{ myPledges {{ {PLEDGE_FIELDS} }} }}"
 CAMPAIGN = "query($id: ID!) { campaign(id: $id) { id status raised backerCount } }"
+TAKE_TEST = f"""mutation($r: Regime!, $a: [KnowledgeAnswerInput!]!) {{
+  takeKnowledgeTest(regime: $r, answers: $a) {{ __typename
+  ... on KnowledgeTestTaken {{ passed position }} {PROBLEM} }} }}"""
+UPLOAD = f"""mutation($id: ID!, $kind: DocumentKind!, $file: Upload!) {{
+  uploadDocument(campaignId: $id, kind: $kind, file: $file) {{ __typename
+  ... on DocumentUploaded {{ position document {{ id name sha256 url contentType size }} }}
+  {PROBLEM} }} }}"""
+# A small well-formed PDF: the offering statement every live campaign files.
+STATEMENT_PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+)
 CAUGHT_UP = "query($p: Long!) { caughtUp(position: $p, timeoutMs: 5000) }"
 
 
@@ -212,16 +228,27 @@ class Api:
         )
         assert result["user"]["investorProfile"]["kycStatus"] == "VERIFIED", result
 
+    async def pass_knowledge_tests(self, person: Person) -> None:
+        """Both regimes' tests, graded by the server (the right answers come from its data)."""
+        for regime in Regime:
+            sheet = [{"questionId": q, "choice": c} for q, c in right_answers(regime)]
+            result = await self.mutate(TAKE_TEST, {"r": regime.value, "a": sheet}, person.token,
+                                       "KnowledgeTestTaken")
+            assert result["passed"], result
+
     async def verified_backer(self, prefix: str = "backer", **profile: Any) -> Person:
+        """Verified, with both knowledge tests passed."""
         backer = await self.sign_up(prefix)
         await self.submit_profile(backer, **profile)
         await self.verify(backer.id)
+        await self.pass_knowledge_tests(backer)
         return backer
 
     # --- campaigns and pledges ----------------------------------------------------------
 
     async def live_campaign(self, title: str | None = None, **overrides: Any) -> dict[str, Any]:
-        """Founder drafts and submits, the risk officer approves, the founder launches."""
+        """Founder drafts, files the offering statement (its Document is under "statement")
+        and submits, the risk officer approves, the founder launches."""
         assert self.founder is not None and self.officer is not None
         self._campaigns += 1
         values: dict[str, Any] = {
@@ -234,13 +261,38 @@ class Api:
         values.update(overrides)
         drafted = await self.mutate(DRAFT, {"input": values}, self.founder.token, "CampaignSaved")
         campaign_id = drafted["campaign"]["id"]
+        kind = "FORM_C" if values["regime"] == "REG_CF" else "KIIS"
+        # Each campaign its own statement (the store keeps identical bytes once).
+        statement = await self.upload(campaign_id, kind, f"{kind.lower()}.pdf",
+                                      STATEMENT_PDF + f"% {campaign_id}\n".encode())
         await self.mutate(SUBMIT, {"id": campaign_id}, self.founder.token, "CampaignSaved")
         await self.mutate(APPROVE, {"id": campaign_id}, self.officer.token, "CampaignSaved")
         launched = await self.mutate(LAUNCH, {"id": campaign_id}, self.founder.token,
                                      "CampaignSaved")
         assert launched["campaign"]["status"] == "LIVE", launched
-        campaign: dict[str, Any] = {**values, **launched["campaign"]}
+        campaign: dict[str, Any] = {**values, **launched["campaign"],
+                                    "statement": statement["document"]}
         return campaign
+
+    async def upload(
+        self, campaign_id: str, kind: str, name: str, content: bytes, token: str | None = None
+    ) -> dict[str, Any]:
+        """`uploadDocument` over the GraphQL multipart request spec (the founder's by default);
+        the DocumentUploaded payload, once the read models have it."""
+        assert self.founder is not None
+        operations = {"query": UPLOAD, "variables": {"id": campaign_id, "kind": kind,
+                                                     "file": None}}
+        response = await self.client.post(
+            "/graphql", headers={"Authorization": f"Bearer {token or self.founder.token}"},
+            data={"operations": json.dumps(operations),
+                  "map": json.dumps({"0": ["variables.file"]})},
+            files={"0": (name, content, "application/octet-stream")},
+        )
+        result: dict[str, Any] = response.json()["data"]["uploadDocument"]
+        if result["__typename"] != "DocumentUploaded":
+            raise GraphQLFailed(f"upload refused: {result}")
+        await self.caught_up(result["position"])
+        return result
 
     async def amend(self, campaign_id: str, **changes: Any) -> dict[str, Any]:
         assert self.founder is not None
@@ -254,7 +306,7 @@ class Api:
         return await self.mutate(
             PLEDGE,
             {"input": {"campaignId": campaign_id, "amount": amount,
-                       "idempotencyKey": str(uuid4())}},
+                       "idempotencyKey": str(uuid4()), "acknowledgeRisk": True}},
             backer.token, expect,
         )
 
@@ -318,7 +370,8 @@ async def browser(chromium_path: str) -> AsyncIterator[Any]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def new_page(browser: Any, browser_server: DevServer) -> AsyncIterator[NewPage]:
-    """`await new_page(token=None, viewport=None, **context_options)`: a page in a fresh context.
+    """`await new_page(token=None, viewport=None, **context_options)`: a page in a fresh context
+    (en-US and UTC unless `locale` / `timezone_id` say otherwise).
 
     With `token`, the page starts signed in (the token is put in localStorage before any page
     script runs). Uncaught JavaScript errors and Content-Security-Policy violations on any
@@ -330,10 +383,10 @@ async def new_page(browser: Any, browser_server: DevServer) -> AsyncIterator[New
     async def make(
         token: str | None = None, viewport: dict[str, int] | None = None, **options: Any
     ) -> Any:
+        options = {"locale": "en-US", "timezone_id": "UTC", **options}
         context = await browser.new_context(
             base_url=browser_server.base_url,
-            viewport=viewport or {"width": 1280, "height": 900},
-            locale="en-US", timezone_id="UTC", **options,
+            viewport=viewport or {"width": 1280, "height": 900}, **options,
         )
         contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)
@@ -359,7 +412,6 @@ async def new_page(browser: Any, browser_server: DevServer) -> AsyncIterator[New
 
 @pytest.fixture(scope="session")
 def screenshot_dir() -> Path:
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
 

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from domain.rulebook import Regime
 from tests.browser.conftest import PASSWORD, TIMEOUT_MS, Api, NewPage, in_ci, unique_email
+from tests.scenario import right_answers
 
 try:
     from playwright.async_api import Page, WebSocket, expect
@@ -85,6 +87,16 @@ async def open_campaign(page: Page, campaign_id: str) -> None:
     await expect(tid(page, "live-status")).to_have_attribute("data-mode", "ws")
 
 
+async def review_and_tick(page: Page, amount: str | None = None) -> None:
+    """Step one (the amount, then "Review pledge"), and the two ticks of the review step."""
+    if amount is not None:
+        await tid(page, "pledge-amount").fill(amount)
+    await tid(page, "pledge-submit").click()
+    await expect(tid(page, "pledge-review")).to_be_visible()
+    await tid(page, "review-documents-read").check()
+    await tid(page, "review-risk").check()
+
+
 # --------------------------------------------------------------------------- the journey
 
 
@@ -129,15 +141,27 @@ async def test_sign_up_profile_verify_pledge_and_see_the_progress_bar_move(
     await expect(tid(page, "profile-country")).to_have_value("US")
     await tid(page, "profile-annual-income").fill("40000")
     await tid(page, "profile-net-worth").fill("30,000.00")
-    for answer in ("quiz-q1-b", "quiz-q2-c", "quiz-q3-a"):
-        await tid(page, answer).check()
-    await expect(tid(page, "quiz-result")).to_have_attribute("data-passed", "true")
     await tid(page, "profile-submit").click()
     await expect(tid(page, "profile-message")).to_have_attribute(
         "data-typename", "InvestorProfileSaved"
     )
-    await expect(tid(page, "profile-message")).to_contain_text("Knowledge test passed")
     await expect(tid(page, "kyc-status")).to_have_attribute("data-status", "PENDING")
+
+    # The Reg CF knowledge test, served and graded by the server: two wrong answers fail.
+    test = tid(page, "kt-REG_CF")
+    await expect(test.get_by_test_id("kt-REG_CF-status")).to_have_attribute("data-passed", "false")
+    sheet = right_answers(Regime.REG_CF)
+    for question_id, choice in right_answers(Regime.REG_CF, wrong=2):
+        await tid(page, f"kt-REG_CF-{question_id}-{choice}").check()
+    await tid(page, "kt-REG_CF-submit").click()
+    result = tid(page, "kt-REG_CF-message")
+    await expect(result).to_have_attribute("data-code", "NOT_PASSED")
+    await expect(result).to_contain_text(f"{len(sheet) - 2} of {len(sheet)} answers right")
+    for question_id, choice in sheet[:2]:
+        await tid(page, f"kt-REG_CF-{question_id}-{choice}").check()
+    await tid(page, "kt-REG_CF-submit").click()
+    await expect(result).to_have_attribute("data-code", "PASSED")
+    await expect(test.get_by_test_id("kt-REG_CF-status")).to_have_attribute("data-passed", "true")
     await expect(tid(page, "kyc-explanation")).to_contain_text("waiting for review")
     await screenshot(page, "profile")
 
@@ -163,11 +187,13 @@ async def test_sign_up_profile_verify_pledge_and_see_the_progress_bar_move(
     await expect(bar).to_have_attribute("aria-valuenow", "0")
     await expect_fill_width(page, 0)
 
-    # Pledge $1,000 with a double click: exactly one pledge.
+    # Pledge $1,000, confirmed with a double click: exactly one pledge.
     await tid(page, "pledge-amount").fill("1000")
     await expect(tid(page, "pledge-shares")).to_have_attribute("data-shares", "100")
     await expect(tid(page, "pledge-snapped")).to_have_text("= $1,000.00")
-    await tid(page, "pledge-submit").dblclick()
+    await review_and_tick(page)
+    await expect(tid(page, "review-amount")).to_have_text("$1,000.00")
+    await tid(page, "pledge-confirm").dblclick()
     message = tid(page, "pledge-message")
     await expect(message).to_have_attribute("data-typename", "PledgeSaved")
     await expect(message).to_contain_text("Pledge placed: 100 shares for $1,000.00")
@@ -191,11 +217,9 @@ async def test_sign_up_profile_verify_pledge_and_see_the_progress_bar_move(
     sent = [r for r in requests if "pledge(input" in r["query"]]
     assert len(sent) == 1, sent
 
-    # Two submits in the same tick (double Enter, a script): still one request.
-    await tid(page, "pledge-amount").fill("200")
-    await tid(page, "pledge-form").evaluate(
-        "form => { form.requestSubmit(); form.requestSubmit(); }"
-    )
+    # Two confirms in the same tick (double Enter, a script): still one request.
+    await review_and_tick(page, "200")
+    await tid(page, "pledge-confirm").evaluate("button => { button.click(); button.click(); }")
     await expect(message).to_have_attribute("data-typename", "PledgeSaved")
     await expect(message).to_contain_text("20 shares for $200.00")
     await expect(bar).to_have_attribute("data-raised", "1200.00")
@@ -265,10 +289,11 @@ async def test_the_reg_cf_limit_message_names_the_limit_and_what_remains(
     await tid(page, "pledge-submit").click()
     await expect(tid(page, "pledge-message")).to_have_attribute("data-typename", "ClientValidation")
     await expect(tid(page, "pledge-amount-error")).to_contain_text("The minimum pledge is $100.00")
+    await expect(tid(page, "pledge-review")).to_be_hidden()
 
     # Over the limit: the server's answer, with the limit and the remaining amount.
-    await tid(page, "pledge-amount").fill("2000")
-    await tid(page, "pledge-submit").click()
+    await review_and_tick(page, "2000")
+    await tid(page, "pledge-confirm").click()
     message = tid(page, "pledge-message")
     await expect(message).to_have_attribute("data-typename", "InvestmentLimitExceeded")
     await expect(message).to_have_attribute("data-code", "INVESTMENT_LIMIT_EXCEEDED")
@@ -288,7 +313,8 @@ async def test_the_reg_cf_limit_message_names_the_limit_and_what_remains(
     # Take the suggestion: exactly what remains.
     await tid(page, "pledge-suggest").click()
     await expect(tid(page, "pledge-amount")).to_have_value("1500.00")
-    await tid(page, "pledge-submit").click()
+    await review_and_tick(page)
+    await tid(page, "pledge-confirm").click()
     await expect(message).to_have_attribute("data-typename", "PledgeSaved")
     await expect(tid(page, "limit-remaining")).to_have_attribute("data-value", "0.00")
     await expect(tid(page, "progress-bar")).to_have_attribute("data-raised", "2500.00")
@@ -328,6 +354,8 @@ async def test_cancel_a_pledge_from_the_portfolio(
     await screenshot(page, "portfolio")
 
     await row.get_by_test_id("cancel-pledge").click()
+    await expect(tid(page, "confirm-dialog")).to_be_visible()
+    await tid(page, "confirm-yes").click()
     await expect(tid(page, "portfolio-message")).to_have_attribute("data-code", "CANCELLED")
     await expect(tid(page, "portfolio-message")).to_have_text(
         f"Your pledge of $300.00 to {campaign['title']} was cancelled."

@@ -15,6 +15,7 @@ from domain.campaign import Campaign, CampaignStatus
 from domain.chain import hash_of
 from domain.clock import business_time
 from domain.errors import InvalidStateError, MaxTargetExceeded, NotAllowedError, ValidationError
+from domain.offering import Document, DocumentKind
 from domain.pledge import Pledge, PledgeStatus
 
 pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
@@ -32,7 +33,12 @@ def draft(now: datetime = NOW, **terms: Any) -> Campaign:
     }
     values.update(terms)
     with business_time(now):
-        return Campaign(id=uuid4(), **values)
+        campaign = Campaign(id=uuid4(), **values)
+        # The Form C `submit` needs (its bytes are the application's business).
+        form_c = Document(str(uuid4()), DocumentKind.FORM_C, "form-c.pdf", "application/pdf",
+                          1024, "0" * 64, now)
+        campaign.file_document(form_c, "founder", now, NO_HOLIDAYS)
+        return campaign
 
 
 def live(now: datetime = NOW, **terms: Any) -> Campaign:
@@ -108,9 +114,9 @@ def test_events_carry_the_business_instant_and_chain_their_hashes() -> None:
         campaign.post_update("u1", "News", "We ordered the panels.", False)
     pending = campaign.collect_events()
     assert [type(e).__name__ for e in pending] == [
-        "CampaignDrafted", "CampaignSubmitted", "CampaignApproved", "CampaignLaunched",
-        "UpdatePosted"]
-    assert [e.timestamp for e in pending] == [NOW] * 4 + [later]
+        "CampaignDrafted", "DocumentUploaded", "CampaignSubmitted", "CampaignApproved",
+        "CampaignLaunched", "UpdatePosted"]
+    assert [e.timestamp for e in pending] == [NOW] * 5 + [later]
     previous = ""
     for event in pending:
         assert event.prev_hash == previous and event.hash == hash_of(event)
@@ -138,7 +144,7 @@ def test_campaign_guards_refuse_and_change_nothing() -> None:
         campaign.submit()
         with pytest.raises(NotAllowedError):
             campaign.approve("founder")  # nobody approves their own campaign
-    assert campaign.status is CampaignStatus.IN_REVIEW and campaign.version == 2
+    assert campaign.status is CampaignStatus.IN_REVIEW and campaign.version == 3
 
     short = draft(deadline=NOW + timedelta(days=21) - timedelta(seconds=1))
     with business_time(NOW):

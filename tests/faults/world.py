@@ -27,7 +27,7 @@ from application.crowdfund import Crowdfund
 from domain.rulebook import reg_cf_limit
 from domain.user import Role
 from tests.authenticator import enroll
-from tests.scenario import pass_knowledge_tests
+from tests.scenario import file_offering_statement, pass_knowledge_tests
 
 PASSWORD_HASH = "$argon2id$v=19$m=8,t=1,p=1$bm90LWEtcmVhbC1zYWx0$bm90LWEtcmVhbC1oYXNo"
 TOKEN_TTL = 6 * 3600
@@ -109,6 +109,7 @@ def build_world(app: Crowdfund, secret: str, *, short_waves: int = 1,
             min_target=min_target, max_target=max_target, min_pledge=min_pledge,
             price_per_share=price, deadline=deadline,
         ).value
+        file_offering_statement(app, founder, cid)
         app.offerings.submit(founder, cid)
         app.offerings.approve(officer, cid)
         app.offerings.launch(founder, cid)

@@ -31,6 +31,7 @@ async def test_rebuild_equals_live_row_for_row(
     await caught_up(read_models, store)
     live = dump(read_models.engine)
     assert live["rm_pledges"] and live["rm_distributions"] and live["rm_holdings"]
+    assert live["rm_offerings"] and live["rm_documents"]
 
     report = await asyncio.to_thread(  # a fresh app, as the CLI does
         rebuild_read_models, read_model_url(settings), StoreLog(store.open()), PROJECTIONS.name,

@@ -37,8 +37,9 @@ class History:
 
 
 def realistic(app: Crowdfund, clock: SettableClock) -> History:
-    """Pledges, a cancellation, a material change with a lapsed reconfirmation,
-    settlement, a distribution, a failed ECSP campaign with refunds, a rejection."""
+    """Pledges, a cancellation, a material change (terms and description) with a lapsed
+    reconfirmation, settlement, a distribution, a failed ECSP campaign with refunds, a
+    rejection."""
     team = staff(app)
     backers = [
         verified_backer(app, team, annual_income=i, net_worth=w)
@@ -63,7 +64,8 @@ def realistic(app: Crowdfund, clock: SettableClock) -> History:
     history.cancelled = extra
     app.pledges.cancel(backers[0], extra)
     clock.advance(days=1)
-    app.offerings.amend(team.founder, settled, {"maxTarget": "9000.00"})
+    app.offerings.amend(team.founder, settled, {"maxTarget": "9000.00", "story": "We bake.",
+                                                 "team": [{"name": "Ada", "role": "CEO"}]})
     app.offerings.post_update(team.founder, settled, "Progress", "We hired a CFO.")
     pledges_on_settled = [history.pledges[i] for i in (0, 3)]
     for backer, pid in zip(backers[:2], pledges_on_settled, strict=True):

@@ -19,6 +19,7 @@ from uuid import UUID
 import psycopg
 
 from adapters.business_calendars import business_calendars
+from adapters.documents import MemoryDocumentStore
 from adapters.event_store import eventsourcing_env
 from application.crowdfund import Crowdfund
 from application.unit_of_work import Written
@@ -43,6 +44,8 @@ class Schema:
             conn.execute(f'CREATE SCHEMA "{self.name}"')  # type: ignore[call-overload]
         self.url = f"{server}?schema={self.name}"
         self.apps: list[Crowdfund] = []
+        # Every application of the run files documents in one place, as processes would.
+        self.documents = MemoryDocumentStore()
 
     def open(self, clock: Clock, cls: type[Crowdfund] = Crowdfund) -> Crowdfund:
         """One more application on this schema (its own cache and connections: a process)."""
@@ -50,7 +53,8 @@ class Schema:
         env["CREATE_TABLE"] = "y"
         # Small pools: a run opens several applications on a server other suites share.
         env.update(POSTGRES_POOL_SIZE="2", POSTGRES_MAX_OVERFLOW="6")
-        app = cls(env=env, clock=clock, business_calendars=business_calendars())
+        app = cls(env=env, clock=clock, business_calendars=business_calendars(),
+                  documents=self.documents)
         self.apps.append(app)
         return app
 

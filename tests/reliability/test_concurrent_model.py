@@ -60,7 +60,7 @@ from tests.reliability.support import (
     model_outcome,
     settlement_problems,
 )
-from tests.scenario import pass_knowledge_tests
+from tests.scenario import file_offering_statement, pass_knowledge_tests
 
 pytestmark = pytest.mark.postgres
 
@@ -165,6 +165,7 @@ def build_world(schema: Schema) -> World:
             founder, title=f"Campaign {name}", summary="Races.", regime=regime, min_target=low,
             max_target=high, min_pledge=min_pledge, price_per_share=price, deadline=deadline,
         ).value
+        file_offering_statement(app, founder, cid)
         app.offerings.submit(founder, cid)
         app.offerings.approve(officer, cid)
         app.offerings.launch(founder, cid)

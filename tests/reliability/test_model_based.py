@@ -63,7 +63,7 @@ from tests.reliability.support import (
     real_outcome,
     settlement_problems,
 )
-from tests.scenario import pass_knowledge_tests
+from tests.scenario import file_offering_statement, pass_knowledge_tests
 
 pytestmark = pytest.mark.postgres
 
@@ -234,6 +234,7 @@ class CrowdfundMachine(RuleBasedStateMachine):
             min_target=min_target, max_target=max_target, min_pledge=spec["min_pledge"],
             price_per_share=spec["price_per_share"], deadline=deadline,
         ).value
+        file_offering_statement(app, self.founder, cid)
         app.offerings.submit(self.founder, cid)
         app.offerings.approve(self.officer, cid)
         app.offerings.launch(self.founder, cid)

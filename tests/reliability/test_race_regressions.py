@@ -73,9 +73,9 @@ class LookupThenRace(Crowdfund):
 
     def __init__(
         self, env: dict[str, str] | None = None, clock: Any = None,
-        business_calendars: Any = None,
+        business_calendars: Any = None, **options: Any,
     ) -> None:
-        super().__init__(env, clock, business_calendars)
+        super().__init__(env, clock, business_calendars, **options)
         self.pledges = _LookupThenRacePledges(self)
 
 

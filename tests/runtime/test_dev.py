@@ -14,7 +14,13 @@ from uuid import uuid4
 
 import httpx
 
-from tests.servers import DevServer, dev_server, run_cli, running_dev_server
+from tests.servers import (
+    DevServer,
+    dev_server,
+    file_offering_statement,
+    run_cli,
+    running_dev_server,
+)
 
 __all__ = ["dev_server"]  # the fixture, imported for pytest
 
@@ -83,6 +89,7 @@ def test_a_campaign_from_draft_to_failure_over_graphql(dev_server: DevServer) ->
         "pricePerShare": "10.00", "deadline": deadline.isoformat(),
     }}, token=founder), "draftCampaign")
     campaign_id = draft["campaign"]["id"]
+    file_offering_statement(dev_server.base_url, founder, campaign_id, "REG_CF")
     saved(dev_server.graphql(STEP % "submitCampaign", {"id": campaign_id}, token=founder),
           "submitCampaign")
     saved(dev_server.graphql(STEP % "approveCampaign", {"id": campaign_id}, token=officer),
@@ -119,8 +126,9 @@ def test_a_campaign_from_draft_to_failure_over_graphql(dev_server: DevServer) ->
         "query($id: ID!) { auditTrail(streamId: $id) { type version } }",
         {"id": campaign_id}, token=admin,
     )["auditTrail"]
-    assert [e["type"] for e in trail][:3] == [
-        "CampaignDrafted", "IssuerAssigned", "CampaignSubmitted"]
+    assert [e["type"] for e in trail][:4] == [
+        "CampaignDrafted", "IssuerAssigned", "DocumentUploaded", "CampaignSubmitted"
+    ]
     assert trail[-1]["type"] == "CampaignFailed"
 
 

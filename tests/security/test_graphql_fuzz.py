@@ -42,7 +42,7 @@ from domain.user import Role
 from projections.queries import encode_cursor
 from tests.api.conftest import Api, make_services
 from tests.authenticator import enroll
-from tests.scenario import pass_knowledge_tests
+from tests.scenario import file_offering_statement, pass_knowledge_tests
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 RANDOM = bool(os.environ.get("FUZZ_RANDOM"))
@@ -106,6 +106,7 @@ class Platform:
                 founder, title=f"Fuzz {regime} {steps}", summary="S.", regime=regime,
                 min_target="1000.00", max_target="20000.00", min_pledge="100.00",
                 price_per_share="10.00", deadline=now + timedelta(days=30)).value
+            file_offering_statement(app, founder, cid)
             for step in (app.offerings.submit, app.offerings.approve,
                          app.offerings.launch)[:steps]:
                 step(officer if step == app.offerings.approve else founder, cid)
@@ -175,6 +176,8 @@ def scalars(platform: Platform) -> dict[str, st.SearchStrategy[graphql.ValueNode
         "Long": st.one_of(st.integers(min_value=-2**70, max_value=2**70).map(nodes.Int),
                           text.map(nodes.String)),
         "JSON": st.just(nodes.String("{}")),
+        # A JSON body cannot carry a file part: whatever stands for it must be refused.
+        "Upload": st.one_of(text.map(nodes.String), st.integers().map(nodes.Int)),
     }
 
 

@@ -40,6 +40,7 @@ from aiokafka import TopicPartition
 from adapters import kafka
 from tests.authenticator import enroll_over_graphql
 from tests.faults.platform import ADMIN_EMAIL, ADMIN_PASSWORD, Platform, running_platform
+from tests.servers import file_offering_statement
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
@@ -165,6 +166,7 @@ def populate(platform: Platform) -> Live:
         "title": "Canary Co", "summary": "S.", "regime": "ECSP", "minTarget": "100.00",
         "maxTarget": "100000.00", "minPledge": "10.00", "pricePerShare": "1.00",
         "deadline": deadline}}, founder_token), "CampaignSaved")["campaign"]["id"]
+    file_offering_statement(platform.base_url, founder_token, campaign_id, "ECSP")
     for name, token in (("submitCampaign", founder_token), ("approveCampaign", officer_token),
                         ("launchCampaign", founder_token)):
         only(ok(platform, STEP.format(name=name, problem=PROBLEM), {"id": campaign_id}, token),
