@@ -34,8 +34,12 @@ from domain.offering import (
     parse_document_kind,
     parse_offering_changes,
 )
+from domain.review import REVIEWS_END_AT, ReviewChecklist, ReviewStep, review_step
 from domain.rulebook import RULEBOOKS, Regime
 from domain.user import Role, User
+
+# Events read at a time for a campaign's review history.
+REVIEW_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -290,27 +294,54 @@ class OfferingCommands:
 
         return self.uow.run(decide)
 
-    def approve(self, officer_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
+    def approve(
+        self, officer_id: UUID | str, campaign_id: UUID | str,
+        checklist: ReviewChecklist | None = None,
+    ) -> Written[UUID]:
         def decide(now: datetime) -> Decision[UUID]:
             self.uow.require_role(officer_id, Role.RISK_OFFICER, "approve campaigns")
             campaign = self.uow.campaign(campaign_id)
-            campaign.approve(str(officer_id))
+            campaign.approve(str(officer_id), checklist)
             return campaign.id, [campaign]
 
         return self.uow.run(decide)
 
     def reject(
-        self, officer_id: UUID | str, campaign_id: UUID | str, reason: str
+        self, officer_id: UUID | str, campaign_id: UUID | str, reason: str,
+        checklist: ReviewChecklist | None = None,
     ) -> Written[UUID]:
         reason = require_reason(reason)
 
         def decide(now: datetime) -> Decision[UUID]:
             self.uow.require_role(officer_id, Role.RISK_OFFICER, "reject campaigns")
             campaign = self.uow.campaign(campaign_id)
-            campaign.reject(str(officer_id), reason)
+            campaign.reject(str(officer_id), reason, checklist)
             return campaign.id, [campaign]
 
         return self.uow.run(decide)
+
+    def review_history(self, campaign_id: UUID | str) -> list[ReviewStep]:
+        """Submissions, approvals and rejections, oldest first, read from the campaign's
+        stream up to its launch (no review happens after it, so a live campaign's pledge
+        events are never read). A campaign that does not exist has no history."""
+        try:
+            uid = UUID(str(campaign_id))
+        except ValueError:
+            return []
+        steps: list[ReviewStep] = []
+        after: int | None = None
+        while True:
+            page = self.uow.recorder.select_events(uid, gt=after, limit=REVIEW_PAGE)
+            for stored in page:
+                event = self.uow.mapper.to_domain_event(stored)
+                if type(event).__name__ == REVIEWS_END_AT:
+                    return steps
+                step = review_step(event)
+                if step is not None:
+                    steps.append(step)
+            if len(page) < REVIEW_PAGE:
+                return steps
+            after = page[-1].originator_version
 
     def cancel(
         self, actor_id: UUID | str, campaign_id: UUID | str, reason: str
