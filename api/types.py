@@ -18,6 +18,7 @@ from strawberry.types import Info
 from api import auth
 from api import offering_types as offering
 from api.enums import CampaignStatus, KycStatus, PledgeStatus, Regime, Role, SecurityType
+from api.reviews import CampaignReview, review_from_step
 from api.scalars import Long
 from domain.campaign import Campaign as CampaignRecord
 from domain.cancellation import cancellable_until
@@ -30,7 +31,9 @@ from domain.money import ZERO
 from domain.pledge import Pledge as PledgeRecord
 from domain.pledge import PledgeStatus as DomainPledgeStatus
 from domain.question import Question as QuestionRecord
+from domain.rulebook import RULEBOOKS
 from domain.rulebook import Regime as DomainRegime
+from domain.user import STAFF
 from domain.user import User as UserRecord
 from projections.queries import InvalidCursor
 from projections.questions import QuestionView, questions_for
@@ -218,22 +221,30 @@ def issuer_from_record(record: IssuerRecord, now: datetime) -> Issuer:
     )
 
 
+def issuer_id_of(services: Any, record: CampaignRecord) -> str:
+    """The campaign's issuer id (blocking). A campaign drafted before issuers were
+    recorded has the default one: named after its founder, in the regime's jurisdiction."""
+    if record.issuer_id is not None:
+        return record.issuer_id
+    founder = services.app.user(record.founder_id)
+    return str(derive_issuer_id(founder.display_name, DEFAULT_JURISDICTION[record.regime]))
+
+
 def issuer_of(services: Any, record: CampaignRecord) -> Issuer:
     """The campaign's issuer (blocking: run it in the thread pool). A campaign drafted
     before issuers were recorded shows the default one: its founder's name, unregistered."""
     now = services.clock.now()
-    if record.issuer_id is not None:
-        return issuer_from_record(services.app.issuer(record.issuer_id), now)
-    founder = services.app.user(record.founder_id)
-    jurisdiction = DEFAULT_JURISDICTION[record.regime]
-    uid = derive_issuer_id(founder.display_name, jurisdiction)
+    uid = issuer_id_of(services, record)
     try:
         return issuer_from_record(services.app.issuer(uid), now)
     except NotFoundError:
+        if record.issuer_id is not None:
+            raise
+        founder = services.app.user(record.founder_id)
         return Issuer(
-            id=strawberry.ID(str(uid)), legal_name=founder.display_name,
-            jurisdiction=jurisdiction, website=None, sold_last_12_months_usd=ZERO,
-            sold_last_12_months_eur=ZERO,
+            id=strawberry.ID(uid), legal_name=founder.display_name,
+            jurisdiction=DEFAULT_JURISDICTION[record.regime], website=None,
+            sold_last_12_months_usd=ZERO, sold_last_12_months_eur=ZERO,
         )
 
 
@@ -364,6 +375,38 @@ class Campaign:
             return issuer_of(services, services.app.campaign(self.id))
 
         return await services.run(load)
+
+    @strawberry.field(
+        description="What the issuer may still offer under the regime's 12-month limit beside "
+        "its other open offerings and its sales: the largest maximum target this campaign "
+        "may have (17 CFR 227.100(a)(1); ECSP Art. 1(2)(c)). The full limit for an issuer "
+        "not registered yet."
+    )
+    async def issuer_room(self, info: Info[Any, Any]) -> Decimal:
+        services = auth.context(info).services
+
+        def load() -> Decimal:
+            record = services.app.campaign(self.id)
+            regime = DomainRegime(self.regime.value)
+            try:
+                issuer = services.app.issuer(issuer_id_of(services, record))
+            except NotFoundError:
+                return RULEBOOKS[regime].offering_limit
+            return issuer.room_for(self.id, regime, services.clock.now())
+
+        return await services.run(load)
+
+    @strawberry.field(
+        description="The campaign's founder, risk officers and auditors: its submissions, "
+        "approvals and rejections, oldest first, with the reviewer's reason and "
+        "due-diligence checklist."
+    )
+    async def review_history(self, info: Info[Any, Any]) -> list[CampaignReview]:
+        who = auth.require_insider(info, self.founder_id, "see a campaign's review history")
+        services = auth.context(info).services
+        steps = await services.run(services.app.offerings.review_history, self.id)
+        staff = who.has(*STAFF)
+        return [review_from_step(step, show_reviewer=staff) for step in steps]
 
     @strawberry.field(description="Public Q&A (17 CFR 227.303(c)), oldest first.")
     async def questions(self, info: Info[Any, Any]) -> list[Question]:
