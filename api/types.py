@@ -17,9 +17,18 @@ from strawberry.types import Info
 
 from api import auth
 from api import offering_types as offering
-from api.enums import CampaignStatus, KycStatus, PledgeStatus, Regime, Role, SecurityType
-from api.reviews import CampaignReview, review_from_step
+from api.enums import (
+    CampaignStatus,
+    KycStatus,
+    PledgeStatus,
+    Regime,
+    ReviewAction,
+    Role,
+    SecurityType,
+)
+from api.reviews import ReviewChecklist, checklist_view
 from api.scalars import Long
+from application.reviews import review_history
 from domain.campaign import Campaign as CampaignRecord
 from domain.cancellation import cancellable_until
 from domain.errors import NotFoundError
@@ -267,6 +276,27 @@ def update_from_view(view: UpdateView) -> CampaignUpdate:
     )
 
 
+@strawberry.type(description="One step of a campaign's review, from its events.")
+class CampaignReview:
+    action: ReviewAction
+    at: datetime
+    reason: str | None = strawberry.field(description="Why a risk officer rejected it.")
+    checklist: ReviewChecklist | None = strawberry.field(
+        description="The risk officer's due-diligence answers, as the approval or rejection "
+        "event recorded them; null for a submission, and for a review made without the "
+        "checklist (or recorded before it existed)."
+    )
+    reviewer_id: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The risk officer who decided: shown to staff, null for "
+                      "the founder.")
+    async def reviewer(self, info: Info[Any, Any]) -> User | None:
+        who = auth.viewer(info)
+        if self.reviewer_id is None or who is None or not who.has(*STAFF):
+            return None
+        return await load_user(info, self.reviewer_id)
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool
@@ -396,23 +426,24 @@ class Campaign:
 
         return await services.run(load)
 
-    @strawberry.field(
-        description="The campaign's founder, risk officers and auditors: its submissions, "
-        "approvals and rejections, oldest first, with the reviewer's reason and "
-        "due-diligence checklist."
-    )
-    async def review_history(self, info: Info[Any, Any]) -> list[CampaignReview]:
-        who = auth.require_insider(info, self.founder_id, "see a campaign's review history")
-        services = auth.context(info).services
-        steps = await services.run(services.app.offerings.review_history, self.id)
-        staff = who.has(*STAFF)
-        return [review_from_step(step, show_reviewer=staff) for step in steps]
-
     @strawberry.field(description="Public Q&A (17 CFR 227.303(c)), oldest first.")
     async def questions(self, info: Info[Any, Any]) -> list[Question]:
         services = auth.context(info).services
         views = await services.run(questions_for, services.read_models.engine, self.id)
         return [question_from_view(v) for v in views]
+
+    @strawberry.field(
+        description="Submissions and review decisions, oldest first, with a rejection's "
+        "reason and the due-diligence checklist. Visible to the campaign's founder, risk "
+        "officers and auditors only."
+    )
+    async def review_history(self, info: Info[Any, Any]) -> list[CampaignReview]:
+        auth.require_insider(info, self.founder_id, "see a campaign's review history")
+        services = auth.context(info).services
+        steps = await services.run(review_history, services.app, self.id)
+        return [CampaignReview(action=ReviewAction(s.action), at=s.at, reason=s.reason,
+                               checklist=checklist_view(s.checklist), reviewer_id=s.reviewer_id)
+                for s in steps]
 
     @strawberry.field
     async def updates(self, info: Info[Any, Any]) -> list[CampaignUpdate]:

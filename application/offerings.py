@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -15,6 +16,7 @@ from application.due_work import DueWork, next_due
 from application.unit_of_work import Decision, UnitOfWork, Written
 from domain import limits
 from domain.campaign import DOCUMENTS_OPEN, Campaign, CampaignStatus, CampaignTerms, deadline_guard
+from domain.cap_table import CapTable
 from domain.distribution import DeclaredDistribution
 from domain.errors import (
     InvalidStateError,
@@ -34,12 +36,9 @@ from domain.offering import (
     parse_document_kind,
     parse_offering_changes,
 )
-from domain.review import REVIEWS_END_AT, ReviewChecklist, ReviewStep, review_step
+from domain.review import ReviewChecklist
 from domain.rulebook import RULEBOOKS, Regime
 from domain.user import Role, User
-
-# Events read at a time for a campaign's review history.
-REVIEW_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -320,29 +319,6 @@ class OfferingCommands:
 
         return self.uow.run(decide)
 
-    def review_history(self, campaign_id: UUID | str) -> list[ReviewStep]:
-        """Submissions, approvals and rejections, oldest first, read from the campaign's
-        stream up to its launch (no review happens after it, so a live campaign's pledge
-        events are never read). A campaign that does not exist has no history."""
-        try:
-            uid = UUID(str(campaign_id))
-        except ValueError:
-            return []
-        steps: list[ReviewStep] = []
-        after: int | None = None
-        while True:
-            page = self.uow.recorder.select_events(uid, gt=after, limit=REVIEW_PAGE)
-            for stored in page:
-                event = self.uow.mapper.to_domain_event(stored)
-                if type(event).__name__ == REVIEWS_END_AT:
-                    return steps
-                step = review_step(event)
-                if step is not None:
-                    steps.append(step)
-            if len(page) < REVIEW_PAGE:
-                return steps
-            after = page[-1].originator_version
-
     def cancel(
         self, actor_id: UUID | str, campaign_id: UUID | str, reason: str
     ) -> Written[UUID]:
@@ -410,12 +386,29 @@ class OfferingCommands:
         amount = parse_amount(total, "total")
 
         def decide(now: datetime) -> Decision[DeclaredDistribution]:
-            campaign = self.uow.campaign(campaign_id)
-            campaign.require_founder(str(founder_id))
-            campaign.require_status(CampaignStatus.SETTLED, doing="declare a distribution")
-            table = self.uow.cap_table(campaign.id)
-            if table is None:
-                raise InvalidStateError("No shares have been issued yet.", "NO_SHAREHOLDERS")
+            table = self._distributable(founder_id, campaign_id)
             return table.declare_distribution(str(uuid4()), amount), [table]
 
         return self.uow.run(decide)
+
+    def preview_distribution(
+        self, founder_id: UUID | str, campaign_id: UUID | str, total: object
+    ) -> dict[str, Decimal]:
+        """Each backer's payout if the founder declared `total` now, by the same checks and
+        the same rule as `declare_distribution`; nothing is written."""
+        amount = parse_amount(total, "total")
+
+        def decide(now: datetime) -> Decision[dict[str, Decimal]]:
+            return self._distributable(founder_id, campaign_id).payouts_for(amount), []
+
+        return self.uow.run(decide).value
+
+    def _distributable(self, founder_id: UUID | str, campaign_id: UUID | str) -> CapTable:
+        """The cap table of the founder's settled campaign."""
+        campaign = self.uow.campaign(campaign_id)
+        campaign.require_founder(str(founder_id))
+        campaign.require_status(CampaignStatus.SETTLED, doing="declare a distribution")
+        table = self.uow.cap_table(campaign.id)
+        if table is None:
+            raise InvalidStateError("No shares have been issued yet.", "NO_SHAREHOLDERS")
+        return table

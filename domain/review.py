@@ -1,5 +1,5 @@
-"""The due-diligence checklist a risk officer answers when reviewing a campaign, and the
-review history a campaign's events tell.
+"""The due-diligence checklist a risk officer answers when reviewing a campaign (the
+review history that reads it back: application/reviews.py).
 
 A portal must have a reasonable basis for believing an issuer complies with the rules and
 must deny access to an issuer that is a "bad actor" or that it believes presents the
@@ -16,7 +16,6 @@ as such (`checklist` null).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any
 
 from domain.errors import ValidationError
@@ -69,35 +68,3 @@ class ReviewChecklist:
         if answers is None:
             return None
         return cls(**{name: bool(answers.get(name, False)) for name in ITEMS})
-
-
-@dataclass(frozen=True)
-class ReviewStep:
-    """One step of a campaign's review: submitted, approved or rejected."""
-
-    action: str  # SUBMITTED, APPROVED, REJECTED
-    at: datetime
-    reviewer_id: str | None
-    reason: str | None
-    checklist: ReviewChecklist | None
-
-
-REVIEW_EVENTS = {
-    "CampaignSubmitted": "SUBMITTED", "CampaignApproved": "APPROVED",
-    "CampaignRejected": "REJECTED",
-}
-# Every review happens before launch: a stream read for its history stops here.
-REVIEWS_END_AT = "CampaignLaunched"
-
-
-def review_step(event: Any) -> ReviewStep | None:
-    """The review step a campaign event records, or None. Events stored before the
-    checklist existed carry no `checklist` attribute value of their own: null."""
-    action = REVIEW_EVENTS.get(type(event).__name__)
-    if action is None:
-        return None
-    state = vars(event)
-    return ReviewStep(
-        action=action, at=event.timestamp, reviewer_id=state.get("officer_id"),
-        reason=state.get("reason"), checklist=ReviewChecklist.from_event(state.get("checklist")),
-    )
