@@ -2,6 +2,8 @@
 //
 // Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio  #/notifications
 //         #/security  #/forgot  #/reset?token=…
+//         #/risk/kyc  #/risk/reviews  #/risk/review/<id>  #/risk/alerts  (risk officers)
+//         #/admin  (admins)
 // The server also serves the page at /campaigns/<id> (with Open Graph tags, for links
 // that are shared): without a hash, that path opens the campaign.
 
@@ -13,6 +15,9 @@ import { signInPage, signUpPage, profilePage } from './account.js';
 import { portfolioPage } from './portfolio.js';
 import { notificationsPage, startBell } from './notices.js';
 import { securityPage, forgotPage, resetPage, endSession } from './security.js';
+import { kycQueuePage, reviewQueuePage, campaignReviewPage, amlAlertsPage } from './riskdesk.js';
+import { adminPage } from './admin.js';
+import { roleInForce } from './staff.js';
 
 const ROUTES = [
   { pattern: /^\/?$/, page: campaignsPage, nav: 'campaigns' },
@@ -25,6 +30,11 @@ const ROUTES = [
   { pattern: /^\/security\/?$/, page: securityPage, nav: 'security' },
   { pattern: /^\/forgot\/?$/, page: forgotPage, nav: 'signin' },
   { pattern: /^\/reset\/?$/, page: resetPage, nav: 'signin' },
+  { pattern: /^\/risk(?:\/kyc)?\/?$/, page: kycQueuePage, nav: 'risk' },
+  { pattern: /^\/risk\/reviews\/?$/, page: reviewQueuePage, nav: 'risk' },
+  { pattern: /^\/risk\/review\/([^/]+)\/?$/, page: campaignReviewPage, nav: 'risk' },
+  { pattern: /^\/risk\/alerts\/?$/, page: amlAlertsPage, nav: 'risk' },
+  { pattern: /^\/admin\/?$/, page: adminPage, nav: 'admin' },
 ];
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -154,6 +164,10 @@ function renderNav() {
   for (const id of ['nav-portfolio', 'nav-profile', 'nav-bell', 'nav-security', 'nav-signout', 'nav-user']) {
     const el = $(id);
     if (el) el.closest('li').hidden = !signedIn;
+  }
+  // Workspaces: shown only to users holding the role in force (staff: with TOTP on).
+  for (const link of document.querySelectorAll('[data-nav-role]')) {
+    link.closest('li').hidden = !(signedIn && roleInForce(session.me, link.dataset.navRole));
   }
   const name = $('nav-display-name');
   const roles = $('nav-roles');
