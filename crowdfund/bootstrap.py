@@ -54,6 +54,7 @@ from crowdfund.settings import AmlMonitoring, Settings
 from domain.aml_rules import MonitoringThresholds
 from domain.clock import Clock
 from projections.consumers import Consumer
+from projections.data_access_store import SqlDataAccessLog
 from projections.log_tree import SqlLogTree
 from projections.monitor import monitor_consumer
 from projections.notices import Notices, Outbox
@@ -393,6 +394,7 @@ def build_services(
         tokens=guard.tokens,
         throttle=guard.throttle,
         sessions=guard,
+        data_access=SqlDataAccessLog(models.engine),
         public_url=settings.public_url,
         reset_mail=reset_mailer(settings, options),
         metrics_token=settings.metrics_token,
