@@ -130,17 +130,23 @@ function yesNo(value) {
 
 // ------------------------------------------------------------------ KYC queue
 
+/** A list version is a content hash: its first 12 characters, the whole as a tooltip. */
+function listVersion(screening) {
+  const v = String(screening.listVersion || '');
+  return h('code', { title: v, testid: 'kyc-list-version' }, v.length > 12 ? `${v.slice(0, 12)}…` : v);
+}
+
 function screeningView(screening) {
   const status = screening && screening.status;
   if (status === 'CLEAR') {
     return h('div', { class: 'screening screening-clear', testid: 'kyc-screening', dataset: { status } },
       h('span', { class: 'badge kyc-verified' }, 'Clear'),
-      ' No match on the sanctions list (version ', h('code', {}, screening.listVersion), '), screened ', timeEl(screening.screenedAt), '.');
+      ' No match on the sanctions list (version ', listVersion(screening), '), screened ', timeEl(screening.screenedAt), '.');
   }
   if (status === 'POSSIBLE_MATCH') {
     return h('div', { class: 'screening screening-match', testid: 'kyc-screening', dataset: { status } },
       h('p', {}, h('span', { class: 'badge kyc-rejected' }, 'Possible match'),
-        ' on the sanctions list (version ', h('code', {}, screening.listVersion), '), screened ', timeEl(screening.screenedAt), '.'),
+        ' on the sanctions list (version ', listVersion(screening), '), screened ', timeEl(screening.screenedAt), '.'),
       h('ul', { class: 'plain-list' }, (screening.matches || []).map((m) => h('li', { testid: 'kyc-screening-match' },
         h('strong', {}, m.name), ` — ${m.listName} entry ${m.entryId}, score ${Math.round(m.score * 100)} %`,
         m.programs && m.programs.length ? `, programs ${m.programs.join(', ')}` : ''))),
