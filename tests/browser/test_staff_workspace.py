@@ -18,6 +18,7 @@ from uuid import uuid4
 
 import pytest
 
+from tests.api.test_aml import SANCTIONED  # a fictitious entry of the sample list
 from tests.browser.conftest import (
     DRAFT,
     GRANT,
@@ -28,6 +29,7 @@ from tests.browser.conftest import (
     Person,
     in_ci,
 )
+from tests.browser.test_backer_page import tid
 
 try:
     from playwright.async_api import Page, expect
@@ -39,12 +41,7 @@ except ImportError:  # pragma: no cover - the conftest reports it (skip, or fail
 pytestmark = pytest.mark.browser
 
 Screenshot = Callable[..., Awaitable[Path]]
-SANCTIONED = "Ottoline Beatrix Quartermaine-Voss"  # fictitious entry 9900005 of the sample list
 ME = "{ me { roles investorProfile { kycStatus } } }"
-
-
-def tid(page: Page, testid: str) -> Any:
-    return page.get_by_test_id(testid)
 
 
 async def submitted_campaign(api: Api, title: str, **overrides: Any) -> str:
