@@ -309,7 +309,8 @@ async def test_a_material_update_says_what_it_triggers_and_asks_backers_to_recon
     await expect(tid(page, "confirm-dialog")).to_contain_text("reconfirm")
     await tid(page, "confirm-yes").click()
     await expect(tid(page, "workspace-message")).to_contain_text("reconfirm")
-    newest = tid(page, "update-item").first
+    await expect(tid(page, "update-item")).to_have_count(2)
+    newest = tid(page, "update-item").filter(has_text="New kiln supplier")
     await expect(newest).to_have_attribute("data-material", "true")
     await expect(newest.get_by_test_id("update-material")).to_be_visible()
     assert [p["status"] for p in await api.my_pledges(backer)] == ["PENDING_RECONFIRMATION"]
