@@ -246,6 +246,28 @@ async def test_the_reviewers_reason_is_shown_and_the_founder_edits_and_resubmits
     await expect(tid(page, "rejection")).to_have_count(0)
     actions = await tid(page, "review-step").evaluate_all("els => els.map(e => e.dataset.action)")
     assert actions == ["SUBMITTED", "REJECTED", "SUBMITTED"]
+    await page.goto("/#/founder")
+    await expect(tid(page, "founder-campaign-row")).to_have_attribute("data-status", "IN_REVIEW")
+
+
+async def test_my_campaigns_is_in_the_header_for_founders_not_for_staff(
+    api: Api, new_page: NewPage
+) -> None:
+    assert api.officer is not None
+    founder = await api.sign_up("header", "Hedda Header")
+    page = await new_page(token=founder.token)
+    await page.goto("/#/")
+    await expect(tid(page, "nav-founder")).to_be_visible()
+    # Staff may not found campaigns: a risk officer's header has no "My campaigns".
+    officer_page = await new_page(token=api.officer.token)
+    await officer_page.goto("/#/")
+    await expect(tid(officer_page, "nav-display-name")).not_to_have_text("")
+    await expect(tid(officer_page, "nav-founder")).to_be_hidden()
+    # Signed out: neither.
+    anonymous = await new_page()
+    await anonymous.goto("/#/")
+    await expect(tid(anonymous, "nav-signin")).to_be_visible()
+    await expect(tid(anonymous, "nav-founder")).to_be_hidden()
 
 
 async def test_close_early_shows_the_rule_and_the_problem_and_cancel_asks_first(
