@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -403,3 +404,33 @@ async def test_the_distribution_preview_pays_to_the_cent_what_the_declaration_pa
         back = await api.gql(SET_CLOCK, {"now": datetime.now(UTC).isoformat()},
                              api.admin.token)
         assert back["setClock"]["__typename"] == "ClockSet", back
+
+
+async def test_editing_a_live_offering_sends_only_the_change_and_asks_first(
+    api: Api, new_page: NewPage
+) -> None:
+    founder = await api.sign_up("amending", "Amos Amend")
+    campaign = await founder_api(api, founder).live_campaign(title="Amended Kilns")
+    backer = await api.verified_backer("amended")
+    await api.pledge(backer, campaign["id"], "100.00")
+    page = await new_page(token=founder.token)
+    sent: list[dict[str, Any]] = []
+    page.on("request", lambda r: sent.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith("/graphql") and r.post_data else None)
+    await open_workspace(page, campaign["id"])
+    await tid(page, "workspace-edit").click()
+    await expect(tid(page, "editor-live-warning")).to_contain_text("material change")
+    await expect(tid(page, "editor-min-target")).to_have_value("1000.00")
+
+    await tid(page, "editor-save").click()  # nothing changed: nothing sent
+    await expect(tid(page, "editor-message")).to_have_attribute("data-code", "NOTHING_CHANGED")
+    await tid(page, "editor-story").fill("We now fire **porcelain** too.")
+    await tid(page, "editor-save").click()
+    await tid(page, "confirm-no").click()  # thought better of it: nothing sent
+    assert not [b for b in sent if "amendCampaign" in b.get("query", "")]
+    await tid(page, "editor-save").click()
+    await tid(page, "confirm-yes").click()
+    await expect(tid(page, "workspace-status")).to_have_attribute("data-status", "LIVE")
+    (amended,) = [b for b in sent if "amendCampaign" in b.get("query", "")]
+    assert amended["variables"]["input"] == {"story": "We now fire **porcelain** too."}
+    assert [p["status"] for p in await api.my_pledges(backer)] == ["PENDING_RECONFIRMATION"]
