@@ -510,6 +510,13 @@ export function workspacePage(main, params, ctx) {
       }
     }
 
+    // Declaring pays what the preview shows: a new total needs a new preview first.
+    amount.input.addEventListener('input', () => {
+      preview.hidden = true;
+      declareButton.hidden = true;
+      previewed = null;
+    });
+
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       amount.clearError();
