@@ -186,3 +186,4 @@ class UserView:
     sophisticated: bool
     knowledge_test_passed: bool
     registered_at: datetime
+    profile_submitted_at: datetime | None = None
