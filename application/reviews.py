@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -17,19 +18,27 @@ from application.unit_of_work import UnitOfWork
 from domain.input import parse_id
 
 PAGE = 100
+
+
+class ReviewAction(Enum):
+    SUBMITTED = "SUBMITTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
 REVIEW_EVENTS = {
-    "CampaignSubmitted": "SUBMITTED",
-    "CampaignApproved": "APPROVED",
-    "CampaignRejected": "REJECTED",
+    "CampaignSubmitted": ReviewAction.SUBMITTED,
+    "CampaignApproved": ReviewAction.APPROVED,
+    "CampaignRejected": ReviewAction.REJECTED,
 }
 LAUNCHED = "CampaignLaunched"
 
 
 @dataclass(frozen=True)
 class ReviewStep:
-    """One step of a review: SUBMITTED, APPROVED or REJECTED (`reason`: the officer's)."""
+    """One step of a review (`reason`: the officer's, on a rejection)."""
 
-    action: str
+    action: ReviewAction
     at: datetime
     reason: str | None
 
