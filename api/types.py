@@ -447,7 +447,7 @@ class Campaign:
         auth.require_insider(info, self.founder_id, "see a campaign's review history")
         services = auth.context(info).services
         steps = await services.run(review_history, services.app, self.id)
-        return [CampaignReview(action=ReviewAction(s.action), at=s.at, reason=s.reason,
+        return [CampaignReview(action=ReviewAction(s.action.value), at=s.at, reason=s.reason,
                                checklist=checklist_view(s.checklist), reviewer_id=s.reviewer_id)
                 for s in steps]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -18,19 +19,27 @@ from domain.input import parse_id
 from domain.review import ReviewChecklist
 
 PAGE = 100
+
+
+class ReviewAction(Enum):
+    SUBMITTED = "SUBMITTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
 REVIEW_EVENTS = {
-    "CampaignSubmitted": "SUBMITTED",
-    "CampaignApproved": "APPROVED",
-    "CampaignRejected": "REJECTED",
+    "CampaignSubmitted": ReviewAction.SUBMITTED,
+    "CampaignApproved": ReviewAction.APPROVED,
+    "CampaignRejected": ReviewAction.REJECTED,
 }
 LAUNCHED = "CampaignLaunched"
 
 
 @dataclass(frozen=True)
 class ReviewStep:
-    """One step of a review: SUBMITTED, APPROVED or REJECTED (`reason`: the officer's)."""
+    """One step of a review (`reason`: the officer's, on a rejection)."""
 
-    action: str
+    action: ReviewAction
     at: datetime
     reason: str | None
     # The deciding officer and the due-diligence answers (domain.review); None for a

@@ -257,13 +257,13 @@ def open_application(
 
 def read_model_url(settings: Settings) -> str:
     """SQLAlchemy URL of the read models: beside the event store, same engine."""
-    url = settings.resolved_database_url
-    if url.startswith("sqlite:///"):
-        events = Path(url.removeprefix("sqlite:///"))
-        return f"sqlite:///{events.with_name('readmodels.db')}"
-    return url.replace("postgresql://", "postgresql+psycopg://", 1).replace(
-        "postgres://", "postgresql+psycopg://", 1
-    )
+    url = sa.make_url(settings.resolved_database_url.replace("postgres://", "postgresql://", 1))
+    if url.get_backend_name() == "sqlite":
+        events = Path(url.database or "")
+        return str(url.set(database=str(events.with_name("readmodels.db"))))
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"read models need SQLite or PostgreSQL, not {url.drivername}")
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 def open_read_models(settings: Settings) -> ReadModels:

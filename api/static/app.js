@@ -4,6 +4,7 @@
 //         #/security  #/forgot  #/reset?token=…
 //         #/risk/kyc  #/risk/reviews  #/risk/review/<id>  #/risk/alerts  (risk officers)
 //         #/admin  (admins)
+//         #/founder  #/founder/new  #/founder/campaign/<id>  #/founder/campaign/<id>/edit
 // The server also serves the page at /campaigns/<id> (with Open Graph tags, for links
 // that are shared): without a hash, that path opens the campaign.
 
@@ -18,6 +19,8 @@ import { securityPage, forgotPage, resetPage, endSession } from './security.js';
 import { kycQueuePage, reviewQueuePage, campaignReviewPage, amlAlertsPage } from './riskdesk.js';
 import { adminPage } from './admin.js';
 import { roleInForce } from './staff.js';
+import { myCampaignsPage, workspacePage } from './founder-workspace.js';
+import { editorPage } from './founder-editor.js';
 
 const ROUTES = [
   { pattern: /^\/?$/, page: campaignsPage, nav: 'campaigns' },
@@ -35,6 +38,10 @@ const ROUTES = [
   { pattern: /^\/risk\/review\/([^/]+)\/?$/, page: campaignReviewPage, nav: 'risk' },
   { pattern: /^\/risk\/alerts\/?$/, page: amlAlertsPage, nav: 'risk' },
   { pattern: /^\/admin\/?$/, page: adminPage, nav: 'admin' },
+  { pattern: /^\/founder\/?$/, page: myCampaignsPage, nav: 'founder' },
+  { pattern: /^\/founder\/new\/?$/, page: editorPage, nav: 'founder' },
+  { pattern: /^\/founder\/campaign\/([^/]+)\/edit\/?$/, page: editorPage, nav: 'founder' },
+  { pattern: /^\/founder\/campaign\/([^/]+)\/?$/, page: workspacePage, nav: 'founder' },
 ];
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -168,6 +175,12 @@ function renderNav() {
   // Workspaces: shown only to users holding the role in force (staff: with TOTP on).
   for (const link of document.querySelectorAll('[data-nav-role]')) {
     link.closest('li').hidden = !(signedIn && roleInForce(session.me, link.dataset.navRole));
+  }
+  // Founders' workspace: every account holds FOUNDER; staff may not found campaigns.
+  const founder = $('nav-founder');
+  if (founder) {
+    const roles = session.me && Array.isArray(session.me.roles) ? session.me.roles : [];
+    founder.closest('li').hidden = !(signedIn && roles.includes('FOUNDER') && !roles.some((r) => STAFF_ROLES.includes(r)));
   }
   const name = $('nav-display-name');
   const roles = $('nav-roles');
