@@ -58,7 +58,7 @@ def test_an_approval_with_every_item_ticked_records_the_answers(
                       "issuer_limit_checked": True, "bad_actor_declaration": True},
     }
     history = review_history(app, campaign)
-    assert [s.action for s in history] == ["SUBMITTED", "APPROVED"]
+    assert [s.action.value for s in history] == ["SUBMITTED", "APPROVED"]
     assert history[-1].checklist == ALL_TICKED
     assert history[-1].reviewer_id == str(team.risk_officer)
 
@@ -94,7 +94,7 @@ def test_a_rejection_records_the_reason_and_whatever_was_answered(
     assert app.campaign(campaign).status is CampaignStatus.REJECTED
     assert last_payload(app, campaign)["checklist"]["bad_actor_declaration"] is False
     step = review_history(app, campaign)[-1]
-    assert (step.action, step.reason, step.checklist) == (
+    assert (step.action.value, step.reason, step.checklist) == (
         "REJECTED", "No bad-actor declaration on file.", answers)
 
 
@@ -124,7 +124,7 @@ def test_the_history_lists_every_review_round_and_stops_at_the_launch(
     app.offerings.approve(team.risk_officer, campaign, ALL_TICKED)
     app.offerings.launch(team.founder, campaign)
     app.offerings.post_update(team.founder, campaign, "Hello", "First update.", False)
-    assert [s.action for s in review_history(app, campaign)] == [
+    assert [s.action.value for s in review_history(app, campaign)] == [
         "SUBMITTED", "REJECTED", "SUBMITTED", "APPROVED"]
 
 
