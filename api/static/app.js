@@ -2,6 +2,7 @@
 //
 // Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio  #/notifications
 //         #/security  #/forgot  #/reset?token=…
+//         #/founder  #/founder/new  #/founder/campaign/<id>  #/founder/campaign/<id>/edit
 // The server also serves the page at /campaigns/<id> (with Open Graph tags, for links
 // that are shared): without a hash, that path opens the campaign.
 
@@ -13,6 +14,8 @@ import { signInPage, signUpPage, profilePage } from './account.js';
 import { portfolioPage } from './portfolio.js';
 import { notificationsPage, startBell } from './notices.js';
 import { securityPage, forgotPage, resetPage, endSession } from './security.js';
+import { myCampaignsPage, workspacePage } from './founder-workspace.js';
+import { editorPage } from './founder-editor.js';
 
 const ROUTES = [
   { pattern: /^\/?$/, page: campaignsPage, nav: 'campaigns' },
@@ -25,6 +28,10 @@ const ROUTES = [
   { pattern: /^\/security\/?$/, page: securityPage, nav: 'security' },
   { pattern: /^\/forgot\/?$/, page: forgotPage, nav: 'signin' },
   { pattern: /^\/reset\/?$/, page: resetPage, nav: 'signin' },
+  { pattern: /^\/founder\/?$/, page: myCampaignsPage, nav: 'founder' },
+  { pattern: /^\/founder\/new\/?$/, page: editorPage, nav: 'founder' },
+  { pattern: /^\/founder\/campaign\/([^/]+)\/edit\/?$/, page: editorPage, nav: 'founder' },
+  { pattern: /^\/founder\/campaign\/([^/]+)\/?$/, page: workspacePage, nav: 'founder' },
 ];
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -154,6 +161,12 @@ function renderNav() {
   for (const id of ['nav-portfolio', 'nav-profile', 'nav-bell', 'nav-security', 'nav-signout', 'nav-user']) {
     const el = $(id);
     if (el) el.closest('li').hidden = !signedIn;
+  }
+  // Founders' workspace: every account holds FOUNDER; staff may not found campaigns.
+  const founder = $('nav-founder');
+  if (founder) {
+    const roles = session.me && Array.isArray(session.me.roles) ? session.me.roles : [];
+    founder.closest('li').hidden = !(signedIn && roles.includes('FOUNDER') && !roles.some((r) => STAFF_ROLES.includes(r)));
   }
   const name = $('nav-display-name');
   const roles = $('nav-roles');
