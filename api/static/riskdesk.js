@@ -60,7 +60,9 @@ const REJECT_CAMPAIGN = `mutation RejectCampaign($id: ID!, $reason: String!, $ch
   rejectCampaign(id: $id, reason: $reason, checklist: $checklist) { ${CAMPAIGN_RESULT} } }`;
 
 const ALERT_FIELDS = 'id rule details raisedAt status decisionNote subject { id displayName } campaign { id title } decidedBy { id displayName }';
-const ALERTS = `query AmlAlerts($status: AlertStatus) { amlAlerts(status: $status, first: 50) { ${ALERT_FIELDS} } }`;
+const ALERTS_SHOWN = 50;
+const ALERTS = `query AmlAlerts($status: AlertStatus, $rule: String) {
+  amlAlerts(status: $status, rule: $rule, first: ${ALERTS_SHOWN}) { ${ALERT_FIELDS} } }`;
 const DECIDE = `mutation DecideAlert($id: ID!, $decision: AlertStatus!, $note: String!) {
   decideAlert(alertId: $id, decision: $decision, note: $note) { __typename
     ... on AlertDecided { position alert { ${ALERT_FIELDS} } } ${PROBLEM} } }`;
@@ -464,6 +466,7 @@ export async function campaignReviewPage(main, params, ctx) {
 // ------------------------------------------------------------------ AML alerts
 
 const ALERT_STATUSES = ['OPEN', 'DISMISSED', 'ESCALATED'];
+const ALERT_RULES = ['SANCTIONS_MATCH', 'STRUCTURING', 'RAPID_CANCEL_CYCLE', 'SELF_DEALING', 'DUPLICATE_IDENTITY', 'VELOCITY'];
 
 function alertItem(a, ctx) {
   const msg = messageBox('alert-message', 'row-message');
@@ -529,20 +532,31 @@ export async function amlAlertsPage(main, params, ctx) {
     'What transaction monitoring and sanctions screening raised. Each needs a person’s decision, with a note.');
   if (!frame) return;
   const { body, status } = frame;
-  const wanted = ALERT_STATUSES.includes(params.query.get('status')) ? params.query.get('status') : 'OPEN';
-  const select = h('select', { testid: 'alerts-status' }, ALERT_STATUSES.map((s) => h('option', { value: s, selected: s === wanted }, humanize(s))));
-  const filter = field({ name: 'status', label: 'Show alerts that are', control: select });
-  select.addEventListener('change', () => {
-    location.hash = `#/risk/alerts?status=${select.value}`;
-  });
-  const data = await load(ALERTS, { status: wanted }, status, ctx, 'the AML alerts');
+  const query = params.query;
+  const wanted = ALERT_STATUSES.includes(query.get('status')) ? query.get('status') : 'OPEN';
+  const rule = ALERT_RULES.includes(query.get('rule')) ? query.get('rule') : '';
+  const select = h('select', { testid: 'alerts-status' }, ALERT_STATUSES.map((v) => h('option', { value: v, selected: v === wanted }, humanize(v))));
+  const ruleSelect = h('select', { testid: 'alerts-rule' },
+    h('option', { value: '', selected: !rule }, 'Every rule'),
+    ALERT_RULES.map((v) => h('option', { value: v, selected: v === rule }, humanize(v))));
+  const statusField = field({ name: 'status', label: 'Show alerts that are', control: select });
+  const ruleField = field({ name: 'rule', label: 'Raised by', control: ruleSelect });
+  const go = () => {
+    const next = new URLSearchParams({ status: select.value });
+    if (ruleSelect.value) next.set('rule', ruleSelect.value);
+    location.hash = `#/risk/alerts?${next}`;
+  };
+  select.addEventListener('change', go);
+  ruleSelect.addEventListener('change', go);
+  const data = await load(ALERTS, { status: wanted, rule: rule || null }, status, ctx, 'the AML alerts');
   if (!data) return;
   const alerts = data.amlAlerts || [];
   replaceChildren(
     body,
-    filter.wrap,
+    h('div', { class: 'alert-filters' }, statusField.wrap, ruleField.wrap),
+    alerts.length >= ALERTS_SHOWN ? h('p', { class: 'hint', testid: 'alerts-more' }, `The oldest ${ALERTS_SHOWN} are shown: decide them, or choose a rule, to see the next ones.`) : null,
     alerts.length
       ? h('ol', { class: 'card-grid alert-list', testid: 'alert-list' }, alerts.map((a) => alertItem(a, ctx)))
-      : h('p', { class: 'empty', testid: 'alerts-empty' }, `No ${wanted.toLowerCase()} alert.`),
+      : h('p', { class: 'empty', testid: 'alerts-empty' }, `No ${wanted.toLowerCase()} alert${rule ? ` of ${humanize(rule).toLowerCase()}` : ''}.`),
   );
 }

@@ -254,6 +254,9 @@ async def test_a_risk_officer_dismisses_an_aml_alert_with_a_note(
     page = await new_page(token=api.officer.token)
     await page.goto("/#/risk/kyc")
     await tid(page, "desk-tab-alerts").click()
+    # The queue is worked one rule at a time: the sanctions matches.
+    await tid(page, "alerts-rule").select_option("SANCTIONS_MATCH")
+    await expect(page).to_have_url("/#/risk/alerts?status=OPEN&rule=SANCTIONS_MATCH")
     alert = page.locator(
         f'[data-testid="aml-alert"][data-subject-id="{listed.id}"][data-rule="SANCTIONS_MATCH"]')
     await expect(alert.get_by_test_id("alert-status")).to_have_attribute("data-status", "OPEN")
