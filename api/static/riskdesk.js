@@ -30,7 +30,8 @@ import { OFFERING_FIELDS, keyTerms, documentsSection, storySection, teamSection,
 const TITLE = 'Risk desk';
 const PROBLEM = '... on Problem { code message } ... on ValidationProblem { field }';
 
-const KYC_QUEUE = `query KycQueue { kycQueue(first: 50) {
+const KYC_SHOWN = 100;
+const KYC_QUEUE = `query KycQueue { kycQueue(first: ${KYC_SHOWN}) {
   user { id displayName }
   legalName dateOfBirth country annualIncome netWorth accredited sophisticated submittedAt
   screening { status screenedAt listVersion matches { listName entryId name score programs } }
@@ -248,6 +249,7 @@ export async function kycQueuePage(main, _params, ctx) {
   if (!data) return;
   const apps = data.kycQueue || [];
   const count = h('p', { testid: 'kyc-count', dataset: { count: apps.length } }, apps.length === 1 ? '1 application waiting.' : `${apps.length} applications waiting.`);
+  const more = apps.length >= KYC_SHOWN ? h('p', { class: 'hint', testid: 'kyc-more' }, `The oldest ${KYC_SHOWN} are shown; the next ones appear as these are decided.`) : null;
   if (!apps.length) {
     replaceChildren(body, count, h('p', { class: 'empty', testid: 'kyc-empty' }, 'No investor profile is waiting for verification.'));
     return;
@@ -258,7 +260,7 @@ export async function kycQueuePage(main, _params, ctx) {
     count.dataset.count = String(left);
     count.textContent = left === 1 ? '1 application waiting.' : `${left} applications waiting.`;
   };
-  replaceChildren(body, count, h('ol', { class: 'card-grid kyc-list', testid: 'kyc-list' }, apps.map((a) => kycItem(a, ctx, onDecided))));
+  replaceChildren(body, count, more, h('ol', { class: 'card-grid kyc-list', testid: 'kyc-list' }, apps.map((a) => kycItem(a, ctx, onDecided))));
 }
 
 // ------------------------------------------------------------------ campaign reviews
