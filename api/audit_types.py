@@ -53,3 +53,9 @@ class ChainVerification:
     first_bad_position: Long | None = strawberry.field(
         description="Position of the first event whose hash does not verify, if any."
     )
+
+
+@strawberry.type(description="A kind of event the platform records (the event log's filters).")
+class AuditEventType:
+    stream_type: str
+    type: str
