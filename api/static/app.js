@@ -2,6 +2,7 @@
 //
 // Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio  #/notifications
 //         #/security  #/forgot  #/reset?token=…
+//         #/audit  #/audit/stream/<id>   (auditors: audit.js)
 // The server also serves the page at /campaigns/<id> (with Open Graph tags, for links
 // that are shared): without a hash, that path opens the campaign.
 
@@ -13,6 +14,7 @@ import { signInPage, signUpPage, profilePage } from './account.js';
 import { portfolioPage } from './portfolio.js';
 import { notificationsPage, startBell } from './notices.js';
 import { securityPage, forgotPage, resetPage, endSession } from './security.js';
+import { auditPage, auditStreamPage } from './audit.js';
 
 const ROUTES = [
   { pattern: /^\/?$/, page: campaignsPage, nav: 'campaigns' },
@@ -25,6 +27,8 @@ const ROUTES = [
   { pattern: /^\/security\/?$/, page: securityPage, nav: 'security' },
   { pattern: /^\/forgot\/?$/, page: forgotPage, nav: 'signin' },
   { pattern: /^\/reset\/?$/, page: resetPage, nav: 'signin' },
+  { pattern: /^\/audit\/?$/, page: auditPage, nav: 'audit' },
+  { pattern: /^\/audit\/stream\/([^/]+)\/?$/, page: auditStreamPage, nav: 'audit' },
 ];
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -155,6 +159,9 @@ function renderNav() {
     const el = $(id);
     if (el) el.closest('li').hidden = !signedIn;
   }
+  const audit = $('nav-audit');
+  // The auditor's workspace: only for users who hold the AUDITOR role.
+  if (audit) audit.closest('li').hidden = !(signedIn && session.me && (session.me.roles || []).includes('AUDITOR'));
   const name = $('nav-display-name');
   const roles = $('nav-roles');
   const me = session.me;
