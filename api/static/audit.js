@@ -589,7 +589,7 @@ function capTablePanel(table, currency) {
           'table',
           { class: 'pledges', testid: 'cap-table' },
           h('thead', {}, h('tr', {}, ['Investor', 'Shares', 'Invested'].map((t) => h('th', { scope: 'col' }, t)))),
-          h('tbody', {}, holdings.map((x) => h('tr', { testid: 'holding-row', dataset: { investorId: x.investor.id } }, td('Investor', x.investor.displayName), td('Shares', String(x.shares)), td('Invested', displayMoney(x.amountInvested, currency))))),
+          h('tbody', {}, holdings.map((x) => h('tr', { testid: 'cap-table-row', dataset: { investorId: x.investor.id } }, td('Investor', x.investor.displayName), td('Shares', String(x.shares)), td('Invested', displayMoney(x.amountInvested, currency))))),
         )
       : h('p', { class: 'empty', testid: 'cap-table-empty' }, 'No shares are issued before the campaign settles.'),
   );
