@@ -9,6 +9,7 @@ and an inclusion proof against the signed log head.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,15 @@ async def set_clock(api: Api, when: datetime) -> None:
     await api.caught_up(moved["position"])
 
 
+async def settlement(api: Api, campaign_id: str) -> None:
+    """The scheduler settles a funded campaign after its deadline (woken by setClock)."""
+    for _ in range(40):
+        if (await api.campaign(campaign_id))["status"] == "SETTLED":
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"campaign {campaign_id} did not settle")
+
+
 def replay(server: DevServer, stream_id: str, *extra: str) -> bytes:
     """`crowdfund audit replay` on the dev server's data dir, its stdout as bytes."""
     done = subprocess.run(
@@ -61,8 +71,16 @@ async def test_an_auditor_finds_the_pledges_sees_yesterday_exports_and_verifies(
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     yesterday = now - timedelta(days=1)
+    # A month ago: a campaign with a three-week offering period; it settled since.
+    month_ago = now - timedelta(days=30)
+    await set_clock(api, month_ago)
+    settled = await api.live_campaign(
+        title="Settled Bakery", deadline=(month_ago + timedelta(days=22)).isoformat())
+    holder = await api.verified_backer("holder")
+    await api.pledge(holder, settled["id"], "1200.00")
     # Yesterday: the campaign goes live and a first backer pledges. Today: a second pledge.
     await set_clock(api, yesterday)
+    await settlement(api, settled["id"])
     campaign = await api.live_campaign(title="Audited Orchard")
     early = await api.verified_backer("early")
     await api.pledge(early, campaign["id"], "100.00")
@@ -77,6 +95,8 @@ async def test_an_auditor_finds_the_pledges_sees_yesterday_exports_and_verifies(
     await officer_page.goto("/")
     await expect(tid(officer_page, "nav-security")).to_be_visible()
     await expect(tid(officer_page, "nav-audit")).to_be_hidden()
+    await officer_page.goto("/#/audit")
+    await expect(tid(officer_page, "audit-message")).to_have_attribute("data-code", "FORBIDDEN")
 
     page = await new_page(token=auditor.token)
     await page.goto("/")
@@ -142,3 +162,20 @@ async def test_an_auditor_finds_the_pledges_sees_yesterday_exports_and_verifies(
     await tid(page, "proof-check").click()
     await expect(tid(page, "proof-message")).to_have_attribute("data-code", "INCLUDED")
     await screenshot(page, "auditor-workspace")
+
+    # A settled campaign's escrow and cap table, found by its settlement event.
+    await tid(page, "audit-reset").click()
+    await tid(page, "audit-event-type").select_option("CampaignSettled")
+    await tid(page, "audit-stream-id").fill(settled["id"])
+    await tid(page, "audit-apply").click()
+    await expect(rows).to_have_count(1)
+    await rows.first.get_by_test_id("log-open-stream").click()
+    await expect(tid(page, "as-of-status")).to_have_text("SETTLED")
+    await expect(tid(page, "escrow-held")).to_have_attribute("data-value", "0.00")
+    await expect(tid(page, "escrow-released")).to_have_attribute("data-value", "1200.00")
+    await expect(tid(page, "cap-table-total")).to_have_attribute("data-value", "120")
+    holding = tid(page, "cap-table-row")
+    await expect(holding).to_have_count(1)
+    await expect(holding).to_have_attribute("data-investor-id", holder.id)
+    await expect(holding).to_contain_text("$1,200.00")
+    await screenshot(page, "auditor-cap-table")
