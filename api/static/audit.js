@@ -93,7 +93,10 @@ function payloadCell(event) {
 function failed(box, what, err, retry) {
   if (err instanceof GraphQLRequestError && err.unauthenticated) return; // sent to sign in
   const again = retry ? h('button', { type: 'button', class: 'button small', onclick: retry }, 'Try again') : null;
-  showMessage(box, 'error', `Could not ${what}. ${errorText(err)}`, { extra: again, code: err && err.code });
+  // Refused: the server's sentence says why (the AUDITOR role, or two-factor authentication first).
+  const why = err instanceof GraphQLRequestError && err.forbidden ? err.message : errorText(err);
+  const extra = /two-factor/i.test(why) ? h('a', { href: '#/security' }, 'Set up two-factor authentication') : again;
+  showMessage(box, 'error', `Could not ${what}. ${why}`, { extra, code: err && err.code });
 }
 
 function guard(main, ctx, title) {
