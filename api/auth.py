@@ -14,6 +14,7 @@ from strawberry.types import Info
 
 from api.context import Context, Viewer
 from api.problems import AUDITORS_READ_ONLY, SIGN_IN_FIRST, NotAllowed, not_allowed
+from application.data_access import DataAccessUnavailable
 from domain.errors import NotAllowedError
 from domain.user import CAMPAIGN_INSIDERS, Role
 
@@ -41,6 +42,27 @@ def not_found_error(message: str) -> GraphQLError:
 
 def bad_input(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+
+
+async def shown(info: Info[Any, Any], subject_id: str, field: str | None = None) -> None:
+    """Record that the resolver is about to show `subject_id`'s personal data to the viewer
+    (`application.data_access`) through `field` (e.g. "User.email") of the query; when it
+    cannot be recorded the data is not shown."""
+    try:
+        await context(info).shown(subject_id, purpose(info, field))
+    except DataAccessUnavailable:
+        raise GraphQLError(
+            "Personal data cannot be shown right now: its access could not be recorded. "
+            "Try again in a moment.", extensions={"code": "UNAVAILABLE"},
+        ) from None
+
+
+def purpose(info: Info[Any, Any], field: str | None) -> str:
+    """The query that showed the data: its root field, and the field within it."""
+    path = info.path
+    while path.prev is not None:
+        path = path.prev
+    return str(path.key) if field is None else f"{path.key} → {field}"
 
 
 def viewer(info: Info[Any, Any]) -> Viewer | None:

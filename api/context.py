@@ -16,6 +16,7 @@ from api.metrics import Metrics
 from api.progress import ProgressHub
 from api.security import TokenClaims
 from api.services import Services
+from application.data_access import DataAccess
 from domain.errors import NotFoundError
 from domain.user import STAFF, Role
 from domain.user import User as UserRecord
@@ -136,9 +137,27 @@ class Context:
     metrics: Metrics | None = None
     hub: ProgressHub | None = None
 
+    # (subject id, purpose) -> recorded; batched so a list of users is one insert.
+    _shown: DataLoader[tuple[str, str], None] = field(init=False)
+
     def __post_init__(self) -> None:
         # A WebSocket context lives as long as the connection: never cache there.
         self.loaders = Loaders(self.services, cache=not self.streaming)
+        self._shown = _loader(self._record_shown, cache=not self.streaming)
+
+    async def shown(self, subject_id: str, purpose: str) -> None:
+        """Record that the viewer is about to be shown `subject_id`'s personal data (once
+        per request and purpose; nothing when they are the subject). Raises
+        `DataAccessUnavailable` when it cannot be recorded: the data must then not be shown."""
+        if self.viewer is not None and self.viewer.id != subject_id:
+            await self._shown.load((subject_id, purpose))
+
+    async def _record_shown(self, keys: list[tuple[str, str]]) -> list[None]:
+        assert self.viewer is not None
+        at = self.services.clock.now()
+        accesses = [DataAccess(self.viewer.id, subject, at, purpose) for subject, purpose in keys]
+        await self.services.run(self.services.data_access.record, accesses)
+        return [None] * len(keys)
 
 
 def bearer_token(header: str | None) -> str | None:

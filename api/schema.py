@@ -28,7 +28,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api import aml
+from api import aml, personal_data
 from api.audit_types import AuditEvent, AuditEventType, ChainVerification, EventLogPage
 from api.context import Context
 from api.enums import CampaignStatus, DocumentKind, Regime, Role, SecurityType
@@ -161,6 +161,15 @@ class Query:
     issuer: Issuer | None = strawberry.field(resolver=campaigns_r.issuer)
     aml_alerts: list[aml.AmlAlert] = strawberry.field(
         resolver=aml.aml_alerts, description="Risk officers and auditors."
+    )
+    kyc_queue: list[personal_data.KycApplication] = strawberry.field(
+        resolver=personal_data.kyc_queue, description="Risk officers: PENDING profiles, oldest "
+        "first. Each one shown is recorded in the applicant's dataAccessLog."
+    )
+    data_access_log: list[personal_data.DataAccess] = strawberry.field(
+        resolver=personal_data.data_access_log,
+        description="Auditors, admins, and the subject themself: who was shown the user's "
+        "personal data (the KYC queue, a profile, an e-mail address), newest first.",
     )
 
 

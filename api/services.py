@@ -4,7 +4,7 @@ The API never builds its own collaborators: `crowdfund.bootstrap.build_services`
 constructs a `Services` and hands it to `api.app.create_app(services)`, for
 `crowdfund dev`, `crowdfund api`, the tests and the benchmarks alike.
 
-Fields (keyword arguments; the first five are required)::
+Fields (keyword arguments; the first seven are required)::
 
     Services(
         app=crowdfund,                 # application.crowdfund.Crowdfund (the write side)
@@ -13,6 +13,7 @@ Fields (keyword arguments; the first five are required)::
         tokens=TokenSigner(...),       # bearer tokens, on the real clock
         throttle=SignInThrottle(...),  # back-off per (e-mail, address) and per address
         sessions=SessionGuard(...),    # token verification, revocation, reset tokens
+        data_access=SqlDataAccessLog(...),  # records staff reads of personal data
         test_clock=None,               # a SettableClock when `--test-clock`: enables setClock
         broker=None,                   # Kafka bootstrap "host:port" reported by /healthz
         dev=False,                     # GraphiQL on GET /graphql and introspection
@@ -44,6 +45,7 @@ from api.security import DEFAULT_HASHER, SignInThrottle, TokenSigner
 from api.sessions import SessionGuard
 from application.clock import SettableClock
 from application.crowdfund import Crowdfund
+from application.data_access import DataAccessLog
 from application.pledge_desk import PledgeDesk
 from application.pledges import PledgeRequest
 from application.sessions import ResetMail
@@ -64,6 +66,8 @@ class Services:
     tokens: TokenSigner
     throttle: SignInThrottle
     sessions: SessionGuard
+    # Who was shown whose personal data (application.data_access); written before answering.
+    data_access: DataAccessLog
     test_clock: SettableClock | None = None
     broker: str | None = None
     dev: bool = False

@@ -94,10 +94,14 @@ class User:
         who = auth.viewer(info)
         if who is None:
             return None
-        if who.id == self.id or who.is_staff:
+        if who.id == self.id:
             return self.record.email
-        founders = await auth.context(info).loaders.backed_founders.load(self.id)
-        return self.record.email if who.id in founders else None
+        if not who.is_staff:
+            founders = await auth.context(info).loaders.backed_founders.load(self.id)
+            if who.id not in founders:
+                return None
+        await auth.shown(info, self.id, "User.email")
+        return self.record.email
 
     @strawberry.field(
         description="Whether the user signs in with a TOTP code; visible to the user and "
@@ -109,14 +113,16 @@ class User:
             return None
         return self.record.totp_enabled
 
-    @strawberry.field(description="Visible to the user and to staff; null for anyone else.")
-    def investor_profile(self, info: Info[Any, Any]) -> InvestorProfile | None:
+    @strawberry.field(description="Visible to the user and to staff (a staff read is recorded, "
+                      "see dataAccessLog); null for anyone else.")
+    async def investor_profile(self, info: Info[Any, Any]) -> InvestorProfile | None:
         who = auth.viewer(info)
         profile = self.record.profile
         if who is None or profile is None or not (who.id == self.id or who.is_staff):
             return None
         now = auth.context(info).services.clock.now()
         own = who.id == self.id
+        await auth.shown(info, self.id, "User.investorProfile")
         return InvestorProfile(
             kyc_status=KycStatus(self.record.kyc_status.value),
             country=profile.country,

@@ -302,6 +302,11 @@ _TERM_NAMES = {
 
 
 def _changes(changes: Mapping[str, Any], currency: str) -> list[str]:
+    if not changes:
+        # The terms stayed: a new offering statement was filed while live, or the founder
+        # posted an update marked material (the event names no term).
+        return ["the offering statement or a founder's update marked material (both are on "
+                "the campaign page; the terms themselves did not change)"]
     lines = []
     for name, value in sorted(changes.items()):
         label = _TERM_NAMES.get(name, name.replace("_", " "))

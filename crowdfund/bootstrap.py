@@ -54,6 +54,7 @@ from crowdfund.settings import AmlMonitoring, Settings
 from domain.aml_rules import MonitoringThresholds
 from domain.clock import Clock
 from projections.consumers import Consumer
+from projections.data_access_store import SqlDataAccessLog
 from projections.log_tree import SqlLogTree
 from projections.monitor import monitor_consumer
 from projections.notices import Notices, Outbox
@@ -256,13 +257,13 @@ def open_application(
 
 def read_model_url(settings: Settings) -> str:
     """SQLAlchemy URL of the read models: beside the event store, same engine."""
-    url = settings.resolved_database_url
-    if url.startswith("sqlite:///"):
-        events = Path(url.removeprefix("sqlite:///"))
-        return f"sqlite:///{events.with_name('readmodels.db')}"
-    return url.replace("postgresql://", "postgresql+psycopg://", 1).replace(
-        "postgres://", "postgresql+psycopg://", 1
-    )
+    url = sa.make_url(settings.resolved_database_url.replace("postgres://", "postgresql://", 1))
+    if url.get_backend_name() == "sqlite":
+        events = Path(url.database or "")
+        return str(url.set(database=str(events.with_name("readmodels.db"))))
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"read models need SQLite or PostgreSQL, not {url.drivername}")
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 def open_read_models(settings: Settings) -> ReadModels:
@@ -393,6 +394,7 @@ def build_services(
         tokens=guard.tokens,
         throttle=guard.throttle,
         sessions=guard,
+        data_access=SqlDataAccessLog(models.engine),
         public_url=settings.public_url,
         reset_mail=reset_mailer(settings, options),
         metrics_token=settings.metrics_token,

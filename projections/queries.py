@@ -189,6 +189,16 @@ class ReadModels:
         with self.engine.connect() as conn:
             return {row.id: _user(row) for row in conn.execute(query)}
 
+    def kyc_queue(self, first: int) -> list[UserView]:
+        """PENDING investor profiles, the longest waiting first (rows from before the
+        submission instant was kept sort by registration)."""
+        u = t.users.c
+        submitted = sa.func.coalesce(u.profile_submitted_at, u.registered_at)
+        query = (sa.select(t.users).where(u.kyc_status == "PENDING")
+                 .order_by(submitted, u.id).limit(first))
+        with self.engine.connect() as conn:
+            return [_user(row) for row in conn.execute(query)]
+
     # Cap tables and distributions ----------------------------------------------------
 
     def holdings(self, campaign_id: str) -> list[HoldingView]:
@@ -436,4 +446,5 @@ def _user(r: Any) -> UserView:
         roles=tuple(x for x in r.roles.split(",") if x), kyc_status=r.kyc_status,
         country=r.country, accredited=bool(r.accredited), sophisticated=bool(r.sophisticated),
         knowledge_test_passed=bool(r.knowledge_test_passed), registered_at=r.registered_at,
+        profile_submitted_at=r.profile_submitted_at,
     )

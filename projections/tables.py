@@ -212,6 +212,8 @@ users = sa.Table(
     sa.Column("sophisticated", sa.Boolean, nullable=False),
     sa.Column("knowledge_test_passed", sa.Boolean, nullable=False),
     sa.Column("registered_at", Instant, nullable=False),
+    # The latest InvestorProfileSubmitted: the KYC queue is served oldest first.
+    sa.Column("profile_submitted_at", Instant, nullable=True),
     sa.Column("last_position", sa.BigInteger, nullable=False),
 )
 
@@ -496,6 +498,18 @@ password_reset_tokens = sa.Table(
     sa.Column("user_id", sa.String(64), nullable=False, index=True),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("used_at", sa.Float, nullable=True),
+)
+
+# Who was shown whose personal data, when, through what (GDPR Art. 15; docs/security.md).
+# Append-only; the API writes a row before it answers with the data.
+data_access_log = sa.Table(
+    "data_access_log", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("viewer_id", sa.String(64), nullable=False),
+    sa.Column("subject_id", sa.String(64), nullable=False, index=True),
+    sa.Column("at", Instant, nullable=False),
+    sa.Column("purpose", sa.String(200), nullable=False),
 )
 
 

@@ -186,6 +186,7 @@ class UserView:
     sophisticated: bool
     knowledge_test_passed: bool
     registered_at: datetime
+    profile_submitted_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ def apply(batch: Batch, e: EventRecord) -> None:
             "id": e.stream_id, "display_name": p["display_name"], "roles": ",".join(p["roles"]),
             "kyc_status": "NOT_SUBMITTED", "country": None, "accredited": False,
             "sophisticated": False, "knowledge_test_passed": False,
-            "registered_at": e.occurred_at, "last_position": e.position,
+            "registered_at": e.occurred_at, "profile_submitted_at": None,
+            "last_position": e.position,
         })
         return
     row = users.require(e.stream_id)
@@ -35,7 +36,8 @@ def apply(batch: Batch, e: EventRecord) -> None:
     elif e.type == "InvestorProfileSubmitted":
         # Its knowledge_test_passed was the browser's claim: only KnowledgeTestTaken counts.
         row.update(kyc_status="PENDING", country=p["country"],
-                   accredited=bool(p["accredited"]), sophisticated=bool(p["sophisticated"]))
+                   accredited=bool(p["accredited"]), sophisticated=bool(p["sophisticated"]),
+                   profile_submitted_at=e.occurred_at)
     elif e.type == "KnowledgeTestTaken":
         # The latest attempt under any regime (expiry is the write model's to judge).
         row["knowledge_test_passed"] = bool(p["passed"])

@@ -157,3 +157,17 @@ def test_the_mail_carries_the_notice_a_footer_and_an_escaped_html_part() -> None
     assert "unsubscribe" in footer(notice.kind)
     assert "Acme &lt;b&gt;Solar&lt;/b&gt; Inc." in html and "<b>Solar" not in html
     assert mail["To"].addresses[0].addr_spec == "backer@example.test"
+
+
+def test_a_material_change_says_what_changed_even_when_no_term_did() -> None:
+    facts = Facts(campaign=campaign(), backers={"b-1": Decimal("10.00")})
+    by = (AT + timedelta(days=5)).isoformat()
+    (amended,) = notices_for(cause("MaterialChangeMade", {
+        "changes": {"max_target": "2000.00"}, "reconfirm_by": by}), facts)
+    assert "- maximum target: now USD 2,000.00" in amended.body
+    # A new offering statement or an update flagged material changes no term.
+    (filed,) = notices_for(cause("MaterialChangeMade", {"changes": {}, "reconfirm_by": by}),
+                           facts)
+    lines = filed.body.splitlines()
+    listed = lines[lines.index(next(x for x in lines if "changed materially" in x)) + 1]
+    assert listed.startswith("- the offering statement or a founder's update marked material")

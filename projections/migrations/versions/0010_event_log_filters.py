@@ -3,11 +3,8 @@ event type, by stream type (each with the position, so a filtered page is read i
 order) and by the instant an event occurred.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-05
-
-(0009 is the data-access log, made beside this one: whichever lands second revises the
-other, so that the chain stays linear.)
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
