@@ -4,7 +4,9 @@ auditors (`Authorization: Bearer <token>` of a user with the AUDITOR role, TOTP 
 The body is byte for byte what `crowdfund audit replay <id> [--as-of INSTANT]` prints
 (`application.audit.stream_export` makes both). 401 without a valid token, 403 for anyone
 but an auditor, 404 for a stream with no events (or a malformed id), 400 for an instant
-without a timezone offset. Never cached.
+without a timezone offset. Never cached. A user's stream shows their personal data: the
+read is recorded first (`dataAccessLog`, purpose "GET /audit/streams/<id>.jsonl"), and
+when it cannot be, the answer is 503 and no data.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from api.audit_types import personal_data_subjects
 from api.auth import TOTP_FIRST
 from api.context import authenticate
 from api.services import Services
 from application import audit
+from application.data_access import DataAccess, DataAccessUnavailable
 from domain.errors import NotFoundError
 from domain.user import Role
 
 MEDIA_TYPE = "application/jsonl; charset=utf-8"
+PURPOSE = "GET /audit/streams/<id>.jsonl"
 
 
 def stream_export_endpoint(services: Services) -> Any:
@@ -53,12 +58,23 @@ def stream_export_endpoint(services: Services) -> Any:
                     "2027-03-01T12:00:00+00:00.", status_code=400)
         stream_id = str(request.path_params["stream_id"])
         try:
-            lines = await services.run(audit.stream_export, services.app, stream_id, as_of)
+            export = await services.run(audit.stream_export, services.app, stream_id, as_of)
         except NotFoundError:
-            lines = None
-        if lines is None:
+            export = None
+        if export is None:
             return PlainTextResponse(f"No events for stream {stream_id[:64]}.", status_code=404)
-        return Response(lines.encode("utf-8"), media_type=MEDIA_TYPE, headers={
+        subjects = [s for s in personal_data_subjects(export.events) if s != who.id]
+        if subjects:
+            at = services.clock.now()
+            try:
+                await services.run(services.data_access.record,
+                                   [DataAccess(who.id, s, at, PURPOSE) for s in subjects])
+            except DataAccessUnavailable:
+                return PlainTextResponse(
+                    "Personal data cannot be shown right now: its access could not be "
+                    "recorded. Try again in a moment.", status_code=503,
+                    headers={"Retry-After": "1"})
+        return Response(export.text.encode("utf-8"), media_type=MEDIA_TYPE, headers={
             "Content-Disposition": f'attachment; filename="stream-{stream_id}.jsonl"',
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",

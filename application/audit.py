@@ -149,9 +149,17 @@ def json_lines(events: Iterable[AuditEvent]) -> Iterator[str]:
         yield json.dumps(event.to_json(), ensure_ascii=False) + "\n"
 
 
+@dataclass(frozen=True)
+class StreamExport:
+    """A stream's export: the events it holds and their JSON Lines."""
+
+    events: list[AuditEvent]
+    text: str
+
+
 def stream_export(
     app: UnitOfWork, stream_id: UUID | str, as_of: datetime | None = None
-) -> str | None:
+) -> StreamExport | None:
     """One stream's events in order as JSON Lines, with `as_of` only those that occurred
     up to then: what `crowdfund audit replay` prints and `GET /audit/streams/<id>.jsonl`
     answers, byte for byte (UTF-8). None when the stream has no events at all.
@@ -165,7 +173,7 @@ def stream_export(
     kept = events if as_of is None else [
         e for e in events if e.occurred_at is not None and e.occurred_at <= as_of
     ]
-    return "".join(json_lines(kept))
+    return StreamExport(kept, "".join(json_lines(kept)))
 
 
 # --- the global log -------------------------------------------------------------------------

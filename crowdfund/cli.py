@@ -310,14 +310,14 @@ def _head(args: argparse.Namespace, settings: Settings) -> int:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     with _event_store(settings) as app:
         try:
-            lines = audit.stream_export(app, args.stream_id, args.as_of)
+            export = audit.stream_export(app, args.stream_id, args.as_of)
         except NotFoundError as exc:
             raise UsageError(exc.message) from None
-    if lines is None:
+    if export is None:
         print(f"no events for stream {args.stream_id}", file=sys.stderr)
         return EXIT_FAILED
     sys.stdout.flush()
-    sys.stdout.buffer.write(lines.encode("utf-8"))  # UTF-8 whatever the locale says
+    sys.stdout.buffer.write(export.text.encode("utf-8"))  # UTF-8 whatever the locale says
     sys.stdout.flush()
     return EXIT_OK
 

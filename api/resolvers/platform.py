@@ -17,6 +17,7 @@ from api.audit_types import (
     ChainVerification,
     EventLogPage,
     audit_event,
+    personal_data_subjects,
 )
 from api.context import Viewer
 from api.inputs import ClockArgs, check
@@ -49,7 +50,15 @@ async def audit_trail(
     when = require_instant(as_of, "asOf")
     app = auth.context(info).services.app
     events = await read(info, audit.audit_trail, app, str(stream_id), when)
+    await _record_shown(info, events)
     return [audit_event(e) for e in events]
+
+
+async def _record_shown(info: Info[Any, Any], events: list[audit.AuditEvent]) -> None:
+    """A user's stream shows their personal data (a profile's name, birth date, income):
+    recorded before it is answered, or not answered (docs/security.md)."""
+    for subject in personal_data_subjects(events):
+        await auth.shown(info, subject)
 
 
 async def event_log(
@@ -93,6 +102,7 @@ async def event_log(
         events = await read(info, audit.events_at, app, page)
         next_position = page[-1] if len(positions) > size else None
         head = await read(info, app.head_position)
+    await _record_shown(info, events)
     return EventLogPage(
         events=[audit_event(e) for e in events],
         next_position=None if next_position is None else Long(next_position),

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from tests.api.conftest import Api
 from tests.api.flows import (
@@ -213,3 +214,48 @@ async def test_the_export_refuses_what_it_cannot_answer(api: Api, world: World) 
     naive = await export(api, world.first, token, as_of="2027-03-01T12:00:00")
     assert naive.status_code == 400 and "offset" in naive.text
     assert (await export(api, world.first, token, as_of="yesterday")).status_code == 400
+
+
+# ------------------------------------------------------------ personal data on the audit paths
+
+ACCESS_LOG = "query L($id: ID!) { dataAccessLog(userId: $id) { purpose viewer { id } } }"
+
+
+async def accesses(api: Api, subject: Account) -> list[tuple[str, str]]:
+    data = await api.ok(ACCESS_LOG, {"id": subject.id}, subject.token)
+    return [(a["viewer"]["id"], a["purpose"]) for a in data["dataAccessLog"]]
+
+
+async def test_a_users_stream_is_recorded_before_an_auditor_sees_it(
+    api: Api, world: World
+) -> None:
+    """A user's stream holds their profile (legal name, birth date, income): every audit
+    path that shows it records the read first; a campaign's stream records nothing."""
+    auditor, backer = world.team.auditor, world.team.backer
+    before = await accesses(api, backer)
+    trail = (await api.ok(TRAIL, {"id": backer.id}, auditor.token))["auditTrail"]
+    assert any(e["payload"].get("legal_name") == "Ada Investor" for e in trail)
+    page = await filtered(api, auditor.token, streamId=backer.id,
+                          eventType="InvestorProfileSubmitted")
+    assert [e["payload"]["legal_name"] for e in page] == ["Ada Investor"]
+    response = await export(api, backer.id, auditor.token)
+    assert response.status_code == 200 and b"Ada Investor" in response.content
+    assert (await export(api, world.first, auditor.token)).status_code == 200
+    assert (await api.ok(TRAIL, {"id": world.first}, auditor.token))["auditTrail"]
+    after = await accesses(api, backer)
+    assert after[: len(after) - len(before)] == [
+        (auditor.id, "GET /audit/streams/<id>.jsonl"), (auditor.id, "eventLog"),
+        (auditor.id, "auditTrail")]
+
+
+async def test_an_export_that_cannot_be_recorded_shows_nothing(api: Api, world: World) -> None:
+    with api.services.read_models.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE data_access_log"))
+    auditor = world.team.auditor
+    refused = await export(api, world.team.backer.id, auditor.token)
+    assert refused.status_code == 503 and b"Ada Investor" not in refused.content
+    body = await api.call(TRAIL, {"id": world.team.backer.id}, auditor.token)
+    assert body["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+    assert "Ada Investor" not in str(body)
+    # A campaign's stream holds no one's personal data: it is still exported.
+    assert (await export(api, world.first, auditor.token)).status_code == 200

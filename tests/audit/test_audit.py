@@ -284,13 +284,15 @@ def test_the_export_is_json_lines_of_the_trail(
 ) -> None:
     h = _history(app, clock)
     campaign = str(h.campaign)
-    text = stream_export(app, campaign)
-    assert text is not None and text.endswith("\n")
-    assert [json.loads(line) for line in text.splitlines()] == [
-        e.to_json() for e in audit_trail(app, campaign)]
+    whole = stream_export(app, campaign)
+    assert whole is not None and whole.text.endswith("\n")
+    assert whole.events == audit_trail(app, campaign)
+    assert [json.loads(line) for line in whole.text.splitlines()] == [
+        e.to_json() for e in whole.events]
     cut = stream_export(app, campaign, h.after_first)
-    assert cut is not None
-    assert [json.loads(line) for line in cut.splitlines()] == [
-        e.to_json() for e in audit_trail(app, campaign, h.after_first)]
-    assert stream_export(app, campaign, h.after_first - timedelta(days=1)) == ""
+    assert cut is not None and cut.events == audit_trail(app, campaign, h.after_first)
+    assert [json.loads(line) for line in cut.text.splitlines()] == [
+        e.to_json() for e in cut.events]
+    early = stream_export(app, campaign, h.after_first - timedelta(days=1))
+    assert early is not None and (early.events, early.text) == ([], "")
     assert stream_export(app, str(uuid4())) is None
