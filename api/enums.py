@@ -89,3 +89,11 @@ PUBLIC_CAMPAIGN_STATUSES = frozenset({
     CampaignStatus.CANCELLED, CampaignStatus.SETTLED,
 })
 
+
+@strawberry.enum(description="A step of a campaign's review.")
+class ReviewAction(Enum):
+    SUBMITTED = strawberry.enum_value("SUBMITTED", description="The founder submitted it.")
+    APPROVED = strawberry.enum_value("APPROVED", description="A risk officer approved it.")
+    REJECTED = strawberry.enum_value(
+        "REJECTED", description="A risk officer rejected it, with a reason."
+    )

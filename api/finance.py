@@ -92,6 +92,20 @@ def distribution_from_declared(declared: DeclaredDistribution) -> Distribution:
     )
 
 
+@strawberry.type(
+    description="What `declareDistribution` would pay each shareholder of `total`, to the "
+    "cent, computed by the same rule; nothing is declared."
+)
+class DistributionPreview:
+    total: Decimal
+    payouts: list[Payout]
+    campaign_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def campaign(self, info: Info[Any, Any]) -> Campaign:
+        return await load_campaign(info, self.campaign_id)
+
+
 @strawberry.type
 class EscrowBalance:
     held: Decimal = strawberry.field(description="Funds held for the campaign's open pledges.")

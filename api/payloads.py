@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from api import auth
-from api.finance import Distribution
+from api.finance import Distribution, DistributionPreview
 from api.offering_types import Document
 from api.problems import (
     InvalidState,
@@ -142,6 +142,10 @@ UpdateResult = Annotated[
 DistributionResult = Annotated[
     DistributionDeclared | ValidationProblem | NotAllowed | NotFound | InvalidState,
     strawberry.union("DistributionResult"),
+]
+DistributionPreviewResult = Annotated[
+    DistributionPreview | ValidationProblem | NotAllowed | NotFound | InvalidState,
+    strawberry.union("DistributionPreviewResult"),
 ]
 RoleResult = Annotated[
     RoleGranted | ValidationProblem | NotAllowed | NotFound, strawberry.union("RoleResult")

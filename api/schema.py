@@ -38,6 +38,7 @@ from api.payloads import (
     AuthResult,
     CampaignResult,
     ClockResult,
+    DistributionPreviewResult,
     DistributionResult,
     DocumentResult,
     InvestorProfileResult,
@@ -87,6 +88,11 @@ class Query:
     my_pledges: list[Pledge] = strawberry.field(
         resolver=pledges_r.my_pledges, description="The signed-in backer's pledges."
     )
+    my_campaigns: list[Campaign] = strawberry.field(
+        resolver=campaigns_r.my_campaigns,
+        description="The signed-in user's own campaigns (as their founder), every status, "
+        "newest first.",
+    )
     investment_limit: InvestmentLimit = strawberry.field(
         resolver=accounts_r.investment_limit,
         description="The signed-in backer's limit under a regime.",
@@ -97,6 +103,12 @@ class Query:
     )
     distributions: list[Distribution] = strawberry.field(resolver=finance_r.distributions)
     escrow: EscrowBalance = strawberry.field(resolver=finance_r.escrow)
+    distribution_preview: DistributionPreviewResult = strawberry.field(
+        resolver=finance_r.distribution_preview,
+        description="The founder of a SETTLED campaign: what declareDistribution would pay "
+        "each shareholder of `total`, to the cent, by the same rule and checks (the same "
+        "problems); nothing is declared.",
+    )
     review_queue: list[Campaign] = strawberry.field(
         resolver=campaigns_r.review_queue,
         description="Campaigns waiting for review (risk officers).",

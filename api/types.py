@@ -17,8 +17,17 @@ from strawberry.types import Info
 
 from api import auth
 from api import offering_types as offering
-from api.enums import CampaignStatus, KycStatus, PledgeStatus, Regime, Role, SecurityType
+from api.enums import (
+    CampaignStatus,
+    KycStatus,
+    PledgeStatus,
+    Regime,
+    ReviewAction,
+    Role,
+    SecurityType,
+)
 from api.scalars import Long
+from application.reviews import review_history
 from domain.campaign import Campaign as CampaignRecord
 from domain.cancellation import cancellable_until
 from domain.errors import NotFoundError
@@ -262,6 +271,13 @@ def update_from_view(view: UpdateView) -> CampaignUpdate:
     )
 
 
+@strawberry.type(description="One step of a campaign's review, from its events.")
+class CampaignReview:
+    action: ReviewAction
+    at: datetime
+    reason: str | None = strawberry.field(description="Why a risk officer rejected it.")
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool
@@ -376,6 +392,17 @@ class Campaign:
         services = auth.context(info).services
         views = await services.run(questions_for, services.read_models.engine, self.id)
         return [question_from_view(v) for v in views]
+
+    @strawberry.field(
+        description="Submissions and review decisions, oldest first, with a rejection's "
+        "reason. Visible to the campaign's founder, risk officers and auditors only."
+    )
+    async def review_history(self, info: Info[Any, Any]) -> list[CampaignReview]:
+        auth.require_insider(info, self.founder_id, "see a campaign's review history")
+        services = auth.context(info).services
+        steps = await services.run(review_history, services.app, self.id)
+        return [CampaignReview(action=ReviewAction(s.action.value), at=s.at, reason=s.reason)
+                for s in steps]
 
     @strawberry.field
     async def updates(self, info: Info[Any, Any]) -> list[CampaignUpdate]:

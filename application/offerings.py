@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -15,6 +16,7 @@ from application.due_work import DueWork, next_due
 from application.unit_of_work import Decision, UnitOfWork, Written
 from domain import limits
 from domain.campaign import DOCUMENTS_OPEN, Campaign, CampaignStatus, CampaignTerms, deadline_guard
+from domain.cap_table import CapTable
 from domain.distribution import DeclaredDistribution
 from domain.errors import (
     InvalidStateError,
@@ -379,12 +381,29 @@ class OfferingCommands:
         amount = parse_amount(total, "total")
 
         def decide(now: datetime) -> Decision[DeclaredDistribution]:
-            campaign = self.uow.campaign(campaign_id)
-            campaign.require_founder(str(founder_id))
-            campaign.require_status(CampaignStatus.SETTLED, doing="declare a distribution")
-            table = self.uow.cap_table(campaign.id)
-            if table is None:
-                raise InvalidStateError("No shares have been issued yet.", "NO_SHAREHOLDERS")
+            table = self._distributable(founder_id, campaign_id)
             return table.declare_distribution(str(uuid4()), amount), [table]
 
         return self.uow.run(decide)
+
+    def preview_distribution(
+        self, founder_id: UUID | str, campaign_id: UUID | str, total: object
+    ) -> dict[str, Decimal]:
+        """Each backer's payout if the founder declared `total` now, by the same checks and
+        the same rule as `declare_distribution`; nothing is written."""
+        amount = parse_amount(total, "total")
+
+        def decide(now: datetime) -> Decision[dict[str, Decimal]]:
+            return self._distributable(founder_id, campaign_id).payouts_for(amount), []
+
+        return self.uow.run(decide).value
+
+    def _distributable(self, founder_id: UUID | str, campaign_id: UUID | str) -> CapTable:
+        """The cap table of the founder's settled campaign."""
+        campaign = self.uow.campaign(campaign_id)
+        campaign.require_founder(str(founder_id))
+        campaign.require_status(CampaignStatus.SETTLED, doing="declare a distribution")
+        table = self.uow.cap_table(campaign.id)
+        if table is None:
+            raise InvalidStateError("No shares have been issued yet.", "NO_SHAREHOLDERS")
+        return table

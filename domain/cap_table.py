@@ -43,10 +43,15 @@ class CapTable(ChainedAggregate):
                 str(item["amount"])
             )
 
-    def declare_distribution(self, distribution_id: str, total: Decimal) -> DeclaredDistribution:
+    def payouts_for(self, total: Decimal) -> dict[str, Decimal]:
+        """What each shareholder would be paid of `total`, to the cent: the rule a
+        distribution is declared by, and the founder's preview of it."""
         if not self.holdings:
             raise InvalidStateError("No shares have been issued yet.", "NO_SHAREHOLDERS")
-        payouts = pro_rata(total, self.holdings)
+        return pro_rata(total, self.holdings)
+
+    def declare_distribution(self, distribution_id: str, total: Decimal) -> DeclaredDistribution:
+        payouts = self.payouts_for(total)
         self._distribution_declared(
             distribution_id, total, [{"backer_id": b, "amount": a} for b, a in payouts.items()]
         )

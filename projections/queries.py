@@ -81,6 +81,15 @@ class ReadModels:
         where = [] if status is None else [c.status == status]
         return self._page(t.campaigns, c.seq, where, first, after, "campaign", _campaign)
 
+    def campaigns_of_founder(self, founder_id: str) -> list[CampaignView]:
+        """Every campaign the founder drafted, whatever its status, newest first."""
+        c = t.campaigns.c
+        query = (
+            sa.select(t.campaigns).where(c.founder_id == str(founder_id)).order_by(c.seq.desc())
+        )
+        with self.engine.connect() as conn:
+            return [_campaign(row) for row in conn.execute(query)]
+
     def review_queue(self) -> list[CampaignView]:
         c = t.campaigns.c
         query = sa.select(t.campaigns).where(c.status == "IN_REVIEW").order_by(c.seq)

@@ -196,6 +196,14 @@ async def campaigns(
                        sum(p.total_count for p in pages), more)
 
 
+async def my_campaigns(info: Info[Any, Any]) -> list[Campaign]:
+    """The signed-in user's own campaigns (as their founder), every status, newest first."""
+    who = auth.require_viewer(info)
+    services = auth.context(info).services
+    views = await services.run(services.read_models.campaigns_of_founder, who.id)
+    return [campaign_from_view(v) for v in views]
+
+
 async def review_queue(info: Info[Any, Any]) -> list[Campaign]:
     auth.require_role(info, Role.RISK_OFFICER, Role.AUDITOR, doing="see the review queue")
     services = auth.context(info).services

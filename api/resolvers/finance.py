@@ -9,19 +9,27 @@ import strawberry
 from strawberry.types import Info
 
 from api import auth
+from api.context import Viewer
 from api.finance import (
     CapTable,
     Distribution,
+    DistributionPreview,
     EscrowBalance,
     Holding,
+    Payout,
     PlatformStats,
     distribution_from_declared,
     distribution_from_view,
 )
 from api.inputs import Total, check
-from api.payloads import DistributionDeclared, DistributionResult
+from api.payloads import (
+    DistributionDeclared,
+    DistributionPreviewResult,
+    DistributionResult,
+)
 from api.resolvers.common import Outcome, mutate
 from api.scalars import Long
+from application.crowdfund import Crowdfund
 from application.unit_of_work import Written
 from domain.distribution import DeclaredDistribution
 from domain.user import Role
@@ -101,3 +109,31 @@ async def declare_distribution(
         info, DISTRIBUTION_DECLARED, lambda app, who: app.offerings.declare_distribution(
             who.id, str(campaign_id), check(Total, total=total).total),
     )
+
+
+async def _previewed(
+    info: Info[Any, Any], previewed: tuple[str, Decimal, dict[str, Decimal]]
+) -> DistributionPreview:
+    campaign_id, total, payouts = previewed
+    return DistributionPreview(
+        total=total, payouts=[Payout(amount=a, backer_id=b) for b, a in payouts.items()],
+        campaign_id=campaign_id,
+    )
+
+
+DISTRIBUTION_PREVIEWED = Outcome(DistributionPreviewResult, _previewed)
+
+
+async def distribution_preview(
+    info: Info[Any, Any], campaign_id: strawberry.ID, total: Decimal
+) -> DistributionPreviewResult:
+    """The founder's dry run of declareDistribution: the same checks and rule (one home:
+    `CapTable.payouts_for`), answered with the same problems; nothing is written."""
+
+    def preview(app: Crowdfund, who: Viewer) -> tuple[str, Decimal, dict[str, Decimal]]:
+        amount = check(Total, total=total).total
+        return str(campaign_id), amount, app.offerings.preview_distribution(
+            who.id, str(campaign_id), amount)
+
+    result: DistributionPreviewResult = await mutate(info, DISTRIBUTION_PREVIEWED, preview)
+    return result

@@ -3,6 +3,7 @@
 // Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio  #/notifications
 //         #/security  #/forgot  #/reset?token=…
 //         #/audit  #/audit/stream/<id>   (auditors: audit.js)
+//         #/founder  #/founder/new  #/founder/campaign/<id>  #/founder/campaign/<id>/edit
 // The server also serves the page at /campaigns/<id> (with Open Graph tags, for links
 // that are shared): without a hash, that path opens the campaign.
 
@@ -15,6 +16,8 @@ import { portfolioPage } from './portfolio.js';
 import { notificationsPage, startBell } from './notices.js';
 import { securityPage, forgotPage, resetPage, endSession } from './security.js';
 import { auditPage, auditStreamPage } from './audit.js';
+import { myCampaignsPage, workspacePage } from './founder-workspace.js';
+import { editorPage } from './founder-editor.js';
 
 const ROUTES = [
   { pattern: /^\/?$/, page: campaignsPage, nav: 'campaigns' },
@@ -29,6 +32,10 @@ const ROUTES = [
   { pattern: /^\/reset\/?$/, page: resetPage, nav: 'signin' },
   { pattern: /^\/audit\/?$/, page: auditPage, nav: 'audit' },
   { pattern: /^\/audit\/stream\/([^/]+)\/?$/, page: auditStreamPage, nav: 'audit' },
+  { pattern: /^\/founder\/?$/, page: myCampaignsPage, nav: 'founder' },
+  { pattern: /^\/founder\/new\/?$/, page: editorPage, nav: 'founder' },
+  { pattern: /^\/founder\/campaign\/([^/]+)\/edit\/?$/, page: editorPage, nav: 'founder' },
+  { pattern: /^\/founder\/campaign\/([^/]+)\/?$/, page: workspacePage, nav: 'founder' },
 ];
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -162,6 +169,12 @@ function renderNav() {
   const audit = $('nav-audit');
   // The auditor's workspace: only for users who hold the AUDITOR role.
   if (audit) audit.closest('li').hidden = !(signedIn && session.me && (session.me.roles || []).includes('AUDITOR'));
+  // Founders' workspace: every account holds FOUNDER; staff may not found campaigns.
+  const founder = $('nav-founder');
+  if (founder) {
+    const roles = session.me && Array.isArray(session.me.roles) ? session.me.roles : [];
+    founder.closest('li').hidden = !(signedIn && roles.includes('FOUNDER') && !roles.some((r) => STAFF_ROLES.includes(r)));
+  }
   const name = $('nav-display-name');
   const roles = $('nav-roles');
   const me = session.me;

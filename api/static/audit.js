@@ -590,7 +590,7 @@ function capTablePanel(table, currency) {
     holdings.length
       ? h(
           'table',
-          { class: 'pledges', testid: 'cap-table' },
+          { class: 'pledges', testid: 'audit-cap-table' },
           h('thead', {}, h('tr', {}, ['Investor', 'Shares', 'Invested'].map((t) => h('th', { scope: 'col' }, t)))),
           h('tbody', {}, holdings.map((x) => h('tr', { testid: 'cap-table-row', dataset: { investorId: x.investor.id } }, td('Investor', x.investor.displayName), td('Shares', String(x.shares)), td('Invested', displayMoney(x.amountInvested, currency))))),
         )

@@ -307,7 +307,15 @@ export function campaignPage(main, params, ctx) {
     );
 
     const panel = pledgePanel(c, ctx, { onPledged: () => refreshProgress() });
-    const founder = isFounder(c, session.me) ? founderPanel(c, ctx, { onUploaded: (text) => load(text) }) : null;
+    // ?preview=1: the founder sees the page as a backer does (from their workspace).
+    const preview = params.query && params.query.get('preview') === '1' && isFounder(c, session.me);
+    const founder = isFounder(c, session.me) && !preview ? founderPanel(c, ctx, { onUploaded: (text) => load(text) }) : null;
+    if (preview) {
+      showMessage(status, 'info', 'Preview: this is the page as a backer sees it.', {
+        code: 'PREVIEW',
+        extra: h('a', { href: `#/founder/campaign/${encodeURIComponent(c.id)}`, testid: 'preview-back' }, 'Back to your workspace'),
+      });
+    }
 
     replaceChildren(
       body,

@@ -322,3 +322,39 @@ export function newKey() {
   const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+
+/**
+ * Ask for a second, explicit yes before a destructive action (a native modal dialog:
+ * focus stays inside, Escape answers no). `body`: nodes explaining what will happen.
+ * Resolves to true for yes. Test ids: confirm-dialog, confirm-yes, confirm-no.
+ */
+export function confirmAction({ title, body, yes, no = 'Go back', danger = true }) {
+  return new Promise((resolve) => {
+    const titleId = uid('confirm');
+    const yesButton = h('button', { type: 'button', class: danger ? 'button danger' : 'button', testid: 'confirm-yes' }, yes);
+    const noButton = h('button', { type: 'button', class: 'button secondary', testid: 'confirm-no' }, no);
+    const back = document.activeElement;
+    const dialog = h(
+      'dialog',
+      { class: 'confirm-dialog', testid: 'confirm-dialog', 'aria-labelledby': titleId },
+      h('h2', { id: titleId }, title),
+      body,
+      h('p', { class: 'actions' }, noButton, ' ', yesButton),
+    );
+    document.body.append(dialog);
+    const finish = (answer) => {
+      if (dialog.open) dialog.close();
+      dialog.remove();
+      if (!answer && back && typeof back.focus === 'function') setTimeout(() => focusQuietly(back), 0);
+      resolve(answer);
+    };
+    noButton.addEventListener('click', () => finish(false));
+    yesButton.addEventListener('click', () => finish(true));
+    dialog.addEventListener('cancel', (event) => {
+      event.preventDefault();
+      finish(false);
+    });
+    dialog.showModal();
+    noButton.focus();
+  });
+}

@@ -13,6 +13,7 @@ import {
   isFuture,
   uid,
   focusQuietly,
+  confirmAction,
 } from './dom.js';
 import { gql, caughtUp, getToken, GraphQLRequestError } from './graphql.js';
 import { toCents, formatCents, displayMoney, normalizeDecimal } from './money.js';
@@ -242,7 +243,7 @@ export function portfolioPage(main, _params, ctx) {
     }
     for (const b of buttons) {
       const kind = b.dataset.testid === 'cancel-pledge' ? 'cancel' : 'reconfirm';
-      b.addEventListener('click', () => (kind === 'cancel' ? confirmCancel(p, b, buttons, rowMsg) : act(kind, p, buttons, rowMsg)));
+      b.addEventListener('click', () => (kind === 'cancel' ? confirmCancel(p, buttons, rowMsg) : act(kind, p, buttons, rowMsg)));
     }
     return buttons;
   }
@@ -313,40 +314,19 @@ export function portfolioPage(main, _params, ctx) {
     );
   }
 
-  /** Cancelling needs a second, explicit yes (a native modal dialog: focus stays inside). */
-  function confirmCancel(pledge, button, buttons, rowMsg) {
+  /** Cancelling needs a second, explicit yes (`confirmAction`: a native modal dialog). */
+  async function confirmCancel(pledge, buttons, rowMsg) {
     const c = pledge.campaign || {};
     const amount = displayMoney(pledge.amount, c.currency);
-    const yes = h('button', { type: 'button', class: 'button danger', testid: 'confirm-yes' }, 'Yes, cancel my pledge');
-    const no = h('button', { type: 'button', class: 'button secondary', testid: 'confirm-no' }, 'Keep my pledge');
-    const titleId = uid('confirm');
-    const dialog = h(
-      'dialog',
-      { class: 'confirm-dialog', testid: 'confirm-dialog', 'aria-labelledby': titleId },
-      h('h2', { id: titleId }, 'Cancel this pledge?'),
-      h('p', {}, `Your pledge of ${amount} to ${c.title || 'this campaign'} will be cancelled and the money released back to you. You can pledge again while the campaign is live.`),
-      h('p', { class: 'actions' }, no, ' ', yes),
-    );
-    document.body.append(dialog);
-    const close = () => {
-      dialog.close();
-      dialog.remove();
-    };
-    no.addEventListener('click', () => {
-      close();
-      focusQuietly(button);
+    const yes = await confirmAction({
+      title: 'Cancel this pledge?',
+      body: h('p', {}, `Your pledge of ${amount} to ${c.title || 'this campaign'} will be cancelled and the money released back to you. You can pledge again while the campaign is live.`),
+      yes: 'Yes, cancel my pledge',
+      no: 'Keep my pledge',
     });
-    dialog.addEventListener('cancel', () => {
-      dialog.remove();
-      setTimeout(() => focusQuietly(button), 0);
-    });
-    yes.addEventListener('click', () => {
-      close();
-      focusQuietly(rowMsg);
-      act('cancel', pledge, buttons, rowMsg);
-    });
-    dialog.showModal();
-    no.focus();
+    if (!yes) return;
+    focusQuietly(rowMsg);
+    act('cancel', pledge, buttons, rowMsg);
   }
 
   async function act(kind, pledge, buttons, rowMsg) {

@@ -150,6 +150,10 @@ QUERIES: dict[str, tuple[Callable[[World], str], set[str]]] = {
     "escrow": (lambda w: f'{{ escrow(campaignId: "{w.live_id}") {{ held }} }}', INSIDERS),
     "campaign.pledges": (
         lambda w: f'{{ campaign(id: "{w.live_id}") {{ pledges {{ totalCount }} }} }}', INSIDERS),
+    "campaign.reviewHistory": (
+        lambda w: f'{{ campaign(id: "{w.live_id}") {{ reviewHistory {{ action }} }} }}',
+        INSIDERS),
+    "myCampaigns": (lambda w: "{ myCampaigns { id } }", SIGNED_IN),
     "reviewQueue": (lambda w: "{ reviewQueue { id } }", {"officer", "auditor"}),
     "auditTrail": (lambda w: f'{{ auditTrail(streamId: "{w.live_id}") {{ type }} }}',
                    {"auditor"}),

@@ -9,6 +9,7 @@ from enum import Enum
 import pytest
 
 from api import enums
+from application import reviews
 from domain import campaign, offering, pledge, rulebook, user
 
 pytestmark = pytest.mark.fast
@@ -17,7 +18,7 @@ PAIRS: list[tuple[type[Enum], type[Enum]]] = [
     (enums.Role, user.Role), (enums.KycStatus, user.KycStatus),
     (enums.Regime, rulebook.Regime), (enums.CampaignStatus, campaign.CampaignStatus),
     (enums.PledgeStatus, pledge.PledgeStatus), (enums.SecurityType, offering.SecurityType),
-    (enums.DocumentKind, offering.DocumentKind),
+    (enums.DocumentKind, offering.DocumentKind), (enums.ReviewAction, reviews.ReviewAction),
 ]
 
 

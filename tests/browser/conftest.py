@@ -21,8 +21,10 @@ Every Playwright wait is bounded (`TIMEOUT_MS`, at most 15 s).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -319,6 +321,24 @@ class Api:
     async def campaign(self, campaign_id: str) -> dict[str, Any]:
         found: dict[str, Any] = (await self.gql(CAMPAIGN, {"id": campaign_id}))["campaign"]
         return found
+
+
+async def card_on_list(page: Any, title: str) -> Any:
+    """The campaign list's card for `title`, loading more pages until it is there: other
+    tests of the same server launch campaigns too, so it need not be on the first page."""
+    card = page.locator('[data-testid="campaign-card"]').filter(has_text=title)
+    more = page.locator('[data-testid="load-more"]')
+    await page.locator('[data-testid="campaign-card"]').first.wait_for(timeout=TIMEOUT_MS)
+    for _ in range(50):
+        if await card.count() or not await more.is_visible():
+            break
+        before = await page.locator('[data-testid="campaign-card"]').count()
+        await more.click()
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while (await page.locator('[data-testid="campaign-card"]').count() == before
+               and time.monotonic() < deadline):
+            await asyncio.sleep(0.05)
+    return card
 
 
 def unique_email(prefix: str) -> str:

@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 
 from domain.rulebook import Regime
-from tests.browser.conftest import PASSWORD, TIMEOUT_MS, Api, NewPage, in_ci, unique_email
+from tests.browser.conftest import (
+    PASSWORD,
+    TIMEOUT_MS,
+    Api,
+    NewPage,
+    card_on_list,
+    in_ci,
+    unique_email,
+)
 from tests.scenario import right_answers
 
 try:
@@ -111,7 +119,7 @@ async def test_sign_up_profile_verify_pledge_and_see_the_progress_bar_move(
 
     # The campaign list, signed out.
     await page.goto("/")
-    card = tid(page, "campaign-card").filter(has_text=campaign["title"])
+    card = await card_on_list(page, campaign["title"])
     await expect(card).to_have_count(1)
     await expect(card.get_by_test_id("campaign-regime")).to_have_attribute("data-regime", "REG_CF")
     await expect(card.get_by_test_id("raised")).to_have_text("$0.00")
@@ -454,8 +462,7 @@ async def test_mobile_viewport_has_no_horizontal_scroll(
         assert sizes["scroll"] <= sizes["view"] and sizes["body"] <= sizes["view"], (what, sizes)
 
     await page.goto("/")
-    await expect(tid(page, "campaign-card").first).to_be_visible()
-    card = tid(page, "campaign-card").filter(has_text=campaign["title"])
+    card = await card_on_list(page, campaign["title"])
     await expect(card.get_by_test_id("raised")).to_have_text("$250.00")
     box = await card.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box

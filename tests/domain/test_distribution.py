@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.cap_table import CapTable, cap_table_id
+from domain.clock import business_time
 from domain.distribution import pro_rata
 
 pytestmark = pytest.mark.fast  # no database: aggregates, rules, the in-memory store
@@ -110,3 +113,19 @@ def test_more_shares_never_get_less(total: Decimal, holdings: dict[str, int]) ->
         for b, pb in payouts.items():
             if holdings[a] > holdings[b]:
                 assert pa >= pb
+
+
+def test_a_cap_tables_preview_is_what_its_declaration_pays_and_records_nothing() -> None:
+    with business_time(datetime(2027, 3, 1, tzinfo=UTC)):
+        table = CapTable(  # type: ignore[call-arg]  # id goes to the aggregate metaclass
+            campaign_id="c", price_per_share=D("10.00"), currency="USD", id=cap_table_id("c"))
+        table.issue_shares([
+            {"pledge_id": "p1", "backer_id": "b", "shares": 2, "amount": "20.00"},
+            {"pledge_id": "p2", "backer_id": "a", "shares": 1, "amount": "10.00"},
+            {"pledge_id": "p3", "backer_id": "c", "shares": 4, "amount": "40.00"},
+        ])
+        pending = len(table.pending_events)
+        preview = table.payouts_for(D("10.00"))
+        assert len(table.pending_events) == pending  # a preview declares nothing
+        assert table.declare_distribution("d1", D("10.00")).payouts == preview
+    assert sum(preview.values()) == D("10.00")
