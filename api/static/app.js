@@ -2,6 +2,7 @@
 //
 // Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio  #/notifications
 //         #/security  #/forgot  #/reset?token=…
+//         #/audit  #/audit/stream/<id>   (auditors: audit.js)
 //         #/founder  #/founder/new  #/founder/campaign/<id>  #/founder/campaign/<id>/edit
 // The server also serves the page at /campaigns/<id> (with Open Graph tags, for links
 // that are shared): without a hash, that path opens the campaign.
@@ -14,6 +15,7 @@ import { signInPage, signUpPage, profilePage } from './account.js';
 import { portfolioPage } from './portfolio.js';
 import { notificationsPage, startBell } from './notices.js';
 import { securityPage, forgotPage, resetPage, endSession } from './security.js';
+import { auditPage, auditStreamPage } from './audit.js';
 import { myCampaignsPage, workspacePage } from './founder-workspace.js';
 import { editorPage } from './founder-editor.js';
 
@@ -28,6 +30,8 @@ const ROUTES = [
   { pattern: /^\/security\/?$/, page: securityPage, nav: 'security' },
   { pattern: /^\/forgot\/?$/, page: forgotPage, nav: 'signin' },
   { pattern: /^\/reset\/?$/, page: resetPage, nav: 'signin' },
+  { pattern: /^\/audit\/?$/, page: auditPage, nav: 'audit' },
+  { pattern: /^\/audit\/stream\/([^/]+)\/?$/, page: auditStreamPage, nav: 'audit' },
   { pattern: /^\/founder\/?$/, page: myCampaignsPage, nav: 'founder' },
   { pattern: /^\/founder\/new\/?$/, page: editorPage, nav: 'founder' },
   { pattern: /^\/founder\/campaign\/([^/]+)\/edit\/?$/, page: editorPage, nav: 'founder' },
@@ -162,6 +166,9 @@ function renderNav() {
     const el = $(id);
     if (el) el.closest('li').hidden = !signedIn;
   }
+  const audit = $('nav-audit');
+  // The auditor's workspace: only for users who hold the AUDITOR role.
+  if (audit) audit.closest('li').hidden = !(signedIn && session.me && (session.me.roles || []).includes('AUDITOR'));
   // Founders' workspace: every account holds FOUNDER; staff may not found campaigns.
   const founder = $('nav-founder');
   if (founder) {
