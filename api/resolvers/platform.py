@@ -57,8 +57,8 @@ async def audit_trail(
 async def _record_shown(info: Info[Any, Any], events: list[audit.AuditEvent]) -> None:
     """A user's stream shows their personal data (a profile's name, birth date, income):
     recorded before it is answered, or not answered (docs/security.md)."""
-    for subject in personal_data_subjects(events):
-        await auth.shown(info, subject)
+    # Gathered, so that the page's subjects are one batch (one insert).
+    await asyncio.gather(*(auth.shown(info, s) for s in personal_data_subjects(events)))
 
 
 async def event_log(
