@@ -90,6 +90,19 @@ def eventsourcing_env(
     return env
 
 
+# SQLite's default limit of host parameters in one statement is 999.
+SQLITE_PARAMETERS = 900
+
+
+def _chunks(positions: Sequence[int]) -> list[list[int]]:
+    wanted = sorted({int(p) for p in positions})
+    return [wanted[i:i + SQLITE_PARAMETERS] for i in range(0, len(wanted), SQLITE_PARAMETERS)]
+
+
+def _as_uuid(stored: Any) -> UUID:
+    return stored if isinstance(stored, UUID) else UUID(str(stored))
+
+
 class SQLiteRecorder(SQLiteApplicationRecorder):
     def _key(self, originator_id: UUID) -> Any:
         return originator_id.hex if self.datastore.originator_id_type == "uuid" else str(
@@ -124,6 +137,23 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
                 for row in cursor.fetchall()
             ]
 
+    def notifications_at(self, positions: Sequence[int]) -> list[Notification]:
+        found: list[Notification] = []
+        with self.datastore.transaction(commit=False) as cursor:
+            for chunk in _chunks(positions):
+                cursor.execute(
+                    "SELECT rowid, originator_id, originator_version, topic, state "
+                    f"FROM {self.events_table_name} WHERE rowid IN "
+                    f"({','.join('?' * len(chunk))})", list(chunk),
+                )
+                found.extend(
+                    Notification(id=row["rowid"], originator_id=_as_uuid(row["originator_id"]),
+                                 originator_version=row["originator_version"],
+                                 topic=row["topic"], state=bytes(row["state"]))
+                    for row in cursor.fetchall()
+                )
+        return sorted(found, key=lambda n: n.id)
+
 
 class MemoryRecorder(POPOApplicationRecorder):
     """The library's in-memory recorder (the fast test tier)."""
@@ -145,6 +175,19 @@ class MemoryRecorder(POPOApplicationRecorder):
                              state=self._stored_events[i].state)
                 for version, i in sorted(index.items())
             ]
+
+    def notifications_at(self, positions: Sequence[int]) -> list[Notification]:
+        with self._database_lock:
+            count = len(self._stored_events)
+            found = []
+            for position in sorted({int(p) for p in positions}):
+                if 1 <= position <= count:
+                    stored = self._stored_events[position - 1]
+                    found.append(Notification(
+                        id=position, originator_id=stored.originator_id,
+                        originator_version=stored.originator_version, topic=stored.topic,
+                        state=stored.state))
+            return found
 
 
 class MemoryFactory(POPOFactory):
@@ -178,6 +221,10 @@ class CopyRecorder(PostgresApplicationRecorder):
             "SELECT notification_id, originator_version, topic, state FROM {table} "
             "WHERE originator_id = %s ORDER BY originator_version"
         ).format(table=table)
+        self.positions_statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {table} WHERE notification_id = ANY(%s::int8[]) ORDER BY notification_id"
+        ).format(table=table)
 
     @_transient
     def latest_versions(self, originator_ids: Sequence[UUID]) -> dict[UUID, int]:
@@ -197,6 +244,18 @@ class CopyRecorder(PostgresApplicationRecorder):
             curs.execute(self.stream_statement, (key,), prepare=True)
             return [
                 Notification(id=row["notification_id"], originator_id=originator_id,
+                             originator_version=row["originator_version"], topic=row["topic"],
+                             state=bytes(row["state"]))
+                for row in curs.fetchall()
+            ]
+
+    @_transient
+    def notifications_at(self, positions: Sequence[int]) -> list[Notification]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.positions_statement, ([int(p) for p in positions],), prepare=True)
+            return [
+                Notification(id=row["notification_id"],
+                             originator_id=_as_uuid(row["originator_id"]),
                              originator_version=row["originator_version"], topic=row["topic"],
                              state=bytes(row["state"]))
                 for row in curs.fetchall()

@@ -13,6 +13,7 @@
   404 otherwise).
 - `/documents/<sha256>`: documents filed with offerings (see `api.documents`).
 - `/campaigns/<id>`: the web page with the campaign's Open Graph tags (`api.share`).
+- `/audit/streams/<id>.jsonl`: a stream exported for auditors (`api.audit_export`).
 - Every response carries the security headers of `api.headers` (CSP, framing, …).
 - Bodies over `MAX_BODY_BYTES` → 413 (a multipart upload to `/graphql`: over
   `MAX_UPLOAD_BODY_BYTES`); malformed JSON → 400.
@@ -40,6 +41,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
+from api.audit_export import stream_export_endpoint
 from api.context import Context, authenticate, bearer_token
 from api.documents import document_endpoint
 from api.headers import PageFiles, SecurityHeaders
@@ -208,6 +210,8 @@ def _route_label(path: str) -> str:
         return "/documents"
     if path.startswith("/campaigns/"):
         return "/campaigns"
+    if path.startswith("/audit/"):
+        return "/audit"
     return path if path in ("/", "/graphql", "/healthz", "/metrics") else "other"
 
 
@@ -310,6 +314,8 @@ def create_app(services: Services) -> Starlette:
             Route("/documents/{sha256}", document_endpoint(services), methods=["GET", "HEAD"]),
             Route("/campaigns/{id}", campaign_share_endpoint(services, STATIC / "index.html"),
                   methods=["GET", "HEAD"]),
+            Route("/audit/streams/{stream_id}.jsonl", stream_export_endpoint(services),
+                  methods=["GET"]),
             Route("/healthz", health_endpoint(services, metrics), methods=["GET", "HEAD"]),
             Route("/metrics", metrics_endpoint(services, metrics), methods=["GET"]),
         ],

@@ -4,6 +4,7 @@ recorded first (`auth.shown`, `application.data_access`); docs/security.md."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,10 +15,9 @@ from strawberry.types import Info
 from api import auth
 from api.aml import Screening, screening_from_record
 from api.resolvers.common import read
-from api.types import User, clamp_first, load_user
+from api.types import User, clamp_first, load_user, user_from_record
 from application.crowdfund import Crowdfund
 from application.data_access import DataAccess as AccessRecord
-from domain.screening import Screening as ScreeningRecord
 from domain.user import KycStatus
 from domain.user import Role as DomainRole
 from domain.user import User as UserRecord
@@ -56,16 +56,17 @@ class DataAccess:
         return await load_user(info, self.subject_id)
 
 
-def _applicant(app: Crowdfund, user_id: str) -> tuple[UserRecord, ScreeningRecord] | None:
-    """The profile with a screening against the current list (a profile stored before
-    screening existed, or screened against an older list, is screened now: the same
-    re-screen `verifyInvestor` runs first). None when it is no longer PENDING."""
-    app.aml.rescreen(user_id, statuses=(KycStatus.PENDING,))
-    record = app.user(user_id)
-    if record.kyc_status is not KycStatus.PENDING or record.profile is None:
-        return None
-    assert record.screening is not None  # a PENDING profile was screened just above
-    return record, record.screening
+def _applicants(app: Crowdfund, user_ids: list[str]) -> list[UserRecord]:
+    """The profiles still PENDING, each screened against the current list (a profile stored
+    before screening existed, or screened against an older list, is screened now: the same
+    re-screen `verifyInvestor` runs first)."""
+    found = []
+    for user_id in user_ids:
+        app.aml.rescreen(user_id, statuses=(KycStatus.PENDING,))
+        record = app.user(user_id)
+        if record.kyc_status is KycStatus.PENDING and record.profile is not None:
+            found.append(record)  # else decided since the read model was written
+    return found
 
 
 async def kyc_queue(info: Info[Any, Any], first: int | None = 50) -> list[KycApplication]:
@@ -73,24 +74,23 @@ async def kyc_queue(info: Info[Any, Any], first: int | None = 50) -> list[KycApp
     auth.require_role(info, DomainRole.RISK_OFFICER, doing="read the KYC queue")
     services = auth.context(info).services
     views = await read(info, services.read_models.kyc_queue, clamp_first(first, 50))
-    queue = []
-    for view in views:
-        found = await read(info, _applicant, services.app, view.id)
-        if found is None:
-            continue  # decided since the read model was written
-        record, screening = found
-        await auth.shown(info, view.id)
-        profile = record.profile
-        assert profile is not None
-        queue.append(KycApplication(
-            user=await load_user(info, view.id), legal_name=profile.legal_name,
-            date_of_birth=profile.date_of_birth, country=profile.country,
-            annual_income=profile.annual_income, net_worth=profile.net_worth,
-            accredited=profile.accredited, sophisticated=profile.sophisticated,
-            submitted_at=view.profile_submitted_at or view.registered_at,
-            screening=screening_from_record(screening),
-        ))
-    return queue
+    records = await read(info, _applicants, services.app, [v.id for v in views])
+    # Recorded before anything is answered; gathered, so the page is one insert.
+    await asyncio.gather(*(auth.shown(info, str(r.id)) for r in records))
+    submitted = {v.id: v.profile_submitted_at or v.registered_at for v in views}
+    return [_application(r, submitted[str(r.id)]) for r in records]
+
+
+def _application(record: UserRecord, submitted_at: datetime) -> KycApplication:
+    profile, screening = record.profile, record.screening
+    assert profile is not None and screening is not None  # PENDING and screened above
+    return KycApplication(
+        user=user_from_record(record), legal_name=profile.legal_name,
+        date_of_birth=profile.date_of_birth, country=profile.country,
+        annual_income=profile.annual_income, net_worth=profile.net_worth,
+        accredited=profile.accredited, sophisticated=profile.sophisticated,
+        submitted_at=submitted_at, screening=screening_from_record(screening),
+    )
 
 
 async def data_access_log(info: Info[Any, Any], user_id: strawberry.ID) -> list[DataAccess]:

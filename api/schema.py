@@ -29,7 +29,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api import aml, personal_data
-from api.audit_types import AuditEvent, ChainVerification, EventLogPage
+from api.audit_types import AuditEvent, AuditEventType, ChainVerification, EventLogPage
 from api.context import Context
 from api.enums import CampaignStatus, DocumentKind, Regime, Role, SecurityType
 from api.finance import CapTable, Distribution, EscrowBalance, PlatformStats
@@ -119,7 +119,13 @@ class Query:
         "occurred up to that instant.",
     )
     event_log: EventLogPage = strawberry.field(
-        resolver=platform_r.event_log, description="Auditors: the global event log from a position."
+        resolver=platform_r.event_log, description="Auditors: the global event log from a "
+        "position; optionally only the events of a stream type, an event type, a stream or a "
+        "time range."
+    )
+    audit_event_types: list[AuditEventType] = strawberry.field(
+        resolver=platform_r.audit_event_types,
+        description="Auditors: every stream type and event type the log can hold.",
     )
     campaign_as_of: Campaign | None = strawberry.field(
         resolver=platform_r.campaign_as_of,

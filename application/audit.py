@@ -7,7 +7,8 @@ auditor sees what was recorded, including events somebody tampered with.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ from eventsourcing.persistence import Notification
 from application.documents import DocumentStore, sha256_of
 from application.unit_of_work import UnitOfWork
 from domain.campaign import Campaign
-from domain.chain import GENESIS, event_payload, hash_of
+from domain.chain import GENESIS, ChainedAggregate, event_payload, hash_of
 from domain.input import parse_id
 from domain.user import CREDENTIAL_FIELDS
 
@@ -46,7 +47,7 @@ class AuditEvent:
     prev_hash: str | None
 
     def to_json(self) -> dict[str, Any]:
-        """The contract's field names, JSON-ready (`crowdfund audit replay` prints this)."""
+        """The contract's field names, JSON-ready (one line of `json_lines`)."""
         return {
             "position": self.position,
             "streamId": self.stream_id,
@@ -142,6 +143,39 @@ def audit_trail(
     return [e for e in events if e.occurred_at is not None and e.occurred_at <= as_of]
 
 
+def json_lines(events: Iterable[AuditEvent]) -> Iterator[str]:
+    """Events as JSON Lines: one JSON object per line, non-ASCII text as is."""
+    for event in events:
+        yield json.dumps(event.to_json(), ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True)
+class StreamExport:
+    """A stream's export: the events it holds and their JSON Lines."""
+
+    events: list[AuditEvent]
+    text: str
+
+
+def stream_export(
+    app: UnitOfWork, stream_id: UUID | str, as_of: datetime | None = None
+) -> StreamExport | None:
+    """One stream's events in order as JSON Lines, with `as_of` only those that occurred
+    up to then: what `crowdfund audit replay` prints and `GET /audit/streams/<id>.jsonl`
+    answers, byte for byte (UTF-8). None when the stream has no events at all.
+
+    A malformed id raises NotFoundError.
+    """
+    _require_aware(as_of)
+    events = audit_trail(app, stream_id)
+    if not events:
+        return None
+    kept = events if as_of is None else [
+        e for e in events if e.occurred_at is not None and e.occurred_at <= as_of
+    ]
+    return StreamExport(kept, "".join(json_lines(kept)))
+
+
 # --- the global log -------------------------------------------------------------------------
 
 
@@ -162,6 +196,44 @@ def event_log(
     last = events[-1].position if events else None
     next_position = last if last is not None and last < head else None
     return events, next_position, head
+
+
+def events_at(app: UnitOfWork, positions: Sequence[int]) -> list[AuditEvent]:
+    """The stored events at these log positions, in position order (an index of the log,
+    such as the read models' `rm_events`, chose them; the store says what they are)."""
+    wanted = sorted({int(p) for p in positions})
+    if not wanted:
+        return []
+    return [_audit_event(app, n) for n in app.streams.notifications_at(wanted)]
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """A kind of event the platform records: the stream type and the event type."""
+
+    stream_type: str
+    type: str
+
+
+def event_kinds() -> list[EventKind]:
+    """Every (stream type, event type) the domain's aggregates can record, sorted: what
+    the event log's filters offer. Read from the aggregate classes, so never out of date."""
+    kinds: set[EventKind] = set()
+    for aggregate in _aggregates(ChainedAggregate):
+        for name in dir(aggregate):
+            member = getattr(aggregate, name, None)
+            if (isinstance(member, type) and issubclass(member, ChainedAggregate.Event)
+                    and member.__qualname__ == f"{aggregate.__name__}.{member.__name__}"
+                    and member.__name__ not in ("Event", "Created")):
+                kinds.add(EventKind(aggregate.__name__, member.__name__))
+    return sorted(kinds, key=lambda k: (k.stream_type, k.type))
+
+
+def _aggregates(base: type) -> Iterator[type]:
+    subclasses: list[type] = base.__subclasses__()
+    for sub in subclasses:
+        yield sub
+        yield from _aggregates(sub)
 
 
 def _all_notifications(app: UnitOfWork) -> Iterator[Notification]:

@@ -60,6 +60,10 @@ class EventLogRecorder(Protocol):
 
     def stream_notifications(self, originator_id: UUID) -> list[Notification]: ...
 
+    def notifications_at(self, positions: Sequence[int]) -> list[Notification]:
+        """The stored events at these log positions (those that exist), in position order."""
+        ...
+
 
 @dataclass(frozen=True)
 class Written(Generic[T]):

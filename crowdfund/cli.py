@@ -310,16 +310,15 @@ def _head(args: argparse.Namespace, settings: Settings) -> int:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     with _event_store(settings) as app:
         try:
-            events = audit.audit_trail(app, args.stream_id)
+            export = audit.stream_export(app, args.stream_id, args.as_of)
         except NotFoundError as exc:
             raise UsageError(exc.message) from None
-    if not events:
+    if export is None:
         print(f"no events for stream {args.stream_id}", file=sys.stderr)
         return EXIT_FAILED
-    for event in events:
-        if args.as_of is not None and (event.occurred_at is None or event.occurred_at > args.as_of):
-            continue
-        sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(export.text.encode("utf-8"))  # UTF-8 whatever the locale says
+    sys.stdout.flush()
     return EXIT_OK
 
 

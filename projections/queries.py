@@ -27,6 +27,7 @@ from projections.views import (
     DistributionView,
     DocumentView,
     EscrowView,
+    EventFilter,
     HoldingView,
     OfferingView,
     Page,
@@ -274,6 +275,26 @@ class ReadModels:
             raised_usd=_cents(by_regime.get("REG_CF", 0)),
             raised_eur=_cents(by_regime.get("ECSP", 0)),
         )
+
+    def event_positions(self, where: EventFilter, after: int, limit: int) -> list[int]:
+        """Positions after `after` of the events that pass the filter, in log order, at
+        most `limit` (from the auditors' index of the log, `rm_events`: each filter has an
+        index that yields positions in order, so a page costs `limit` rows, not a scan)."""
+        e = t.events.c
+        conditions: list[Any] = [e.position > after]
+        if where.stream_type is not None:
+            conditions.append(e.stream_type == where.stream_type)
+        if where.type is not None:
+            conditions.append(e.type == where.type)
+        if where.stream_id is not None:
+            conditions.append(e.stream_id == where.stream_id)
+        if where.occurred_from is not None:
+            conditions.append(e.occurred_at >= where.occurred_from)
+        if where.occurred_until is not None:
+            conditions.append(e.occurred_at <= where.occurred_until)
+        query = sa.select(e.position).where(*conditions).order_by(e.position).limit(limit)
+        with self.engine.connect() as conn:
+            return [int(p) for p in conn.execute(query).scalars()]
 
     def applied_through(self, consumer: str = PROJECTIONS.name) -> int:
         """Every event with position <= the answer is applied by every read model (of

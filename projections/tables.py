@@ -229,6 +229,10 @@ events = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("prev_hash", sa.String(64)),
     sa.UniqueConstraint("stream_id", "version", name="uq_rm_events_stream_version"),
+    # The event log's filters (`ReadModels.event_positions`): positions in order per value.
+    sa.Index("ix_rm_events_type_position", "type", "position"),
+    sa.Index("ix_rm_events_stream_type_position", "stream_type", "position"),
+    sa.Index("ix_rm_events_occurred_at", "occurred_at"),
 )
 
 # AML alerts as risk officers and auditors list them (projections consumer).

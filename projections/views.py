@@ -187,3 +187,19 @@ class UserView:
     knowledge_test_passed: bool
     registered_at: datetime
     profile_submitted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events of the log an auditor asks for (`eventLog`'s filters); None: any."""
+
+    stream_type: str | None = None
+    type: str | None = None
+    stream_id: str | None = None
+    occurred_from: datetime | None = None  # inclusive
+    occurred_until: datetime | None = None  # inclusive
+
+    @property
+    def is_empty(self) -> bool:
+        return all(v is None for v in (self.stream_type, self.type, self.stream_id,
+                                       self.occurred_from, self.occurred_until))

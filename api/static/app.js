@@ -4,6 +4,7 @@
 //         #/security  #/forgot  #/reset?token=…
 //         #/risk/kyc  #/risk/reviews  #/risk/review/<id>  #/risk/alerts  (risk officers)
 //         #/admin  (admins)
+//         #/audit  #/audit/stream/<id>   (auditors: audit.js)
 //         #/founder  #/founder/new  #/founder/campaign/<id>  #/founder/campaign/<id>/edit
 // The server also serves the page at /campaigns/<id> (with Open Graph tags, for links
 // that are shared): without a hash, that path opens the campaign.
@@ -19,6 +20,7 @@ import { securityPage, forgotPage, resetPage, endSession } from './security.js';
 import { kycQueuePage, reviewQueuePage, campaignReviewPage, amlAlertsPage } from './riskdesk.js';
 import { adminPage } from './admin.js';
 import { roleInForce } from './staff.js';
+import { auditPage, auditStreamPage } from './audit.js';
 import { myCampaignsPage, workspacePage } from './founder-workspace.js';
 import { editorPage } from './founder-editor.js';
 
@@ -38,6 +40,8 @@ const ROUTES = [
   { pattern: /^\/risk\/review\/([^/]+)\/?$/, page: campaignReviewPage, nav: 'risk' },
   { pattern: /^\/risk\/alerts\/?$/, page: amlAlertsPage, nav: 'risk' },
   { pattern: /^\/admin\/?$/, page: adminPage, nav: 'admin' },
+  { pattern: /^\/audit\/?$/, page: auditPage, nav: 'audit' },
+  { pattern: /^\/audit\/stream\/([^/]+)\/?$/, page: auditStreamPage, nav: 'audit' },
   { pattern: /^\/founder\/?$/, page: myCampaignsPage, nav: 'founder' },
   { pattern: /^\/founder\/new\/?$/, page: editorPage, nav: 'founder' },
   { pattern: /^\/founder\/campaign\/([^/]+)\/edit\/?$/, page: editorPage, nav: 'founder' },

@@ -158,6 +158,9 @@ QUERIES: dict[str, tuple[Callable[[World], str], set[str]]] = {
     "auditTrail": (lambda w: f'{{ auditTrail(streamId: "{w.live_id}") {{ type }} }}',
                    {"auditor"}),
     "eventLog": (lambda w: "{ eventLog { headPosition } }", {"auditor"}),
+    "eventLog(filtered)": (lambda w: f'{{ eventLog(eventType: "PledgeAccepted", streamId: '
+                           f'"{w.live_id}") {{ headPosition }} }}', {"auditor"}),
+    "auditEventTypes": (lambda w: "{ auditEventTypes { type } }", {"auditor"}),
     "campaignAsOf": (lambda w: f'{{ campaignAsOf(id: "{w.live_id}", '
                      f'asOf: "{DEADLINE}") {{ status }} }}', {"auditor"}),
     "verifyAuditChains": (lambda w: "{ verifyAuditChains { ok } }", {"auditor"}),

@@ -6,6 +6,7 @@ that differs between SQLite (rowid) and PostgreSQL (notification_id).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,7 +17,15 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.cipher import AESCipher
 
-from application.audit import UNDECODABLE, audit_trail, campaign_as_of, event_log, verify_chains
+from application.audit import (
+    UNDECODABLE,
+    audit_trail,
+    campaign_as_of,
+    event_log,
+    events_at,
+    stream_export,
+    verify_chains,
+)
 from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from domain.campaign import CampaignStatus
@@ -251,3 +260,39 @@ def test_hash_of_matches_what_the_trail_reports(app: Crowdfund, clock: SettableC
         event: Any = app.mapper.to_domain_event(stored)
         assert hash_of(event) == event.hash
 
+
+
+def test_events_at_reads_chosen_positions_in_order(
+    store: Store, app: Crowdfund, clock: SettableClock, memory_app: Crowdfund
+) -> None:
+    """What a filtered log page reads from the store: the events at given positions, the
+    same as the log has there, in position order (duplicates and unknown ones dropped)."""
+    for subject in (app, memory_app):
+        _history(subject, clock)
+        log, _, head = event_log(subject, 0, 1000)
+        by_position = {e.position: e for e in log}
+        chosen = [log[5].position, log[1].position, log[-1].position, log[1].position,
+                  head + 10, 0]
+        found = events_at(subject, chosen)
+        assert found == [by_position[p] for p in sorted({log[1].position, log[5].position,
+                                                         log[-1].position})]
+        assert events_at(subject, []) == []
+
+
+def test_the_export_is_json_lines_of_the_trail(
+    store: Store, app: Crowdfund, clock: SettableClock
+) -> None:
+    h = _history(app, clock)
+    campaign = str(h.campaign)
+    whole = stream_export(app, campaign)
+    assert whole is not None and whole.text.endswith("\n")
+    assert whole.events == audit_trail(app, campaign)
+    assert [json.loads(line) for line in whole.text.splitlines()] == [
+        e.to_json() for e in whole.events]
+    cut = stream_export(app, campaign, h.after_first)
+    assert cut is not None and cut.events == audit_trail(app, campaign, h.after_first)
+    assert [json.loads(line) for line in cut.text.splitlines()] == [
+        e.to_json() for e in cut.events]
+    early = stream_export(app, campaign, h.after_first - timedelta(days=1))
+    assert early is not None and (early.events, early.text) == ([], "")
+    assert stream_export(app, str(uuid4())) is None
