@@ -137,6 +137,9 @@ ALERT_DECIDED = Outcome(AlertResult, _alert_decided)
 async def aml_alerts(
     info: Info[Any, Any], status: AlertStatus | None = AlertStatus.OPEN,
     first: int | None = 50,
+    rule: Annotated[str | None, strawberry.argument(
+        description="Only alerts of this rule, e.g. SANCTIONS_MATCH (a queue worked one "
+        "rule at a time).")] = None,
 ) -> list[AmlAlert]:
     """Risk officers and auditors: alerts in `status` (default OPEN), oldest first."""
     auth.require_role(info, *READERS, doing="read AML alerts")
@@ -144,7 +147,7 @@ async def aml_alerts(
     limit = clamp_first(first, 50)
     wanted = (status or AlertStatus.OPEN).value
     views = await read(info, list_alerts, services.read_models.engine, wanted,
-                       min(limit, MAX_ALERTS))
+                       min(limit, MAX_ALERTS), rule)
     return [_from_view(v) for v in views]
 
 

@@ -307,6 +307,22 @@ class Answers(Checked):
         return [(a.question_id, a.choice) for a in self.answers]
 
 
+class Checklist(Checked):
+    """A risk officer's due-diligence answers on a campaign review (domain.review)."""
+
+    founders_identified: bool = Field(
+        description="The identity of the founders (the issuer's officers) was checked.")
+    offering_statement_consistent: bool = Field(
+        description="The offering statement (Form C or KIIS) is on file and consistent with "
+        "the campaign's terms.")
+    issuer_limit_checked: bool = Field(
+        description="The issuer's 12-month offering limit leaves room for the maximum target "
+        "(Campaign.issuerRoom).")
+    bad_actor_declaration: bool = Field(
+        description="The issuer declared that no bad-actor disqualification applies (17 CFR "
+        "227.503; ECSP Art. 5).")
+
+
 # ---------------------------------------------------------- models of plain arguments
 
 
@@ -385,4 +401,13 @@ class PledgeInput(ModelInput[PledgeArgs]):
 
 @strawberry.experimental.pydantic.input(model=Update, name="UpdateInput", all_fields=True)
 class UpdateInput(ModelInput[Update]):
+    pass
+
+
+@strawberry.experimental.pydantic.input(
+    model=Checklist, name="ReviewChecklistInput", all_fields=True,
+    description="The due-diligence checklist of a campaign review: every item must be true "
+    "to approve; a rejection records whatever was answered.",
+)
+class ReviewChecklistInput(ModelInput[Checklist]):
     pass

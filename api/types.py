@@ -26,6 +26,7 @@ from api.enums import (
     Role,
     SecurityType,
 )
+from api.reviews import ReviewChecklist, checklist_view
 from api.scalars import Long
 from application.reviews import review_history
 from domain.campaign import Campaign as CampaignRecord
@@ -39,7 +40,9 @@ from domain.money import ZERO
 from domain.pledge import Pledge as PledgeRecord
 from domain.pledge import PledgeStatus as DomainPledgeStatus
 from domain.question import Question as QuestionRecord
+from domain.rulebook import RULEBOOKS
 from domain.rulebook import Regime as DomainRegime
+from domain.user import STAFF
 from domain.user import User as UserRecord
 from projections.queries import InvalidCursor
 from projections.questions import QuestionView, questions_for
@@ -233,22 +236,30 @@ def issuer_from_record(record: IssuerRecord, now: datetime) -> Issuer:
     )
 
 
+def issuer_id_of(services: Any, record: CampaignRecord) -> str:
+    """The campaign's issuer id (blocking). A campaign drafted before issuers were
+    recorded has the default one: named after its founder, in the regime's jurisdiction."""
+    if record.issuer_id is not None:
+        return record.issuer_id
+    founder = services.app.user(record.founder_id)
+    return str(derive_issuer_id(founder.display_name, DEFAULT_JURISDICTION[record.regime]))
+
+
 def issuer_of(services: Any, record: CampaignRecord) -> Issuer:
     """The campaign's issuer (blocking: run it in the thread pool). A campaign drafted
     before issuers were recorded shows the default one: its founder's name, unregistered."""
     now = services.clock.now()
-    if record.issuer_id is not None:
-        return issuer_from_record(services.app.issuer(record.issuer_id), now)
-    founder = services.app.user(record.founder_id)
-    jurisdiction = DEFAULT_JURISDICTION[record.regime]
-    uid = derive_issuer_id(founder.display_name, jurisdiction)
+    uid = issuer_id_of(services, record)
     try:
         return issuer_from_record(services.app.issuer(uid), now)
     except NotFoundError:
+        if record.issuer_id is not None:
+            raise
+        founder = services.app.user(record.founder_id)
         return Issuer(
-            id=strawberry.ID(str(uid)), legal_name=founder.display_name,
-            jurisdiction=jurisdiction, website=None, sold_last_12_months_usd=ZERO,
-            sold_last_12_months_eur=ZERO,
+            id=strawberry.ID(uid), legal_name=founder.display_name,
+            jurisdiction=DEFAULT_JURISDICTION[record.regime], website=None,
+            sold_last_12_months_usd=ZERO, sold_last_12_months_eur=ZERO,
         )
 
 
@@ -276,6 +287,20 @@ class CampaignReview:
     action: ReviewAction
     at: datetime
     reason: str | None = strawberry.field(description="Why a risk officer rejected it.")
+    checklist: ReviewChecklist | None = strawberry.field(
+        description="The risk officer's due-diligence answers, as the approval or rejection "
+        "event recorded them; null for a submission, and for a review made without the "
+        "checklist (or recorded before it existed)."
+    )
+    reviewer_id: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The risk officer who decided: shown to staff, null for "
+                      "the founder.")
+    async def reviewer(self, info: Info[Any, Any]) -> User | None:
+        who = auth.viewer(info)
+        if self.reviewer_id is None or who is None or not who.has(*STAFF):
+            return None
+        return await load_user(info, self.reviewer_id)
 
 
 @strawberry.type
@@ -387,6 +412,26 @@ class Campaign:
 
         return await services.run(load)
 
+    @strawberry.field(
+        description="What the issuer may still offer under the regime's 12-month limit beside "
+        "its other open offerings and its sales: the largest maximum target this campaign "
+        "may have (17 CFR 227.100(a)(1); ECSP Art. 1(2)(c)). The full limit for an issuer "
+        "not registered yet."
+    )
+    async def issuer_room(self, info: Info[Any, Any]) -> Decimal:
+        services = auth.context(info).services
+
+        def load() -> Decimal:
+            record = services.app.campaign(self.id)
+            regime = DomainRegime(self.regime.value)
+            try:
+                issuer = services.app.issuer(issuer_id_of(services, record))
+            except NotFoundError:
+                return RULEBOOKS[regime].offering_limit
+            return issuer.room_for(self.id, regime, services.clock.now())
+
+        return await services.run(load)
+
     @strawberry.field(description="Public Q&A (17 CFR 227.303(c)), oldest first.")
     async def questions(self, info: Info[Any, Any]) -> list[Question]:
         services = auth.context(info).services
@@ -395,13 +440,15 @@ class Campaign:
 
     @strawberry.field(
         description="Submissions and review decisions, oldest first, with a rejection's "
-        "reason. Visible to the campaign's founder, risk officers and auditors only."
+        "reason and the due-diligence checklist. Visible to the campaign's founder, risk "
+        "officers and auditors only."
     )
     async def review_history(self, info: Info[Any, Any]) -> list[CampaignReview]:
         auth.require_insider(info, self.founder_id, "see a campaign's review history")
         services = auth.context(info).services
         steps = await services.run(review_history, services.app, self.id)
-        return [CampaignReview(action=ReviewAction(s.action.value), at=s.at, reason=s.reason)
+        return [CampaignReview(action=ReviewAction(s.action.value), at=s.at, reason=s.reason,
+                               checklist=checklist_view(s.checklist), reviewer_id=s.reviewer_id)
                 for s in steps]
 
     @strawberry.field

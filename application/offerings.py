@@ -36,6 +36,7 @@ from domain.offering import (
     parse_document_kind,
     parse_offering_changes,
 )
+from domain.review import ReviewChecklist
 from domain.rulebook import RULEBOOKS, Regime
 from domain.user import Role, User
 
@@ -292,24 +293,28 @@ class OfferingCommands:
 
         return self.uow.run(decide)
 
-    def approve(self, officer_id: UUID | str, campaign_id: UUID | str) -> Written[UUID]:
+    def approve(
+        self, officer_id: UUID | str, campaign_id: UUID | str,
+        checklist: ReviewChecklist | None = None,
+    ) -> Written[UUID]:
         def decide(now: datetime) -> Decision[UUID]:
             self.uow.require_role(officer_id, Role.RISK_OFFICER, "approve campaigns")
             campaign = self.uow.campaign(campaign_id)
-            campaign.approve(str(officer_id))
+            campaign.approve(str(officer_id), checklist)
             return campaign.id, [campaign]
 
         return self.uow.run(decide)
 
     def reject(
-        self, officer_id: UUID | str, campaign_id: UUID | str, reason: str
+        self, officer_id: UUID | str, campaign_id: UUID | str, reason: str,
+        checklist: ReviewChecklist | None = None,
     ) -> Written[UUID]:
         reason = require_reason(reason)
 
         def decide(now: datetime) -> Decision[UUID]:
             self.uow.require_role(officer_id, Role.RISK_OFFICER, "reject campaigns")
             campaign = self.uow.campaign(campaign_id)
-            campaign.reject(str(officer_id), reason)
+            campaign.reject(str(officer_id), reason, checklist)
             return campaign.id, [campaign]
 
         return self.uow.run(decide)

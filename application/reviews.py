@@ -16,6 +16,7 @@ from uuid import UUID
 
 from application.unit_of_work import UnitOfWork
 from domain.input import parse_id
+from domain.review import ReviewChecklist
 
 PAGE = 100
 
@@ -41,6 +42,10 @@ class ReviewStep:
     action: ReviewAction
     at: datetime
     reason: str | None
+    # The deciding officer and the due-diligence answers (domain.review); None for a
+    # submission, and for a decision stored before the checklist existed or without it.
+    reviewer_id: str | None = None
+    checklist: ReviewChecklist | None = None
 
 
 def review_history(app: UnitOfWork, campaign_id: UUID | str) -> list[ReviewStep]:
@@ -57,7 +62,11 @@ def review_history(app: UnitOfWork, campaign_id: UUID | str) -> list[ReviewStep]
                 return steps
             action = REVIEW_EVENTS.get(name)
             if action is not None:
-                steps.append(ReviewStep(action, event.timestamp, getattr(event, "reason", None)))
+                state = vars(event)  # an event stored before a field existed lacks it
+                steps.append(ReviewStep(
+                    action, event.timestamp, state.get("reason"), state.get("officer_id"),
+                    ReviewChecklist.from_event(state.get("checklist")),
+                ))
         if len(page) < PAGE:
             return steps
         after = page[-1].originator_version

@@ -30,6 +30,7 @@ from domain.offering import (
     DocumentKind,
     check_document,
 )
+from domain.review import ReviewChecklist
 from domain.rulebook import RULEBOOKS, BusinessCalendar, Regime, Rulebook, add_business_days
 
 
@@ -269,22 +270,31 @@ class Campaign(ChainedAggregate):
     def _submitted(self) -> None:
         self.status = CampaignStatus.IN_REVIEW
 
-    def approve(self, officer_id: str) -> None:
+    def approve(self, officer_id: str, checklist: ReviewChecklist | None = None) -> None:
+        """With a due-diligence checklist, every item must be ticked (domain.review)."""
         self.require_status(CampaignStatus.IN_REVIEW, doing="approve the campaign")
         if officer_id == self.founder_id:
             raise NotAllowedError("A risk officer cannot approve their own campaign.")
-        self._approved(officer_id)
+        if checklist is not None:
+            checklist.require_complete()
+        self._approved(officer_id, None if checklist is None else checklist.as_event())
 
+    # `checklist`: added after the first release; events stored before have none (null).
     @event("CampaignApproved")
-    def _approved(self, officer_id: str) -> None:
+    def _approved(self, officer_id: str, checklist: dict[str, bool] | None = None) -> None:
         self.status = CampaignStatus.APPROVED
 
-    def reject(self, officer_id: str, reason: str) -> None:
+    def reject(
+        self, officer_id: str, reason: str, checklist: ReviewChecklist | None = None
+    ) -> None:
+        """The checklist's answers, whatever they are, are recorded with the reason."""
         self.require_status(CampaignStatus.IN_REVIEW, doing="reject the campaign")
-        self._rejected(officer_id, reason)
+        self._rejected(officer_id, reason, None if checklist is None else checklist.as_event())
 
     @event("CampaignRejected")
-    def _rejected(self, officer_id: str, reason: str) -> None:
+    def _rejected(
+        self, officer_id: str, reason: str, checklist: dict[str, bool] | None = None
+    ) -> None:
         self.status = CampaignStatus.REJECTED
 
     def launch(self, now: datetime) -> None:

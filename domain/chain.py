@@ -74,12 +74,17 @@ def jsonable(value: Any) -> Any:
 
 
 def event_payload(event: Any) -> dict[str, Any]:
-    """What an event says, without its identity and chain fields."""
+    """What an event says, without its identity and chain fields.
+
+    A field added to an event type later (with a default) is absent from the events
+    stored before it: it is not part of what they said, nor of the hash they carry.
+    """
     assert is_dataclass(event)
+    state = vars(event)
     return {
-        f.name: jsonable(getattr(event, f.name))
+        f.name: jsonable(state[f.name])
         for f in fields(event)
-        if f.name not in ENVELOPE_FIELDS
+        if f.name not in ENVELOPE_FIELDS and f.name in state
     }
 
 

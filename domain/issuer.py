@@ -124,21 +124,30 @@ class Issuer(ChainedAggregate):
     def sold_last_12_months(self, regime: Regime, now: datetime) -> Decimal:
         return self.sold_since(regime, months_before(now, ISSUER_LOOKBACK_MONTHS))
 
+    def others_open(self, campaign_id: str, regime: Regime) -> Decimal:
+        """The maximum targets of the issuer's other open offerings under the regime."""
+        return sum(
+            (o.max_target for o in self.offerings.values()
+             if o.regime == regime.value and o.campaign_id != campaign_id),
+            ZERO,
+        )
+
+    def room_for(self, campaign_id: str, regime: Regime, now: datetime) -> Decimal:
+        """The largest maximum target the campaign may have under the issuer limit now."""
+        others = self.others_open(campaign_id, regime)
+        sold = self.sold_last_12_months(regime, now)
+        return max(ZERO, RULEBOOKS[regime].offering_limit - others - sold)
+
     def require_room(
         self, campaign_id: str, regime: Regime, max_target: Decimal, now: datetime
     ) -> None:
         """This campaign's max target, plus the max targets of the issuer's other open
         offerings, plus what it sold in the 12 months before, must fit the limit."""
         rules = RULEBOOKS[regime]
-        others = sum(
-            (o.max_target for o in self.offerings.values()
-             if o.regime == regime.value and o.campaign_id != campaign_id),
-            ZERO,
-        )
+        others = self.others_open(campaign_id, regime)
         sold = self.sold_last_12_months(regime, now)
-        total = max_target + others + sold
-        if total > rules.offering_limit:
-            room = max(ZERO, rules.offering_limit - others - sold)
+        room = self.room_for(campaign_id, regime, now)
+        if max_target > room:
             raise InvalidStateError(
                 f"Under {regime.value} an issuer may sell at most {rules.currency} "
                 f"{rules.offering_limit} in 12 months. {self.registered_name} has "

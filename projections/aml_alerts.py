@@ -25,10 +25,16 @@ class AlertView:
     decision_note: str | None
 
 
-def list_alerts(engine: Engine, status: str, first: int) -> list[AlertView]:
-    """Alerts in `status`, oldest first (a queue is worked from its oldest end)."""
+def list_alerts(
+    engine: Engine, status: str, first: int, rule: str | None = None
+) -> list[AlertView]:
+    """Alerts in `status` (and of `rule`, when given), oldest first (a queue is worked
+    from its oldest end)."""
     a = t.aml_alerts.c
-    query = sa.select(t.aml_alerts).where(a.status == status).order_by(a.seq).limit(first)
+    query = sa.select(t.aml_alerts).where(a.status == status)
+    if rule is not None:
+        query = query.where(a.rule == rule)
+    query = query.order_by(a.seq).limit(first)
     with engine.connect() as conn:
         return [
             AlertView(

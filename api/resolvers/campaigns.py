@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -16,12 +16,14 @@ from api.inputs import (
     AmendCampaignInput,
     DraftCampaignInput,
     NewDeadline,
+    ReviewChecklistInput,
     UpdateInput,
     check,
     checked_reason,
 )
 from api.payloads import CampaignResult, CampaignSaved, UpdatePosted, UpdateResult
 from api.resolvers.common import Outcome, mutate, read
+from api.reviews import checklist_record
 from api.scalars import Long
 from api.types import (
     Campaign,
@@ -82,14 +84,26 @@ async def submit_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignRe
         who.id, str(id)))
 
 
-async def approve_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignResult:
+ChecklistArgument = Annotated[
+    ReviewChecklistInput | None,
+    strawberry.argument(description="The due-diligence checklist, recorded in the event. "
+                        "To approve, every item must be true (`ValidationProblem` "
+                        "DUE_DILIGENCE_INCOMPLETE otherwise); absent, none is recorded."),
+]
+
+
+async def approve_campaign(
+    info: Info[Any, Any], id: strawberry.ID, checklist: ChecklistArgument = None
+) -> CampaignResult:
     return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.approve(
-        who.id, str(id)))
+        who.id, str(id), checklist_record(checklist)))
 
 
-async def reject_campaign(info: Info[Any, Any], id: strawberry.ID, reason: str) -> CampaignResult:
+async def reject_campaign(
+    info: Info[Any, Any], id: strawberry.ID, reason: str, checklist: ChecklistArgument = None
+) -> CampaignResult:
     return await mutate(info, CAMPAIGN_SAVED, lambda app, who: app.offerings.reject(
-        who.id, str(id), checked_reason(reason)))
+        who.id, str(id), checked_reason(reason), checklist_record(checklist)))
 
 
 async def launch_campaign(info: Info[Any, Any], id: strawberry.ID) -> CampaignResult:

@@ -2,6 +2,8 @@
 //
 // Routes: #/  #/campaign/<id>  #/signin  #/signup  #/profile  #/portfolio  #/notifications
 //         #/security  #/forgot  #/reset?token=…
+//         #/risk/kyc  #/risk/reviews  #/risk/review/<id>  #/risk/alerts  (risk officers)
+//         #/admin  (admins)
 //         #/audit  #/audit/stream/<id>   (auditors: audit.js)
 //         #/founder  #/founder/new  #/founder/campaign/<id>  #/founder/campaign/<id>/edit
 // The server also serves the page at /campaigns/<id> (with Open Graph tags, for links
@@ -15,6 +17,9 @@ import { signInPage, signUpPage, profilePage } from './account.js';
 import { portfolioPage } from './portfolio.js';
 import { notificationsPage, startBell } from './notices.js';
 import { securityPage, forgotPage, resetPage, endSession } from './security.js';
+import { kycQueuePage, reviewQueuePage, campaignReviewPage, amlAlertsPage } from './riskdesk.js';
+import { adminPage } from './admin.js';
+import { roleInForce } from './staff.js';
 import { auditPage, auditStreamPage } from './audit.js';
 import { myCampaignsPage, workspacePage } from './founder-workspace.js';
 import { editorPage } from './founder-editor.js';
@@ -30,6 +35,11 @@ const ROUTES = [
   { pattern: /^\/security\/?$/, page: securityPage, nav: 'security' },
   { pattern: /^\/forgot\/?$/, page: forgotPage, nav: 'signin' },
   { pattern: /^\/reset\/?$/, page: resetPage, nav: 'signin' },
+  { pattern: /^\/risk(?:\/kyc)?\/?$/, page: kycQueuePage, nav: 'risk' },
+  { pattern: /^\/risk\/reviews\/?$/, page: reviewQueuePage, nav: 'risk' },
+  { pattern: /^\/risk\/review\/([^/]+)\/?$/, page: campaignReviewPage, nav: 'risk' },
+  { pattern: /^\/risk\/alerts\/?$/, page: amlAlertsPage, nav: 'risk' },
+  { pattern: /^\/admin\/?$/, page: adminPage, nav: 'admin' },
   { pattern: /^\/audit\/?$/, page: auditPage, nav: 'audit' },
   { pattern: /^\/audit\/stream\/([^/]+)\/?$/, page: auditStreamPage, nav: 'audit' },
   { pattern: /^\/founder\/?$/, page: myCampaignsPage, nav: 'founder' },
@@ -166,9 +176,10 @@ function renderNav() {
     const el = $(id);
     if (el) el.closest('li').hidden = !signedIn;
   }
-  const audit = $('nav-audit');
-  // The auditor's workspace: only for users who hold the AUDITOR role.
-  if (audit) audit.closest('li').hidden = !(signedIn && session.me && (session.me.roles || []).includes('AUDITOR'));
+  // Workspaces: shown only to users holding the role in force (staff: with TOTP on).
+  for (const link of document.querySelectorAll('[data-nav-role]')) {
+    link.closest('li').hidden = !(signedIn && roleInForce(session.me, link.dataset.navRole));
+  }
   // Founders' workspace: every account holds FOUNDER; staff may not found campaigns.
   const founder = $('nav-founder');
   if (founder) {

@@ -22,7 +22,7 @@ const SIGN_OUT = 'mutation SignOut { signOut { __typename } }';
 
 /** Run a mutation with `button` disabled; its field of `data`, or null after showing
  * why in `msg` (a request that failed: network, GraphQL error). */
-async function send(query, variables, { msg, ctx, button, options }) {
+export async function send(query, variables, { msg, ctx, button, options }) {
   clearMessage(msg);
   if (button) button.disabled = true;
   try {
@@ -37,7 +37,7 @@ async function send(query, variables, { msg, ctx, button, options }) {
 }
 
 /** A Problem shown in `msg` (and beside `input` when given). */
-function refuse(result, msg, input) {
+export function refuse(result, msg, input) {
   if (input) input.setError(problemText(result));
   showMessage(msg, 'error', problemText(result), { typename: result.__typename, code: result.code });
 }

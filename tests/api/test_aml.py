@@ -133,3 +133,16 @@ async def test_who_may_read_and_decide_alerts(api: Api) -> None:
     assert unknown["__typename"] == "NotFound"
     assert (await api.ok(ALERTS, {"status": "OPEN"}, people.officer.token))["amlAlerts"][0][
         "id"] == alert["id"]
+
+
+async def test_alerts_can_be_listed_one_rule_at_a_time(api: Api) -> None:
+    people = await cast(api)
+    applicant = await listed_applicant(api)
+    query = f"""query A($rule: String) {{ amlAlerts(status: OPEN, rule: $rule) {{
+      {ALERT_FIELDS} }} }}"""
+    ids = {rule: [a["id"] for a in (await api.ok(query, {"rule": rule}, people.officer.token))[
+        "amlAlerts"]] for rule in ("SANCTIONS_MATCH", "VELOCITY", None)}
+    alert = await alert_about(api, people.officer, applicant)
+    assert ids["SANCTIONS_MATCH"] == [alert["id"]]
+    assert ids["VELOCITY"] == []
+    assert alert["id"] in ids[None]
