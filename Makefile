@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	parallel=0; $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" \
-	  || parallel=$$?; $(VENV)/bin/pytest -m serial && exit $$parallel
+	  --durations=15 || parallel=$$?; $(VENV)/bin/pytest -m serial --durations=5 && exit $$parallel
 
 # Aggregates and rules without a database (seconds).
 test-fast: $(STAMP)

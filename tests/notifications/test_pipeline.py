@@ -168,9 +168,11 @@ async def test_sigkilled_notifier_loses_and_doubles_nothing(
             await writing
         owed = owed_by_log(app)
         try:
-            await eventually(lambda: stored_as_owed(stored_notices(url)) == owed, 90,
+            # Generous bounds: each SIGKILL leaves a dead member in the broker's group until
+            # its session times out, and a loaded machine (two test processes) adds to that.
+            await eventually(lambda: stored_as_owed(stored_notices(url)) == owed, 180,
                              "every notice owed")
-            await eventually(lambda: len(mailed(sink.directory)) >= sum(owed.values()), 90,
+            await eventually(lambda: len(mailed(sink.directory)) >= sum(owed.values()), 120,
                              "every e-mail")
         except AssertionError:
             raise AssertionError(notifier.log()) from None
