@@ -174,8 +174,8 @@ async def test_sigkilled_notifier_loses_and_doubles_nothing(
                              "every notice owed")
             await eventually(lambda: len(mailed(sink.directory)) >= sum(owed.values()), 120,
                              "every e-mail")
-        except AssertionError:
-            raise AssertionError(notifier.log()) from None
+        except AssertionError as waited:
+            raise AssertionError(f"{waited}\n{notifier.log()}") from None
         notices = stored_notices(url)
         assert {n["kind"] for n in notices} <= {"PLEDGE_CONFIRMED", "KYC_VERIFIED",
                                                 "CAMPAIGN_APPROVED"}
