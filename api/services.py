@@ -46,7 +46,7 @@ from application.clock import SettableClock
 from application.crowdfund import Crowdfund
 from application.pledge_desk import PledgeDesk
 from application.pledges import PledgeRequest
-from application.sessions import ResetMail
+from application.sessions import CurrentUsers, ResetMail
 from application.transparency import LogTreeStore
 from application.unit_of_work import Written
 from domain.clock import Clock
@@ -84,6 +84,11 @@ class Services:
     metrics_token: str | None = None
     # Anything else the runtime wants to pass to resolvers (never read by the API itself).
     extras: dict[str, Any] = field(default_factory=dict)
+    # Who a request is authenticated as, checked against the store per request.
+    users: CurrentUsers = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.users = CurrentUsers(self.app)
 
     async def place_pledge(self, request: PledgeRequest) -> Written[UUID]:
         """Through the desk when there is one; its answer is this pledge's own."""
