@@ -210,6 +210,7 @@ def measure(
     fixed["outcomes"] = dict(load.outcomes)
     fixed["client_cpu_cores_check"] = round((time.process_time() - before) / fixed["seconds"], 2)
     saved += load.outcomes.get("PledgeSaved", 0)
+    unanswered += fixed["unfinished_after_drain"]  # cancelled after the drain: unknown
     profiled = None
     if args.profile:
         svg = RESULTS / f"storm-{shape}.svg"
