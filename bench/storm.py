@@ -213,7 +213,7 @@ def measure(
     unanswered += fixed["unfinished_after_drain"]  # cancelled after the drain: unknown
     profiled = None
     if args.profile:
-        svg = RESULTS / f"storm-{shape}.svg"
+        svg = RESULTS / f"{args.name}-{shape}.svg"
         spy = profile(procs.running["api"].pid, s, svg)
         profiled = wrk_phase(wrk, port, "pledge", s, c, env, procs)
         spy.wait(60)
@@ -266,7 +266,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rate", type=float, default=1000.0, help="open loop, pledges/s")
     parser.add_argument("--backers", type=int, default=400)
-    parser.add_argument("--profile", action="store_true", help="py-spy flame graph per shape")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy flame graph per shape: bench/results/NAME-SHAPE.svg")
     parser.add_argument("--name", default="storm", help="results file bench/results/NAME.json")
     args = parser.parse_args()
     wrk = ensure_wrk()
