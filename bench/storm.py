@@ -46,13 +46,17 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import uvloop
+from eventsourcing.cipher import AESCipher
 
 from api.security import TokenSigner
-from bench.common import RESULTS, build_app, bulk_backers, fresh_schema, live_campaign, table
+from application.crowdfund import Crowdfund
+from bench.common import RESULTS, bulk_backers, fresh_schema, live_campaign, table
 from bench.common import write_result as write_json
 from bench.http import Load, Pool, open_loop
 from bench.platform import Processes, new_secret, platform_env, wait_http
+from crowdfund.bootstrap import open_application
 from crowdfund.embedded_broker import EmbeddedBroker, free_port
+from crowdfund.settings import Settings
 
 SCHEMA = "bench_storm"
 LUA = Path(__file__).with_name("storm.lua")
@@ -143,7 +147,9 @@ def run_shape(args: argparse.Namespace, shape: str, wrk: str) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-storm-{shape}-"))
     sqlite = f"sqlite:///{work / 'events.db'}"
     url = fresh_schema(SCHEMA) if args.store == "postgres" else sqlite
-    app = build_app(url)
+    # Personal data encrypted at rest with one key for setup, servers and the check.
+    cipher_key = AESCipher.create_key(num_bytes=32)
+    app = open_app(url, work, cipher_key)
     began = time.perf_counter()
     scene = live_campaign(app, max_target="5000000.00")
     backers = bulk_backers(app, args.backers, accredited=True)
@@ -160,6 +166,7 @@ def run_shape(args: argparse.Namespace, shape: str, wrk: str) -> dict[str, Any]:
     with EmbeddedBroker() as broker:
         penv = platform_env(url, broker.bootstrap, f"bench-storm-{uuid4().hex[:6]}", secret,
                             work)
+        penv["CROWDFUND_CIPHER_KEY"] = cipher_key
         procs = Processes(penv, work)
         try:
             if shape == "production":
@@ -177,8 +184,13 @@ def run_shape(args: argparse.Namespace, shape: str, wrk: str) -> dict[str, Any]:
             figures = measure(args, shape, wrk, port, env, procs, scene.campaign_id, tokens)
         finally:
             procs.stop()
-    figures["store"] = store_check(url, scene.campaign_id, figures["answered_pledge_saved"],
-                                   figures["unanswered_at_wrk_stop"])
+    checker = open_app(url, work, cipher_key, AGGREGATE_CACHE_MAXSIZE="")
+    try:
+        figures["store"] = store_check(checker, scene.campaign_id,
+                                       figures["answered_pledge_saved"],
+                                       figures["unanswered_at_wrk_stop"])
+    finally:
+        checker.close()
     return figures
 
 
@@ -225,15 +237,18 @@ def measure(
             "answered_pledge_saved": saved, "unanswered_at_wrk_stop": unanswered}
 
 
-def store_check(url: str, campaign_id: UUID, answered: int, unanswered: int) -> dict[str, Any]:
+def open_app(url: str, data_dir: Path, cipher_key: str, **env: str) -> Crowdfund:
+    settings = Settings(database_url=url, data_dir=data_dir, cipher_key=cipher_key)
+    return open_application(settings, env=env)
+
+
+def store_check(
+    app: Crowdfund, campaign_id: UUID, answered: int, unanswered: int
+) -> dict[str, Any]:
     """Every `PledgeSaved` answer is in the store, and nothing else is, except possibly
     the requests wrk had sent but not seen answered when it stopped."""
-    app = build_app(url, AGGREGATE_CACHE_MAXSIZE="")
-    try:
-        campaign = app.campaign(campaign_id)
-        held, count = campaign.held, campaign.open_pledges
-    finally:
-        app.close()
+    campaign = app.campaign(campaign_id)  # empty cache: from the store
+    held, count = campaign.held, campaign.open_pledges
     return {"open_pledges": count, "held": str(held), "answered_pledge_saved": answered,
             "unanswered_at_wrk_stop": unanswered,
             "consistent": answered <= count <= answered + unanswered and held == PLEDGE * count}
