@@ -143,7 +143,7 @@ def profile(pid: int, seconds: float, svg: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def run_shape(args: argparse.Namespace, shape: str, wrk: str) -> dict[str, Any]:
+def run_shape(args: argparse.Namespace, shape: str, wrk: str, workers: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-storm-{shape}-"))
     sqlite = f"sqlite:///{work / 'events.db'}"
     url = fresh_schema(SCHEMA) if args.store == "postgres" else sqlite
@@ -170,8 +170,8 @@ def run_shape(args: argparse.Namespace, shape: str, wrk: str) -> dict[str, Any]:
         procs = Processes(penv, work)
         try:
             if shape == "production":
-                workers = ["--workers", str(args.workers)] if args.workers > 1 else []
-                procs.start("api", "api", "--port", str(port), *workers)
+                several = ["--workers", str(workers)] if workers > 1 else []
+                procs.start("api", "api", "--port", str(port), *several)
                 wait_http(f"http://127.0.0.1:{port}", procs)
                 for kind in ("relay", "projections", "scheduler"):
                     procs.start(kind, "worker", kind)
@@ -181,7 +181,8 @@ def run_shape(args: argparse.Namespace, shape: str, wrk: str) -> dict[str, Any]:
                 procs.start("api", "dev", "--port", str(port), "--no-demo")
                 wait_http(f"http://127.0.0.1:{port}", procs)
             procs.check()
-            figures = measure(args, shape, wrk, port, env, procs, scene.campaign_id, tokens)
+            label = shape if workers == 1 else f"{shape}-workers{workers}"
+            figures = measure(args, label, wrk, port, env, procs, scene.campaign_id, tokens)
         finally:
             procs.stop()
     checker = open_app(url, work, cipher_key, AGGREGATE_CACHE_MAXSIZE="")
@@ -275,7 +276,8 @@ def summarise(name: str, f: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", default="production,dev")
-    parser.add_argument("--workers", type=int, default=1, help="crowdfund api --workers N")
+    parser.add_argument("--workers", type=lambda v: [int(w) for w in v.split(",")], default=[1],
+                        help="production: crowdfund api --workers N, each N in turn (e.g. 1,2)")
     parser.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=64)
@@ -289,14 +291,17 @@ def main() -> None:
     results: dict[str, Any] = {"settings": vars(args), "load_average_before": os.getloadavg()}
     rows = [("shape", "trivial/s", "pledges/s", "of trivial", "p50/p99 ms", "open loop p99",
              "wrk CPU", "api CPU", "store = answers")]
-    for shape in args.shapes.split(","):
-        figures = run_shape(args, shape, wrk)
+    runs = [(shape, w) for shape in args.shapes.split(",")
+            for w in (args.workers if shape == "production" else [1])]
+    for shape, workers in runs:
+        figures = run_shape(args, shape, wrk, workers)
+        label = shape if workers == 1 else f"{shape}-workers{workers}"
         figures["summary"] = summarise(shape, figures)
-        results[shape] = figures
+        results[label] = figures
         base, peak = figures["trivial_query"], figures["pledges_closed_loop"]
         fixed, summ = figures["pledges_open_loop"], figures["summary"]
         rows.append((
-            f"{shape} ({args.store}, workers {args.workers})", f"{base['per_s']:,.0f}",
+            f"{shape} ({args.store}, {workers} api process(es))", f"{base['per_s']:,.0f}",
             f"{peak['ok_per_s']:,.0f}", f"{summ['of_trivial']:.0%}",
             f"{peak['p50_ms']:.0f}/{peak['p99_ms']:.0f}",
             f"{fixed.get('p99_ms')} ({fixed['completed_per_s']:.0f}/s done)",
@@ -304,6 +309,10 @@ def main() -> None:
             str(figures["store"]["consistent"]),
         ))
         print(table(rows), flush=True)
+    if "production" in results and "dev" in results:  # target: within 20%
+        results["dev_of_production"] = round(
+            results["dev"]["summary"]["accepted_pledges_per_s"]
+            / results["production"]["summary"]["accepted_pledges_per_s"], 2)
     results["load_average_after"] = os.getloadavg()
     print(f"wrote {write_json(args.name, results)}")
 
