@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     api.add_argument(
         "--workers", type=int, default=1, metavar="N",
-        help="API processes sharing the port (SO_REUSEPORT; default 1)",
+        help="API processes sharing the port (SO_REUSEPORT; default 1); their pledge "
+        "writers race on a hot campaign (docs/production.md)",
     )
     api.set_defaults(run=_api)
 
