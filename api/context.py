@@ -1,7 +1,9 @@
 """Per-request context: who is asking, and the request's DataLoaders.
 
 The bearer token only says who the caller claims to be; roles are always read
-from the write model's user record (a token outlives a role change).
+from the write model's user record (a token outlives a role change), as the store
+has it when the request began (`application.sessions.CurrentUsers`: another API
+process may have changed it).
 """
 
 from __future__ import annotations
@@ -192,7 +194,7 @@ async def authenticate(services: Services, header: str | None) -> Session:
         if claims is None:
             return Session(None, "invalid")
         try:
-            user = services.app.user(claims.user_id)
+            user = services.users.user(claims.user_id)
         except NotFoundError:
             return Session(None, "invalid")
         return Session(Viewer.of(user), "valid", claims)

@@ -17,6 +17,7 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -317,6 +318,20 @@ class Subscription:
             yield item
 
 
+class SafetyLimits(AddValidationRules):
+    """The depth and alias limits. Their rule classes are made once, here, not per
+    request: `ValidationCache` keys on (schema, document, rules), so rules made afresh
+    for each request (the limiters built by a factory) made every request miss it."""
+
+    RULES = (
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    )
+
+    def __init__(self) -> None:
+        super().__init__(list(self.RULES))
+
+
 class IntrospectionGate(SchemaExtension):
     """Introspection only in dev: the rule is added per operation, from the context,
     so one schema serves both (the validation cache keys on the rule set)."""
@@ -363,9 +378,8 @@ schema = CrowdfundSchema(
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         IntrospectionGate,
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        SafetyLimits,
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),  # a parse option, no rule
         ParserCache,
         ValidationCache,
         lambda: MaskErrors(should_mask_error=should_mask, error_message="Internal error."),

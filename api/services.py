@@ -48,7 +48,7 @@ from application.crowdfund import Crowdfund
 from application.data_access import DataAccessLog
 from application.pledge_desk import PledgeDesk
 from application.pledges import PledgeRequest
-from application.sessions import ResetMail
+from application.sessions import CurrentUsers, ResetMail
 from application.transparency import LogTreeStore
 from application.unit_of_work import Written
 from domain.clock import Clock
@@ -88,6 +88,11 @@ class Services:
     metrics_token: str | None = None
     # Anything else the runtime wants to pass to resolvers (never read by the API itself).
     extras: dict[str, Any] = field(default_factory=dict)
+    # Who a request is authenticated as, checked against the store per request.
+    users: CurrentUsers = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.users = CurrentUsers(self.app)
 
     async def place_pledge(self, request: PledgeRequest) -> Written[UUID]:
         """Through the desk when there is one; its answer is this pledge's own."""

@@ -51,6 +51,26 @@ class PledgeRequest:
     acknowledge_risk: bool = False
 
 
+@dataclass(frozen=True, eq=False)
+class WrittenPledge(Written[UUID]):
+    """The answer to a pledge its batch placed: besides the pledge id and position, the
+    pledge as its decision left it and the campaign's deadline then, so an answer can
+    show the pledge without reading it and its campaign back from the store. The
+    pledge aggregate is this answer's alone: the batch that made it is done with it."""
+
+    pledge: Pledge | None = None
+    deadline: datetime | None = None
+
+    # It is the same answer as the plain `Written`: it compares as one.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Written):
+            return (self.value, self.position) == (other.value, other.position)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.position))
+
+
 def parse_pledge(request: PledgeRequest) -> Pledging:
     """Input checks of a pledge: refused before anything is loaded or stored."""
     value = parse_amount(request.amount, "amount")
@@ -380,6 +400,11 @@ class _PledgeBatch:
                 answers.append(outcome)
                 continue
             index = self.last_event.get(outcome)
-            position = head if index is None else recordings[index].notification.id
-            answers.append(Written(outcome, position))
+            if index is None:  # a key repeated from before the batch: no new pledge
+                answers.append(Written(outcome, head))
+                continue
+            pledge = self.new_pledges[outcome]
+            deadline = self.campaigns[parse_id(pledge.campaign_id, "campaign")].terms.deadline
+            answers.append(WrittenPledge(outcome, recordings[index].notification.id,
+                                        pledge, deadline))
         return answers

@@ -18,8 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
+from uuid import UUID
 
 from application.mail import Recipient
+from application.unit_of_work import UnitOfWork
+from domain.input import parse_id
+from domain.user import User
 
 # A reset link works once, for this long (OWASP Forgot Password cheat sheet).
 RESET_TOKEN_LIFETIME = timedelta(minutes=30)
@@ -144,3 +148,68 @@ class RevocationCache:
         now = self._clock()
         self._tokens = {k: v for k, v in self._tokens.items() if v > now}
         self._users = {k: v for k, v in self._users.items() if v[1] > now}
+
+
+class CurrentUsers:
+    """The user record each request is authenticated against (its roles), as the store
+    has it when the request began.
+
+    The aggregate cache trusts itself (`AGGREGATE_CACHE_FASTFORWARD=n`): a role granted
+    or revoked, or TOTP enabled, by another process (another API replica, a command
+    line) would never reach it. So, as for revocations, each request asks the store for
+    its user's latest version, and requests that arrive while such a read is in flight
+    share the next one (one query for all their users). A cached copy older than that
+    version is dropped and the user read again from the store.
+    """
+
+    def __init__(self, app: UnitOfWork) -> None:
+        self._app = app
+        self._mutex = threading.Lock()  # guards the fields below
+        self._reading = threading.Lock()  # one read of the store at a time
+        self._waiting: set[UUID] = set()
+        self._started = 0  # reads that have taken their waiting users
+        self._finished = 0
+        self._latest: dict[UUID, int] = {}
+        self.reads = 0  # queries made (tests)
+
+    def user(self, user_id: UUID | str) -> User:
+        uid = parse_id(user_id, "user")
+        latest = self._latest_version(uid)
+        user = self._app.user(uid)
+        while user.version < latest:  # cached before the change, or put back meanwhile
+            self._app.evict([uid])
+            user = self._app.user(uid)
+        return user
+
+    def _latest_version(self, uid: UUID) -> int:
+        while True:
+            with self._mutex:
+                self._waiting.add(uid)
+                mine = self._started + 1  # the next read to start takes `uid` with it
+            with self._reading:
+                if self._finished < mine:
+                    self._read()
+            with self._mutex:
+                latest = self._latest.get(uid)
+            if latest is not None:
+                return latest
+            # Forgotten by a later read that made room: ask again.
+
+    def _read(self) -> None:
+        with self._mutex:
+            ids, self._waiting = list(self._waiting), set()
+            self._started += 1
+        try:
+            found = self._app.streams.latest_versions(ids)
+        except BaseException:
+            with self._mutex:  # as if this read had not started
+                self._waiting.update(ids)
+                self._started -= 1
+            raise
+        self.reads += 1
+        with self._mutex:
+            if len(self._latest) > 100_000:
+                self._latest.clear()
+            for read_id in ids:
+                self._latest[read_id] = found.get(read_id, 0)
+            self._finished += 1

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     api.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    api.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="API processes sharing the port (SO_REUSEPORT; default 1); their pledge "
+        "writers race on a hot campaign (docs/production.md)",
+    )
     api.set_defaults(run=_api)
 
     worker = commands.add_parser("worker", parents=[common], help="one long-running worker")
@@ -205,7 +210,9 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 def _api(args: argparse.Namespace, settings: Settings) -> int:
     runtime.configure_logging()
     with _configuration_errors():
-        return runtime.run_api(settings, args.host, args.port)
+        if args.workers < 1:
+            raise ConfigurationError("--workers must be at least 1")
+        return runtime.run_api(settings, args.host, args.port, args.workers)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

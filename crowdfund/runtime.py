@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -66,6 +67,9 @@ class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: we install ours on the loop and
     stop the workers after the server, and uvicorn must not re-raise the signal
     afterwards (that would kill the process instead of exiting 0)."""
+
+    # A listening socket made by the caller (`crowdfund api --workers N`); None: bind.
+    sockets_to_serve: list[socket.socket] | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -141,7 +145,7 @@ async def _serve_until_stopped(
 
 async def _serve(server: _Server) -> int:
     try:
-        await server.serve()
+        await server.serve(sockets=server.sockets_to_serve)
     except SystemExit as exc:  # uvicorn exits when it cannot bind or the lifespan fails
         log.error("the HTTP server could not start (exit %s)", exc.code)
         return 1
@@ -180,7 +184,7 @@ def tune_gc() -> None:
 
 def run_dev(settings: Settings, options: DevOptions) -> int:
     tune_gc()
-    return asyncio.run(_dev(settings, options))
+    return _run_on_uvloop(_dev(settings, options))
 
 
 async def _dev(settings: Settings, options: DevOptions) -> int:
@@ -329,21 +333,42 @@ def _url_host(host: str) -> str:
 # --- crowdfund api -------------------------------------------------------------------------------
 
 
-def run_api(settings: Settings, host: str, port: int) -> int:
-    """The API and the web page alone; the workers run as their own processes."""
+def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
+    """The API and the web page alone; the workers run as their own processes.
+
+    With `workers` > 1, that many processes serve the same port (SO_REUSEPORT: the
+    kernel spreads connections between them). Each has its own pledge desk and
+    group-commits its own pledges; the store's version check on save keeps any two of
+    them from both deciding on the same campaign state (the loser decides again from
+    the store), so no process can oversell."""
     bootstrap.secret_key(settings, dev=False)
     require_free_port(host, port)
     if bootstrap.cipher_key(settings, dev=False) is None:
         log.warning("CROWDFUND_CIPHER_KEY is not set: personal data is stored unencrypted")
+    if workers > 1:
+        return _run_api_processes(settings, host, port, workers)
     tune_gc()
-    return asyncio.run(_api(settings, host, port))
+    return _run_on_uvloop(_api(settings, host, port))
 
 
-async def _api(settings: Settings, host: str, port: int) -> int:
+def _run_on_uvloop(main: Coroutine[Any, Any, int]) -> int:
+    """uvicorn's own runner would pick uvloop; we run the server ourselves, so we do."""
+    try:
+        import uvloop
+    except ImportError:  # uvicorn[standard] brings it; without it, asyncio's loop
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+async def _api(
+    settings: Settings, host: str, port: int, *, sock: socket.socket | None = None,
+    admin: bool = True, on_ready: Callable[[], None] | None = None,
+) -> int:
     clock = SystemClock()
     app = await asyncio.to_thread(bootstrap.open_application, settings, clock)
     try:
-        await asyncio.to_thread(bootstrap.bootstrap_admin, app, settings)
+        if admin:
+            await asyncio.to_thread(bootstrap.bootstrap_admin, app, settings)
         kafka = settings.kafka_bootstrap
         services = bootstrap.build_services(
             settings, app, clock,
@@ -351,10 +376,15 @@ async def _api(settings: Settings, host: str, port: int) -> int:
                        broker_check=(lambda: kafka_reachable(kafka)) if kafka else None),
         )
         server = http_server(create_app(services), host, port, settings.forwarded_allow_ips)
+        if sock is not None:
+            server.sockets_to_serve = [sock]
         _install_signal_handlers(server)
 
         def ready() -> None:
-            print(f"crowdfund api ready at http://{_url_host(host)}:{port}/", flush=True)
+            if on_ready is not None:
+                on_ready()
+            else:
+                print(f"crowdfund api ready at http://{_url_host(host)}:{port}/", flush=True)
 
         try:
             return await _serve_until_stopped(server, [], ready)
@@ -362,6 +392,89 @@ async def _api(settings: Settings, host: str, port: int) -> int:
             services.read_models.close()
     finally:
         app.close()
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket other processes may bind too (SO_REUSEPORT)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _api_process(settings: Settings, host: str, port: int, ready: Any) -> None:
+    """One of `crowdfund api --workers N`'s processes (spawned: a fresh interpreter)."""
+    configure_logging()
+    tune_gc()
+    sock = reuse_port_socket(host, port)
+    code = _run_on_uvloop(_api(settings, host, port, sock=sock, admin=False,
+                               on_ready=ready.set))
+    sys.exit(code)
+
+
+def _run_api_processes(settings: Settings, host: str, port: int, workers: int) -> int:
+    """`workers` API processes on one port; SIGINT/SIGTERM are passed on to them.
+
+    The parent prepares the store and the admin first, and starts the processes
+    one after another (each once the one before is serving): processes that open a
+    fresh store at the same moment race creating its tables."""
+    import multiprocessing
+
+    app = bootstrap.open_application(settings, SystemClock())
+    try:
+        bootstrap.bootstrap_admin(app, settings)
+    finally:
+        app.close()
+    context = multiprocessing.get_context("spawn")
+    children: list[Any] = []
+    stopping = False
+
+    def on_signal(sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.is_alive() and child.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    for index in range(workers):
+        ready = context.Event()
+        child = context.Process(target=_api_process, args=(settings, host, port, ready),
+                                name=f"crowdfund-api-{index}")
+        child.start()
+        children.append(child)
+        while not ready.wait(0.1):
+            if stopping or not child.is_alive():
+                break
+        if stopping or not child.is_alive():
+            break
+    else:
+        print(f"crowdfund api ready at http://{_url_host(host)}:{port}/ "
+              f"({workers} processes)", flush=True)
+    # Serve until a signal, or until any process ends (then stop the others: exit 1).
+    while all(child.is_alive() for child in children) and not stopping:
+        time.sleep(0.2)
+    signalled = stopping
+    if not stopping:
+        on_signal(signal.SIGTERM, None)
+    # A process still starting when the signal came ends by it: a clean stop too.
+    clean = {0, -signal.SIGTERM, -signal.SIGINT} if signalled else {0}
+    code = 0 if signalled else 1
+    for child in children:
+        child.join(GRACEFUL_SECONDS + TASK_STOP_SECONDS)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        if child.exitcode not in clean:
+            code = 1
+    return code
 
 
 # --- crowdfund worker ---------------------------------------------------------------------------

@@ -17,14 +17,18 @@ from api.resolvers.common import Outcome, mutate
 from api.scalars import Long
 from api.types import Pledge, pledge_from_record, pledge_from_view
 from application.crowdfund import Crowdfund
-from application.pledges import PledgeRequest
+from application.pledges import PledgeRequest, WrittenPledge
 from application.unit_of_work import Written
 from domain.user import Role
 
 
 async def _pledge_saved(info: Info[Any, Any], written: Written[UUID]) -> PledgeSaved:
-    """The pledge as the write model has it now (the read models may lag)."""
+    """The pledge as the write model has it now (the read models may lag): as the
+    batch that placed it left it, or else read from the store."""
     services = auth.context(info).services
+    if isinstance(written, WrittenPledge) and written.pledge and written.deadline:
+        pledge = pledge_from_record(written.pledge, services.clock.now(), written.deadline)
+        return PledgeSaved(pledge=pledge, position=Long(written.position))
 
     def load() -> Pledge:
         record = services.app.pledge_record(written.value)

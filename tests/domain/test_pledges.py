@@ -10,7 +10,7 @@ import pytest
 
 from application.clock import SettableClock
 from application.crowdfund import Crowdfund
-from application.pledges import PledgeRequest
+from application.pledges import PledgeRequest, WrittenPledge
 from domain.campaign import CampaignStatus
 from domain.errors import (
     DomainError,
@@ -429,7 +429,8 @@ def test_pledge_many_answers_each_request_as_if_alone(app: Crowdfund, team: Staf
         PledgeRequest(bob, cid, "500.00", "a1", True),  # bob's own "a1": a new pledge, but full
     ]
     results = app.pledges.place_many(requests)
-    kinds = [type(r).__name__ for r in results]
+    # An accepted pledge's answer is a `Written` (carrying the pledge as placed).
+    kinds = [type(r).__name__ if isinstance(r, DomainError) else "Written" for r in results]
     assert kinds == [
         "Written", "InvestmentLimitExceeded", "Written", "ValidationError",
         "MaxTargetExceeded", "Written", "Written", "MaxTargetExceeded",
@@ -441,6 +442,12 @@ def test_pledge_many_answers_each_request_as_if_alone(app: Crowdfund, team: Staf
     assert repeat.value == first.value
     campaign = app.campaign(cid)
     assert (campaign.held, campaign.open_pledges) == (D("3000.00"), 3)
+    # What the answer carries is what the store holds (the payload is built from it).
+    assert isinstance(first, WrittenPledge) and first.pledge is not None
+    stored = app.pledge_record(first.value)
+    assert (first.pledge.amount, first.pledge.status, first.pledge.pledged_at) == (
+        stored.amount, stored.status, stored.pledged_at)
+    assert first.deadline == campaign.terms.deadline
     assert app.reg_cf_headroom(alice).used == D("2500.00")
     # The same requests one at a time, on a fresh campaign, give the same answers.
     cid2 = live_campaign(app, team, max_target="3000.00")

@@ -128,6 +128,39 @@ def test_api_serves_alone_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert code == 0
 
 
+def test_api_workers_share_the_port_and_stop_together_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "out.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [CROWDFUND, "api", "--workers", "2", "--port", str(port),
+             "--data-dir", str(tmp_path / "d")],
+            stdout=out, stderr=subprocess.STDOUT, env=clean_env(SECRET))
+    try:
+        deadline = time.monotonic() + 60
+        while "(2 processes)" not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        servers = [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(servers) == 2, children
+        for _ in range(8):  # connections land on either process; every one answers
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text()
+        assert not any(Path(f"/proc/{child}").exists() for child in servers)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_refuses_fewer_than_one_api_worker(tmp_path: Path) -> None:
+    done = run_cli("api", "--workers", "0", "--data-dir", str(tmp_path), env=SECRET)
+    assert done.returncode == 2 and "--workers" in done.stderr
+
+
 def test_scheduler_worker_runs_without_kafka_and_stops_on_sigterm(tmp_path: Path) -> None:
     code = _serve_then_stop(["worker", "scheduler", "--data-dir", str(tmp_path / "d")],
                             tmp_path, None)
