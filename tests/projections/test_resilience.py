@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
+import pytest
 import sqlalchemy as sa
 
 from application.clock import SettableClock
@@ -95,6 +96,8 @@ async def test_broker_restart_loses_no_update(
     models.close()
 
 
+# The broker's group behaviour does not depend on the database: PostgreSQL is enough.
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
 async def test_a_group_that_assigned_nothing_is_joined_again(
     store: Store, clock: SettableClock, own_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
