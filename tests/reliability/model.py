@@ -1,8 +1,9 @@
 """A reference model of the platform's rules: small, in memory, obviously correct.
 
-Written from /work/shared/design/rules.md, not from `domain/`: nothing here imports
-the domain. The model-based tests drive the real `Crowdfund` and this model with
-the same commands and compare every outcome and every balance.
+Written from the design notes' rules.md (../shared/design/, beside the checkout), not
+from `domain/`: nothing here imports the domain. The model-based tests drive the real
+`Crowdfund` and this model with the same commands and compare every outcome and every
+balance.
 
 Identity: a backer, a campaign and an actor are plain strings (the real ids, so a
 comparison needs no mapping); a pledge is named by `(backer_id, idempotency_key)`,
